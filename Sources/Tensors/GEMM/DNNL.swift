@@ -1,0 +1,214 @@
+import CDNNL
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A oneDNN call that failed; `what` names the step (e.g. "matmul primitive descriptor").
+public struct DNNLError: Error, CustomStringConvertible {
+    public let what: String
+    public let status: Int
+    public var description: String { "oneDNN: \(what) failed (status \(status))" }
+}
+
+@inline(__always)
+func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) throws {
+    guard status == dnnl_success else { throw DNNLError(what: what(), status: Int(status.rawValue)) }
+}
+
+/// The process's oneDNN CPU engine and stream. oneDNN runs its own OpenMP threads inside each
+/// call; calls are serialised through `lock` because a stream is not safe for concurrent use.
+/// Every oneDNN call of the project goes through this file and its neighbours in `GEMM/`, so an
+/// API change (oneDNN 3.x moves scales to execution time) touches one place.
+final class DNNLRuntime: @unchecked Sendable {
+    static let shared = DNNLRuntime()
+
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+    let lock = NSLockLite()
+
+    private init() {
+        var engine: dnnl_engine_t?
+        var stream: dnnl_stream_t?
+        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine,
+              dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else {
+            fatalError("oneDNN: cannot create the CPU engine and stream")
+        }
+        self.engine = engine
+        self.stream = stream
+    }
+
+    /// Runs a primitive to completion; the caller holds `lock`.
+    func execute(_ primitive: dnnl_primitive_t, _ args: [dnnl_exec_arg_t]) throws {
+        try args.withUnsafeBufferPointer { buffer in
+            try check(dnnl_primitive_execute(primitive, stream, Int32(buffer.count), buffer.baseAddress), "execute")
+        }
+        try check(dnnl_stream_wait(stream), "stream wait")
+    }
+}
+
+/// A pthread mutex; Foundation-free so `Tensors` stays light.
+final class NSLockLite: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}
+
+// MARK: - Memory descriptors
+
+enum MemoryDesc {
+    static func plain(_ dims: [Int], _ type: dnnl_data_type_t, strides: [Int]) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        let d = dims.map(Int64.init)
+        let s = strides.map(Int64.init)
+        try check(dnnl_memory_desc_init_by_strides(&md, Int32(d.count), d, type, s), "memory descriptor \(dims)")
+        return md
+    }
+
+    /// Row-major dims.
+    static func rowMajor(_ dims: [Int], _ type: dnnl_data_type_t) throws -> dnnl_memory_desc_t {
+        var strides = [Int](repeating: 1, count: dims.count)
+        for i in stride(from: dims.count - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * dims[i + 1] }
+        return try plain(dims, type, strides: strides)
+    }
+
+    /// Layout chosen by the primitive (used for prepacked weights).
+    static func any(_ dims: [Int], _ type: dnnl_data_type_t) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        let d = dims.map(Int64.init)
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(d.count), d, type, dnnl_format_tag_any), "memory descriptor \(dims)")
+        return md
+    }
+}
+
+/// A oneDNN memory object wrapping caller-owned data; the handle is swapped per call.
+final class DNNLMemory {
+    let memory: dnnl_memory_t
+    var desc: dnnl_memory_desc_t
+
+    init(_ desc: dnnl_memory_desc_t) throws {
+        var md = desc
+        var memory: dnnl_memory_t?
+        try check(dnnl_memory_create(&memory, &md, DNNLRuntime.shared.engine, stsq_dnnl_memory_none()), "memory object")
+        self.memory = memory!
+        self.desc = md
+    }
+
+    func bind(_ pointer: UnsafeRawPointer?) throws {
+        try check(dnnl_memory_set_data_handle(memory, UnsafeMutableRawPointer(mutating: pointer)), "set data handle")
+    }
+
+    var byteCount: Int { dnnl_memory_desc_get_size(&desc) }
+
+    deinit { dnnl_memory_destroy(memory) }
+}
+
+/// A created primitive together with its descriptor; destroyed with the owner.
+final class DNNLPrimitive {
+    let descriptor: const_dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+    private let ownedDescriptor: dnnl_primitive_desc_t
+
+    init(descriptor: dnnl_primitive_desc_t) throws {
+        var primitive: dnnl_primitive_t?
+        let status = dnnl_primitive_create(&primitive, descriptor)
+        guard status == dnnl_success, let primitive else {
+            dnnl_primitive_desc_destroy(descriptor)
+            throw DNNLError(what: "primitive creation", status: Int(status.rawValue))
+        }
+        self.ownedDescriptor = descriptor
+        self.descriptor = descriptor
+        self.primitive = primitive
+    }
+
+    /// oneDNN's implementation name, e.g. `brg:avx512_core_vnni`.
+    var implementationName: String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name) == dnnl_success,
+              let name else { return "unknown" }
+        return String(cString: name)
+    }
+
+    func queryMemoryDesc(_ what: dnnl_query_t) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(descriptor, what, 0).pointee
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(ownedDescriptor)
+    }
+}
+
+/// Primitive attributes (output scales, zero points); destroyed after primitive creation.
+final class DNNLAttributes {
+    let attr: dnnl_primitive_attr_t
+
+    init() throws {
+        var attr: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attr), "primitive attributes")
+        self.attr = attr!
+    }
+
+    /// Output scales baked into the primitive: one for all outputs, or one per output column (mask 2).
+    func setOutputScales(_ scales: [Float], perColumn: Bool, ndims: Int = 2) throws {
+        let mask: Int32 = perColumn ? Int32(1 << (ndims - 1)) : 0
+        try check(dnnl_primitive_attr_set_output_scales(attr, Int64(scales.count), mask, scales), "output scales")
+    }
+
+    func setSourceZeroPoint(_ zeroPoint: Int32) throws {
+        try check(dnnl_primitive_attr_set_zero_points(attr, stsq_dnnl_arg_src(), 1, 0, [zeroPoint]), "source zero point")
+    }
+
+    deinit { dnnl_primitive_attr_destroy(attr) }
+}
+
+/// Builds a matmul primitive descriptor; `weights` may be `format_tag_any` to let oneDNN pick a packed layout.
+func makeMatmul(src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, bias: dnnl_memory_desc_t?,
+                dst: dnnl_memory_desc_t, attributes: DNNLAttributes?) throws -> DNNLPrimitive {
+    var src = src, weights = weights, dst = dst
+    var desc = dnnl_matmul_desc_t()
+    if var bias {
+        try check(dnnl_matmul_desc_init(&desc, &src, &weights, &bias, &dst), "matmul descriptor")
+    } else {
+        try check(dnnl_matmul_desc_init(&desc, &src, &weights, nil, &dst), "matmul descriptor")
+    }
+    var pd: dnnl_primitive_desc_t?
+    try check(dnnl_primitive_desc_create(&pd, &desc, attributes?.attr, DNNLRuntime.shared.engine, nil),
+              "matmul primitive descriptor")
+    return try DNNLPrimitive(descriptor: pd!)
+}
+
+/// Copies `source` (plain layout) into `destination` (any layout, e.g. a packed weights format).
+/// The caller holds `DNNLRuntime.shared.lock`.
+func reorder(from sourceDesc: dnnl_memory_desc_t, _ source: UnsafeRawPointer,
+             to destinationDesc: dnnl_memory_desc_t, _ destination: UnsafeMutableRawPointer) throws {
+    var s = sourceDesc, d = destinationDesc
+    let engine = DNNLRuntime.shared.engine
+    var pd: dnnl_primitive_desc_t?
+    try check(dnnl_reorder_primitive_desc_create(&pd, &s, engine, &d, engine, nil), "reorder descriptor")
+    let primitive = try DNNLPrimitive(descriptor: pd!)
+    let from = try DNNLMemory(s), to = try DNNLMemory(d)
+    try from.bind(source)
+    try to.bind(destination)
+    try DNNLRuntime.shared.execute(primitive.primitive, [
+        dnnl_exec_arg_t(arg: stsq_dnnl_arg_from(), memory: from.memory),
+        dnnl_exec_arg_t(arg: stsq_dnnl_arg_to(), memory: to.memory),
+    ])
+}
+
+/// 64-byte aligned heap memory owned by a Swift object (packed weights).
+final class AlignedBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        self.pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+    }
+
+    deinit { pointer.deallocate() }
+}

@@ -1,0 +1,111 @@
+import CDNNL
+
+/// A float32 linear layer on oneDNN: `y[N, C] = x[N, K] · Wᵀ + b`, with `W` given as PyTorch
+/// stores it (`[C, K]`, output channels × input channels) and `b` of length C.
+///
+/// The weights are copied and packed once; one primitive is created and cached per row count N,
+/// so a forward pass allocates nothing after its first step.
+public final class LinearFP32: @unchecked Sendable {
+    public let inputFeatures: Int
+    public let outputFeatures: Int
+    public let hasBias: Bool
+
+    private let weights: PackedWeights
+    private let bias: AlignedBuffer?
+    private var plans: [Int: Plan] = [:]
+
+    private final class Plan {
+        let primitive: DNNLPrimitive
+        let src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory, bias: DNNLMemory?
+        let packed: UnsafeRawPointer
+
+        init(primitive: DNNLPrimitive, src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory,
+             bias: DNNLMemory?, packed: UnsafeRawPointer) {
+            self.primitive = primitive
+            self.src = src
+            self.weights = weights
+            self.dst = dst
+            self.bias = bias
+            self.packed = packed
+        }
+    }
+
+    /// - Parameters:
+    ///   - weight: `[C, K]` row-major floats (copied).
+    ///   - bias: C floats, or nil.
+    public init(weight: [Float], outputs: Int, inputs: Int, bias: [Float]?) throws {
+        precondition(weight.count == outputs * inputs, "weight holds \(weight.count) floats, expected \(outputs)×\(inputs)")
+        precondition(bias == nil || bias!.count == outputs, "bias length \(bias!.count) ≠ \(outputs) outputs")
+        inputFeatures = inputs
+        outputFeatures = outputs
+        weights = try weight.withUnsafeBytes {
+            try PackedWeights(copying: $0.baseAddress!, outputs: outputs, inputs: inputs, type: dnnl_f32, elementSize: 4)
+        }
+        if let bias {
+            let buffer = AlignedBuffer(byteCount: 4 * outputs)
+            bias.withUnsafeBytes { buffer.pointer.copyMemory(from: $0.baseAddress!, byteCount: 4 * outputs) }
+            self.bias = buffer
+        } else {
+            self.bias = nil
+        }
+        hasBias = bias != nil
+    }
+
+    /// `weight` `[C, K]`, `bias` `[C]`.
+    public convenience init(weight: Tensor, bias: Tensor?) throws {
+        precondition(weight.rank == 2, "weight must be [C, K], got \(weight.shape)")
+        try self.init(weight: weight.scalars, outputs: weight.shape[0], inputs: weight.shape[1], bias: bias?.scalars)
+    }
+
+    private func plan(rows: Int) throws -> Plan {
+        if let plan = plans[rows] { return plan }
+        let src = try MemoryDesc.rowMajor([rows, inputFeatures], dnnl_f32)
+        let dst = try MemoryDesc.rowMajor([rows, outputFeatures], dnnl_f32)
+        let biasDesc = hasBias ? try MemoryDesc.rowMajor([1, outputFeatures], dnnl_f32) : nil
+        let primitive = try makeMatmul(src: src, weights: try MemoryDesc.any([inputFeatures, outputFeatures], dnnl_f32),
+                                       bias: biasDesc, dst: dst, attributes: nil)
+        let weightsDesc = primitive.queryMemoryDesc(dnnl_query_weights_md)
+        let packed = try weights.buffer(for: weightsDesc)
+        let plan = Plan(primitive: primitive, src: try DNNLMemory(src), weights: try DNNLMemory(weightsDesc),
+                        dst: try DNNLMemory(dst), bias: try biasDesc.map { try DNNLMemory($0) }, packed: packed)
+        try plan.weights.bind(packed)
+        if let b = plan.bias { try b.bind(UnsafeRawPointer(bias!.pointer)) }
+        plans[rows] = plan
+        return plan
+    }
+
+    /// `x` holds `rows × K` floats, `y` receives `rows × C` floats.
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) throws {
+        guard rows > 0 else { return }
+        try DNNLRuntime.shared.lock.withLock {
+            let plan = try plan(rows: rows)
+            try plan.src.bind(x)
+            try plan.dst.bind(y)
+            var args = [
+                dnnl_exec_arg_t(arg: stsq_dnnl_arg_src(), memory: plan.src.memory),
+                dnnl_exec_arg_t(arg: stsq_dnnl_arg_weights(), memory: plan.weights.memory),
+                dnnl_exec_arg_t(arg: stsq_dnnl_arg_dst(), memory: plan.dst.memory),
+            ]
+            if let b = plan.bias { args.append(dnnl_exec_arg_t(arg: stsq_dnnl_arg_bias(), memory: b.memory)) }
+            try DNNLRuntime.shared.execute(plan.primitive.primitive, args)
+        }
+    }
+
+    /// `x` `[..., K]` → `[..., C]`.
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        precondition(x.shape.last == inputFeatures, "input \(x.shape) does not end in \(inputFeatures) features")
+        let rows = x.count / inputFeatures
+        var y = Tensor(zeros: Array(x.shape.dropLast()) + [outputFeatures])
+        try x.withUnsafeBufferPointer { xb in
+            try y.withUnsafeMutableBufferPointer { yb in
+                try forward(xb.baseAddress!, rows: rows, into: yb.baseAddress!)
+            }
+        }
+        return y
+    }
+
+    /// The oneDNN implementation that runs products of `rows` rows (creates the plan if needed).
+    public func implementationName(rows: Int) throws -> String {
+        try DNNLRuntime.shared.lock.withLock { try plan(rows: rows).primitive.implementationName }
+    }
+}

@@ -1,0 +1,159 @@
+import CDNNL
+
+/// How quantized activations are stored: unsigned (`[0, 255]`, any zero point) or signed
+/// (`[−128, 127]`, symmetric use).
+public enum ActivationStorage: String, Sendable, Hashable {
+    case u8, s8
+}
+
+/// A static int8 linear layer on oneDNN (QUANTIZATION.md, "Integer execution"):
+///
+///     y[n, c] = Δx · Δw[c] · (Σ_k xq[n, k] · wq[c, k] − z · Σ_k wq[c, k]) + b[c]
+///
+/// `wq` is `[C, K]` int8 (per-output-channel scales `Δw`, zero point 0), `xq` is `[N, K]` u8 or s8
+/// with one per-tensor scale `Δx` and zero point `z`. The sum runs in 32-bit integers on VNNI;
+/// the zero-point term is compensated inside oneDNN, bias and scales are fused in its epilogue
+/// (oneDNN 2.x adds the bias before the output scale, so the bias is passed as `b / (Δx·Δw)`).
+///
+/// Weights are packed once. Because per-step calibration changes `Δx` every sampler step, one
+/// primitive is cached per (rows, Δx, z); creating one costs about as much as running it once.
+public final class LinearInt8: @unchecked Sendable {
+    public let inputFeatures: Int
+    public let outputFeatures: Int
+    public let activationStorage: ActivationStorage
+    /// Δw, one per output channel.
+    public let weightScales: [Float]
+    public let bias: [Float]?
+
+    private let weights: PackedWeights
+    private var plans: [PlanKey: Plan] = [:]
+
+    private struct PlanKey: Hashable {
+        var rows: Int
+        var inputScaleBits: UInt32
+        var zeroPoint: Int32
+        var accumulatorsOnly: Bool
+    }
+
+    private final class Plan {
+        let primitive: DNNLPrimitive
+        let src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory, bias: DNNLMemory?
+        let foldedBias: AlignedBuffer?
+
+        init(primitive: DNNLPrimitive, src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory,
+             bias: DNNLMemory?, foldedBias: AlignedBuffer?) {
+            self.primitive = primitive
+            self.src = src
+            self.weights = weights
+            self.dst = dst
+            self.bias = bias
+            self.foldedBias = foldedBias
+        }
+    }
+
+    /// - Parameters:
+    ///   - weights: `[C, K]` int8, row-major (copied and packed).
+    ///   - weightScales: Δw, C positive finite floats.
+    ///   - bias: C floats or nil.
+    public init(weights: [Int8], outputs: Int, inputs: Int, weightScales: [Float], bias: [Float]?,
+                activations: ActivationStorage) throws {
+        precondition(weights.count == outputs * inputs, "weights hold \(weights.count) values, expected \(outputs)×\(inputs)")
+        precondition(weightScales.count == outputs, "\(weightScales.count) weight scales for \(outputs) outputs")
+        precondition(bias == nil || bias!.count == outputs, "bias length ≠ \(outputs) outputs")
+        precondition(weightScales.allSatisfy { $0 > 0 && $0.isFinite }, "weight scales must be positive and finite")
+        inputFeatures = inputs
+        outputFeatures = outputs
+        activationStorage = activations
+        self.weightScales = weightScales
+        self.bias = bias
+        self.weights = try weights.withUnsafeBytes {
+            try PackedWeights(copying: $0.baseAddress!, outputs: outputs, inputs: inputs, type: dnnl_s8, elementSize: 1)
+        }
+    }
+
+    private var sourceType: dnnl_data_type_t { activationStorage == .u8 ? dnnl_u8 : dnnl_s8 }
+
+    private func plan(_ key: PlanKey) throws -> Plan {
+        if let plan = plans[key] { return plan }
+        let src = try MemoryDesc.rowMajor([key.rows, inputFeatures], sourceType)
+        let dst = try MemoryDesc.rowMajor([key.rows, outputFeatures], key.accumulatorsOnly ? dnnl_s32 : dnnl_f32)
+        let attributes = try DNNLAttributes()
+        if key.zeroPoint != 0 { try attributes.setSourceZeroPoint(key.zeroPoint) }
+        var biasDesc: dnnl_memory_desc_t? = nil
+        var folded: AlignedBuffer? = nil
+        if !key.accumulatorsOnly {
+            let inputScale = Float(bitPattern: key.inputScaleBits)
+            let scales = weightScales.map { inputScale * $0 }
+            try attributes.setOutputScales(scales, perColumn: true)
+            if let bias {
+                biasDesc = try MemoryDesc.rowMajor([1, outputFeatures], dnnl_f32)
+                let buffer = AlignedBuffer(byteCount: 4 * outputFeatures)
+                let p = buffer.pointer.bindMemory(to: Float.self, capacity: outputFeatures)
+                for c in 0..<outputFeatures { p[c] = bias[c] / scales[c] }
+                folded = buffer
+            }
+        }
+        let primitive = try makeMatmul(src: src, weights: try MemoryDesc.any([inputFeatures, outputFeatures], dnnl_s8),
+                                       bias: biasDesc, dst: dst, attributes: attributes)
+        let weightsDesc = primitive.queryMemoryDesc(dnnl_query_weights_md)
+        let plan = Plan(primitive: primitive, src: try DNNLMemory(src), weights: try DNNLMemory(weightsDesc),
+                        dst: try DNNLMemory(dst), bias: try biasDesc.map { try DNNLMemory($0) }, foldedBias: folded)
+        try plan.weights.bind(try weights.buffer(for: weightsDesc))
+        if let b = plan.bias, let folded { try b.bind(UnsafeRawPointer(folded.pointer)) }
+        plans[key] = plan
+        return plan
+    }
+
+    private func run(_ key: PlanKey, _ xq: UnsafeRawPointer, _ y: UnsafeMutableRawPointer) throws {
+        try DNNLRuntime.shared.lock.withLock {
+            let plan = try plan(key)
+            try plan.src.bind(xq)
+            try plan.dst.bind(y)
+            var args = [
+                dnnl_exec_arg_t(arg: stsq_dnnl_arg_src(), memory: plan.src.memory),
+                dnnl_exec_arg_t(arg: stsq_dnnl_arg_weights(), memory: plan.weights.memory),
+                dnnl_exec_arg_t(arg: stsq_dnnl_arg_dst(), memory: plan.dst.memory),
+            ]
+            if let b = plan.bias { args.append(dnnl_exec_arg_t(arg: stsq_dnnl_arg_bias(), memory: b.memory)) }
+            try DNNLRuntime.shared.execute(plan.primitive.primitive, args)
+        }
+    }
+
+    private func checkZeroPoint(_ zeroPoint: Int32) {
+        switch activationStorage {
+        case .u8: precondition((0...255).contains(zeroPoint), "u8 zero point \(zeroPoint) outside [0, 255]")
+        case .s8: precondition((-128...127).contains(zeroPoint), "s8 zero point \(zeroPoint) outside [−128, 127]")
+        }
+    }
+
+    /// `xq`: `rows × K` bytes (u8 or s8 per `activationStorage`); `y` receives `rows × C` floats.
+    public func forward(_ xq: UnsafeRawPointer, rows: Int, inputScale: Float, zeroPoint: Int32,
+                        into y: UnsafeMutablePointer<Float>) throws {
+        precondition(inputScale > 0 && inputScale.isFinite, "activation scale must be positive and finite")
+        checkZeroPoint(zeroPoint)
+        guard rows > 0 else { return }
+        try run(PlanKey(rows: rows, inputScaleBits: inputScale.bitPattern, zeroPoint: zeroPoint, accumulatorsOnly: false),
+                xq, UnsafeMutableRawPointer(y))
+    }
+
+    /// The exact integer sums `Σ_k (xq[n, k] − z) · wq[c, k]` into `rows × C` Int32s — the part of
+    /// the product that must be bit-exact.
+    public func accumulate(_ xq: UnsafeRawPointer, rows: Int, zeroPoint: Int32,
+                           into accumulators: UnsafeMutablePointer<Int32>) throws {
+        checkZeroPoint(zeroPoint)
+        guard rows > 0 else { return }
+        try run(PlanKey(rows: rows, inputScaleBits: 0, zeroPoint: zeroPoint, accumulatorsOnly: true),
+                xq, UnsafeMutableRawPointer(accumulators))
+    }
+
+    /// The oneDNN implementation for `rows` rows at the given activation encoding.
+    public func implementationName(rows: Int, inputScale: Float = 1, zeroPoint: Int32 = 0) throws -> String {
+        try DNNLRuntime.shared.lock.withLock {
+            try plan(PlanKey(rows: rows, inputScaleBits: inputScale.bitPattern, zeroPoint: zeroPoint,
+                             accumulatorsOnly: false)).primitive.implementationName
+        }
+    }
+
+    /// Number of cached primitives (one per rows × activation encoding seen).
+    public var cachedPrimitiveCount: Int { DNNLRuntime.shared.lock.withLock { plans.count } }
+}

@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One tensor's record in a safetensors header.
+public struct SafetensorsEntry: Sendable, Equatable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    /// Byte range relative to the start of the data section (after the header).
+    public let dataOffsets: Range<Int>
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    public var byteCount: Int { dataOffsets.count }
+}
+
+/// A memory-mapped safetensors file: the header is parsed and validated once, tensor data is
+/// handed out as views into the mapping (no copy), so a multi-GB checkpoint opens in milliseconds.
+///
+/// Validation refuses every header that could make a view read outside the file: truncation,
+/// absurd header lengths (> 100 MB), invalid JSON, unknown dtypes, shape × dtype size different
+/// from the byte range, ranges out of bounds or overlapping, duplicate names.
+public final class SafetensorsFile: @unchecked Sendable {
+    public static let maxHeaderBytes = 100_000_000
+
+    public let path: String
+    /// Tensors in header order.
+    public let entries: [SafetensorsEntry]
+    /// The `__metadata__` map, in header order.
+    public let metadata: [(key: String, value: String)]
+    public let fileSize: Int
+
+    private let mapping: UnsafeRawPointer?
+    private let dataStart: Int
+    private let index: [String: Int]
+
+    public convenience init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw SafetensorsError(file: path, kind: .io, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw SafetensorsError(file: path, kind: .io, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw SafetensorsError(file: path, kind: .io, "not a regular file")
+        }
+        let size = Int(info.st_size)
+        var mapping: UnsafeRawPointer? = nil
+        if size > 0 {
+            let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+            guard let p, p != MAP_FAILED else {
+                throw SafetensorsError(file: path, kind: .io, "cannot map: \(String(cString: strerror(errno)))")
+            }
+            mapping = UnsafeRawPointer(p)
+        }
+        do {
+            try self.init(path: path, mapping: mapping, size: size)
+        } catch {
+            if let mapping { munmap(UnsafeMutableRawPointer(mutating: mapping), size) }
+            throw error
+        }
+    }
+
+    private init(path: String, mapping: UnsafeRawPointer?, size: Int) throws {
+        self.path = path
+        self.mapping = mapping
+        self.fileSize = size
+        let bytes = UnsafeRawBufferPointer(start: mapping, count: size)
+        let header = try SafetensorsHeader.parse(bytes, file: path)
+        self.entries = header.entries
+        self.metadata = header.metadata
+        self.dataStart = header.dataStart
+        var index: [String: Int] = [:]
+        for (i, entry) in header.entries.enumerated() { index[entry.name] = i }
+        self.index = index
+    }
+
+    deinit {
+        if let mapping { munmap(UnsafeMutableRawPointer(mutating: mapping), fileSize) }
+    }
+
+    public var names: [String] { entries.map(\.name) }
+
+    public subscript(name: String) -> SafetensorsEntry? {
+        index[name].map { entries[$0] }
+    }
+
+    public func metadataValue(_ key: String) -> String? {
+        metadata.first { $0.key == key }?.value
+    }
+
+    /// A view of one tensor's bytes inside the mapping; it keeps the file mapped while alive.
+    public func view(_ name: String) throws -> TensorView {
+        guard let i = index[name] else {
+            throw SafetensorsError(file: path, tensor: name, kind: .missingTensor, "no such tensor in the file")
+        }
+        return view(of: entries[i])
+    }
+
+    public func view(of entry: SafetensorsEntry) -> TensorView {
+        let start = mapping.map { $0 + dataStart + entry.dataOffsets.lowerBound }
+        return TensorView(entry: entry, bytes: UnsafeRawBufferPointer(start: start, count: entry.byteCount),
+                          file: self)
+    }
+
+    /// The tensor converted to Float32 (any float or integer dtype).
+    public func tensor(_ name: String) throws -> Tensor {
+        try view(name).toFloat32()
+    }
+}

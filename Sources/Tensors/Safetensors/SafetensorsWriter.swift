@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Collects tensors and writes them as one safetensors file, atomically: the bytes go to a
+/// temporary file in the destination folder, are flushed to disk, then renamed over the target,
+/// so a reader never sees a half-written file and a failure leaves the previous file intact.
+///
+/// Tensors are laid out widest element first, so with the 8-byte-padded header every tensor is
+/// aligned to its element size and readers can view it without copying. There are no gaps
+/// between tensors (the reference implementation refuses files with holes).
+public struct SafetensorsWriter {
+    private struct Pending {
+        var name: String
+        var dtype: DType
+        var shape: [Int]
+        var bytes: [UInt8]
+    }
+
+    private var pending: [Pending] = []
+    private var names = Set<String>()
+    public var metadata: [(key: String, value: String)] = []
+
+    public init() {}
+
+    public var count: Int { pending.count }
+
+    /// Adds raw little-endian bytes; their count must equal shape × dtype size.
+    public mutating func add(_ name: String, dtype: DType, shape: [Int], bytes: [UInt8]) {
+        precondition(name != "__metadata__", "'__metadata__' is reserved")
+        precondition(names.insert(name).inserted, "tensor '\(name)' added twice")
+        precondition(shape.reduce(dtype.size, *) == bytes.count,
+                     "tensor '\(name)': shape \(shape) × \(dtype.rawValue) ≠ \(bytes.count) bytes")
+        pending.append(Pending(name: name, dtype: dtype, shape: shape, bytes: bytes))
+    }
+
+    /// Adds a Float32 tensor, stored as `dtype` (F32, F16 or BF16; rounding to nearest even).
+    public mutating func add(_ name: String, _ tensor: Tensor, as dtype: DType = .f32) {
+        switch dtype {
+        case .f32:
+            add(name, dtype: .f32, shape: tensor.shape, bytes: SafetensorsWriter.bytes(of: tensor.scalars))
+        case .f16:
+            add(name, dtype: .f16, shape: tensor.shape, bytes: SafetensorsWriter.bytes(of: tensor.scalars.map(floatToF16)))
+        case .bf16:
+            add(name, dtype: .bf16, shape: tensor.shape, bytes: SafetensorsWriter.bytes(of: tensor.scalars.map(floatToBF16)))
+        default:
+            preconditionFailure("a Float32 tensor is stored as F32, F16 or BF16, not \(dtype.rawValue)")
+        }
+    }
+
+    /// Adds integer or raw-bit elements (`Int8` for I8, `UInt16` bits for F16, …).
+    public mutating func add<T: FixedWidthInteger>(_ name: String, dtype: DType, shape: [Int], elements: [T]) {
+        precondition(MemoryLayout<T>.size == dtype.size, "\(T.self) does not match \(dtype.rawValue)")
+        add(name, dtype: dtype, shape: shape, bytes: SafetensorsWriter.bytes(of: elements.map { $0.littleEndian }))
+    }
+
+    static func bytes<T>(of elements: [T]) -> [UInt8] {
+        elements.withUnsafeBytes { [UInt8]($0) }
+    }
+
+    /// The complete file contents.
+    public func serialized() -> [UInt8] {
+        let ordered = pending.enumerated().sorted {
+            ($0.element.dtype.size, -$0.offset) > ($1.element.dtype.size, -$1.offset)
+        }.map(\.element)
+        var members: [(String, JSONValue)] = []
+        if !metadata.isEmpty {
+            members.append(("__metadata__", .object(metadata.map { ($0.key, .string($0.value)) })))
+        }
+        var offset = 0
+        for tensor in ordered {
+            members.append((tensor.name, .object([
+                ("dtype", .string(tensor.dtype.rawValue)),
+                ("shape", .array(tensor.shape.map { .int($0) })),
+                ("data_offsets", .array([.int(offset), .int(offset + tensor.bytes.count)])),
+            ])))
+            offset += tensor.bytes.count
+        }
+        var header = Array(JSONValue.object(members).serialized().utf8)
+        while header.count % 8 != 0 { header.append(0x20) }
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + header.count + offset)
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: header)
+        for tensor in ordered { out.append(contentsOf: tensor.bytes) }
+        return out
+    }
+
+    /// Writes the file atomically (temporary file + fsync + rename).
+    public func write(to path: String) throws {
+        try AtomicFile.write(serialized(), to: path)
+    }
+}
+
+/// Atomic whole-file writes: temp file beside the target, fsync, rename.
+public enum AtomicFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let temporary = "\(directory.isEmpty ? "/" : directory)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        func fail(_ what: String) -> SafetensorsError {
+            SafetensorsError(file: path, kind: .io, "\(what): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw fail("cannot create a temporary file in \(directory)") }
+        var ok = false
+        defer {
+            if !ok { unlink(temporary) }
+        }
+        let written = bytes.withUnsafeBytes { buffer -> Bool in
+            var done = 0
+            while done < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                done += n
+            }
+            return true
+        }
+        guard written else { let e = fail("cannot write"); close(fd); throw e }
+        guard fsync(fd) == 0 else { let e = fail("cannot flush"); close(fd); throw e }
+        guard close(fd) == 0 else { throw fail("cannot close") }
+        guard rename(temporary, path) == 0 else { throw fail("cannot rename into place") }
+        ok = true
+    }
+}
