@@ -33,24 +33,13 @@ public struct MatrixBatch: Hashable, Sendable {
 /// `A` `[…, M, K]`, `B` `[…, K, N]`, `C` `[…, M, N]` (batch dims equal, or 1 to broadcast).
 /// Primitives are cached per (layouts, scale).
 public enum BatchedMatmul {
-    private final class Plan {
-        let primitive: DNNLPrimitive
-        let a: DNNLMemory, b: DNNLMemory, c: DNNLMemory
-        init(primitive: DNNLPrimitive, a: DNNLMemory, b: DNNLMemory, c: DNNLMemory) {
-            self.primitive = primitive
-            self.a = a
-            self.b = b
-            self.c = c
-        }
-    }
-
     private struct Key: Hashable {
         var a: MatrixBatch, b: MatrixBatch, c: MatrixBatch
         var scaleBits: UInt32
     }
 
     private final class Cache: @unchecked Sendable {
-        var plans: [Key: Plan] = [:]
+        var plans: [Key: MatmulPlan] = [:]
     }
 
     private static let cache = Cache()
@@ -67,7 +56,7 @@ public enum BatchedMatmul {
                      "result dims \(cLayout.dims) do not match \(aLayout.dims) · \(bLayout.dims)")
         let key = Key(a: aLayout, b: bLayout, c: cLayout, scaleBits: scale.bitPattern)
         try DNNLRuntime.shared.lock.withLock {
-            let plan: Plan
+            let plan: MatmulPlan
             if let cached = cache.plans[key] {
                 plan = cached
             } else {
@@ -80,18 +69,11 @@ public enum BatchedMatmul {
                     try attributes!.setOutputScales([scale], perColumn: false)
                 }
                 let primitive = try makeMatmul(src: aDesc, weights: bDesc, bias: nil, dst: cDesc, attributes: attributes)
-                plan = Plan(primitive: primitive, a: try DNNLMemory(aDesc), b: try DNNLMemory(bDesc), c: try DNNLMemory(cDesc))
+                plan = try MatmulPlan(primitive: primitive, src: aDesc, weights: bDesc, dst: cDesc, bias: nil)
                 if cache.plans.count >= maxCachedPlans { cache.plans.removeAll() }
                 cache.plans[key] = plan
             }
-            try plan.a.bind(a)
-            try plan.b.bind(b)
-            try plan.c.bind(c)
-            try DNNLRuntime.shared.execute(plan.primitive.primitive, [
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_src(), memory: plan.a.memory),
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_weights(), memory: plan.b.memory),
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_dst(), memory: plan.c.memory),
-            ])
+            try plan.run(src: a, weights: b, dst: c)
         }
     }
 }

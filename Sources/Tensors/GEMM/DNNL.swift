@@ -40,8 +40,12 @@ final class DNNLRuntime: @unchecked Sendable {
     /// Runs a primitive to completion; the caller holds `lock`.
     func execute(_ primitive: dnnl_primitive_t, _ args: [dnnl_exec_arg_t]) throws {
         try args.withUnsafeBufferPointer { buffer in
-            try check(dnnl_primitive_execute(primitive, stream, Int32(buffer.count), buffer.baseAddress), "execute")
+            try execute(primitive, buffer)
         }
+    }
+
+    func execute(_ primitive: dnnl_primitive_t, _ args: UnsafeBufferPointer<dnnl_exec_arg_t>) throws {
+        try check(dnnl_primitive_execute(primitive, stream, Int32(args.count), args.baseAddress), "execute")
         try check(dnnl_stream_wait(stream), "stream wait")
     }
 }
@@ -98,8 +102,13 @@ final class DNNLMemory {
         self.desc = md
     }
 
+    private var bound: UnsafeRawPointer?
+
+    /// Points the memory object at `pointer` (a no-op when it already does).
     func bind(_ pointer: UnsafeRawPointer?) throws {
+        guard pointer != bound else { return }
         try check(dnnl_memory_set_data_handle(memory, UnsafeMutableRawPointer(mutating: pointer)), "set data handle")
+        bound = pointer
     }
 
     var byteCount: Int { dnnl_memory_desc_get_size(&desc) }
@@ -141,6 +150,44 @@ final class DNNLPrimitive {
         dnnl_primitive_destroy(primitive)
         dnnl_primitive_desc_destroy(ownedDescriptor)
     }
+}
+
+/// A matmul primitive with its memory objects and argument list, built once and run many times
+/// with only the data pointers changing: no allocation per call.
+final class MatmulPlan {
+    let primitive: DNNLPrimitive
+    let src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory, bias: DNNLMemory?
+    private let args: UnsafeMutableBufferPointer<dnnl_exec_arg_t>
+    /// Keeps data the plan points at (a folded bias) alive.
+    let owned: AnyObject?
+
+    init(primitive: DNNLPrimitive, src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t,
+         bias: dnnl_memory_desc_t?, owned: AnyObject? = nil) throws {
+        self.primitive = primitive
+        self.src = try DNNLMemory(src)
+        self.weights = try DNNLMemory(weights)
+        self.dst = try DNNLMemory(dst)
+        self.bias = try bias.map { try DNNLMemory($0) }
+        self.owned = owned
+        var list = [
+            dnnl_exec_arg_t(arg: stsq_dnnl_arg_src(), memory: self.src.memory),
+            dnnl_exec_arg_t(arg: stsq_dnnl_arg_weights(), memory: self.weights.memory),
+            dnnl_exec_arg_t(arg: stsq_dnnl_arg_dst(), memory: self.dst.memory),
+        ]
+        if let b = self.bias { list.append(dnnl_exec_arg_t(arg: stsq_dnnl_arg_bias(), memory: b.memory)) }
+        args = .allocate(capacity: list.count)
+        _ = args.initialize(from: list)
+    }
+
+    /// Runs `dst = src · weights (+ bias)`; the caller holds `DNNLRuntime.shared.lock`.
+    func run(src: UnsafeRawPointer, weights: UnsafeRawPointer? = nil, dst: UnsafeMutableRawPointer) throws {
+        try self.src.bind(src)
+        if let weights { try self.weights.bind(weights) }
+        try self.dst.bind(UnsafeRawPointer(dst))
+        try DNNLRuntime.shared.execute(primitive.primitive, UnsafeBufferPointer(args))
+    }
+
+    deinit { args.deallocate() }
 }
 
 /// Primitive attributes (output scales, zero points); destroyed after primitive creation.

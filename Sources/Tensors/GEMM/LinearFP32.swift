@@ -12,23 +12,7 @@ public final class LinearFP32: @unchecked Sendable {
 
     private let weights: PackedWeights
     private let bias: AlignedBuffer?
-    private var plans: [Int: Plan] = [:]
-
-    private final class Plan {
-        let primitive: DNNLPrimitive
-        let src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory, bias: DNNLMemory?
-        let packed: UnsafeRawPointer
-
-        init(primitive: DNNLPrimitive, src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory,
-             bias: DNNLMemory?, packed: UnsafeRawPointer) {
-            self.primitive = primitive
-            self.src = src
-            self.weights = weights
-            self.dst = dst
-            self.bias = bias
-            self.packed = packed
-        }
-    }
+    private var plans: [Int: MatmulPlan] = [:]
 
     /// - Parameters:
     ///   - weight: `[C, K]` row-major floats (copied).
@@ -57,7 +41,7 @@ public final class LinearFP32: @unchecked Sendable {
         try self.init(weight: weight.scalars, outputs: weight.shape[0], inputs: weight.shape[1], bias: bias?.scalars)
     }
 
-    private func plan(rows: Int) throws -> Plan {
+    private func plan(rows: Int) throws -> MatmulPlan {
         if let plan = plans[rows] { return plan }
         let src = try MemoryDesc.rowMajor([rows, inputFeatures], dnnl_f32)
         let dst = try MemoryDesc.rowMajor([rows, outputFeatures], dnnl_f32)
@@ -65,10 +49,8 @@ public final class LinearFP32: @unchecked Sendable {
         let primitive = try makeMatmul(src: src, weights: try MemoryDesc.any([inputFeatures, outputFeatures], dnnl_f32),
                                        bias: biasDesc, dst: dst, attributes: nil)
         let weightsDesc = primitive.queryMemoryDesc(dnnl_query_weights_md)
-        let packed = try weights.buffer(for: weightsDesc)
-        let plan = Plan(primitive: primitive, src: try DNNLMemory(src), weights: try DNNLMemory(weightsDesc),
-                        dst: try DNNLMemory(dst), bias: try biasDesc.map { try DNNLMemory($0) }, packed: packed)
-        try plan.weights.bind(packed)
+        let plan = try MatmulPlan(primitive: primitive, src: src, weights: weightsDesc, dst: dst, bias: biasDesc)
+        try plan.weights.bind(try weights.buffer(for: weightsDesc))
         if let b = plan.bias { try b.bind(UnsafeRawPointer(bias!.pointer)) }
         plans[rows] = plan
         return plan
@@ -78,16 +60,7 @@ public final class LinearFP32: @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) throws {
         guard rows > 0 else { return }
         try DNNLRuntime.shared.lock.withLock {
-            let plan = try plan(rows: rows)
-            try plan.src.bind(x)
-            try plan.dst.bind(y)
-            var args = [
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_src(), memory: plan.src.memory),
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_weights(), memory: plan.weights.memory),
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_dst(), memory: plan.dst.memory),
-            ]
-            if let b = plan.bias { args.append(dnnl_exec_arg_t(arg: stsq_dnnl_arg_bias(), memory: b.memory)) }
-            try DNNLRuntime.shared.execute(plan.primitive.primitive, args)
+            try plan(rows: rows).run(src: x, dst: y)
         }
     }
 

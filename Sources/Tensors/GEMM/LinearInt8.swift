@@ -26,29 +26,13 @@ public final class LinearInt8: @unchecked Sendable {
     public let bias: [Float]?
 
     private let weights: PackedWeights
-    private var plans: [PlanKey: Plan] = [:]
+    private var plans: [PlanKey: MatmulPlan] = [:]
 
     private struct PlanKey: Hashable {
         var rows: Int
         var inputScaleBits: UInt32
         var zeroPoint: Int32
         var accumulatorsOnly: Bool
-    }
-
-    private final class Plan {
-        let primitive: DNNLPrimitive
-        let src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory, bias: DNNLMemory?
-        let foldedBias: AlignedBuffer?
-
-        init(primitive: DNNLPrimitive, src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory,
-             bias: DNNLMemory?, foldedBias: AlignedBuffer?) {
-            self.primitive = primitive
-            self.src = src
-            self.weights = weights
-            self.dst = dst
-            self.bias = bias
-            self.foldedBias = foldedBias
-        }
     }
 
     /// - Parameters:
@@ -73,7 +57,7 @@ public final class LinearInt8: @unchecked Sendable {
 
     private var sourceType: dnnl_data_type_t { activationStorage == .u8 ? dnnl_u8 : dnnl_s8 }
 
-    private func plan(_ key: PlanKey) throws -> Plan {
+    private func plan(_ key: PlanKey) throws -> MatmulPlan {
         if let plan = plans[key] { return plan }
         let src = try MemoryDesc.rowMajor([key.rows, inputFeatures], sourceType)
         let dst = try MemoryDesc.rowMajor([key.rows, outputFeatures], key.accumulatorsOnly ? dnnl_s32 : dnnl_f32)
@@ -96,8 +80,8 @@ public final class LinearInt8: @unchecked Sendable {
         let primitive = try makeMatmul(src: src, weights: try MemoryDesc.any([inputFeatures, outputFeatures], dnnl_s8),
                                        bias: biasDesc, dst: dst, attributes: attributes)
         let weightsDesc = primitive.queryMemoryDesc(dnnl_query_weights_md)
-        let plan = Plan(primitive: primitive, src: try DNNLMemory(src), weights: try DNNLMemory(weightsDesc),
-                        dst: try DNNLMemory(dst), bias: try biasDesc.map { try DNNLMemory($0) }, foldedBias: folded)
+        let plan = try MatmulPlan(primitive: primitive, src: src, weights: weightsDesc, dst: dst, bias: biasDesc,
+                                  owned: folded)
         try plan.weights.bind(try weights.buffer(for: weightsDesc))
         if let b = plan.bias, let folded { try b.bind(UnsafeRawPointer(folded.pointer)) }
         plans[key] = plan
@@ -106,16 +90,7 @@ public final class LinearInt8: @unchecked Sendable {
 
     private func run(_ key: PlanKey, _ xq: UnsafeRawPointer, _ y: UnsafeMutableRawPointer) throws {
         try DNNLRuntime.shared.lock.withLock {
-            let plan = try plan(key)
-            try plan.src.bind(xq)
-            try plan.dst.bind(y)
-            var args = [
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_src(), memory: plan.src.memory),
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_weights(), memory: plan.weights.memory),
-                dnnl_exec_arg_t(arg: stsq_dnnl_arg_dst(), memory: plan.dst.memory),
-            ]
-            if let b = plan.bias { args.append(dnnl_exec_arg_t(arg: stsq_dnnl_arg_bias(), memory: b.memory)) }
-            try DNNLRuntime.shared.execute(plan.primitive.primitive, args)
+            try plan(key).run(src: xq, dst: y)
         }
     }
 

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Tensors
+
+/// `stsq-tui bench …`: throughput figures, meant for release builds.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure performance (build with -c release for meaningful figures).",
+        subcommands: [BenchGEMM.self])
+}
+
+struct BenchGEMM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "fp32 and int8 (u8×s8, per-channel scales, zero point) matrix products through oneDNN.")
+
+    @Flag(help: "Print a JSON array instead of a table.")
+    var json = false
+
+    @Option(help: "Seconds of timed runs per shape and precision (after warm-up).")
+    var seconds: Double = 0.5
+
+    func run() throws {
+        var results: [GEMMBenchmarkResult] = []
+        for shape in GEMMBenchmark.standardShapes {
+            results += try GEMMBenchmark.run(m: shape.m, k: shape.k, n: shape.n, minSeconds: seconds)
+        }
+        if json {
+            let array = JSONValue.array(results.map { r in
+                .object([
+                    ("m", .int(r.m)), ("k", .int(r.k)), ("n", .int(r.n)),
+                    ("precision", .string(r.precision.rawValue)),
+                    ("gops_median", .number(formatFixed(r.gopsMedian, decimals: 1))),
+                    ("impl", .string(r.implementation)),
+                ])
+            })
+            print(array.serialized(pretty: true))
+        } else {
+            let rows = results.map { r in
+                ["\(r.m)", "\(r.k)", "\(r.n)", r.precision.rawValue, formatFixed(r.gopsMedian, decimals: 1),
+                 formatFixed(r.medianSeconds * 1e3, decimals: 3), "\(r.runs)", r.implementation]
+            }
+            print("Matrix products [M,K]·[K,N] through oneDNN; GFLOP/s (fp32) or GOP/s (int8), median after warm-up")
+            for line in formatTable(header: ["M", "K", "N", "precision", "G(FL)OP/s", "ms", "runs", "impl"],
+                                    rows: rows, rightAligned: [0, 1, 2, 4, 5, 6]) {
+                print(line)
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct STSQ: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stsq-tui",
+        abstract: "Static per-step SmoothQuant workbench for OpenSora video diffusion transformers.",
+        subcommands: [Inspect.self, Bench.self]
+    )
+}

@@ -1,0 +1,187 @@
+import Testing
+@testable import Tensors
+
+// Scalar references, accumulated in Double (fp32) or Int32 (int8): obviously correct, slow.
+
+/// y[n, c] = Σ_k x[n, k] · w[c, k] + b[c]
+private func referenceLinear(_ x: [Float], rows: Int, _ w: [Float], outputs: Int, inputs: Int, _ b: [Float]?) -> [Double] {
+    var y = [Double](repeating: 0, count: rows * outputs)
+    for n in 0..<rows {
+        for c in 0..<outputs {
+            var sum = Double(b?[c] ?? 0)
+            for k in 0..<inputs { sum += Double(x[n * inputs + k]) * Double(w[c * inputs + k]) }
+            y[n * outputs + c] = sum
+        }
+    }
+    return y
+}
+
+/// Σ_k (xq[n, k] − z) · wq[c, k] in Int32: the integer core of QUANTIZATION.md's formula.
+private func referenceAccumulators<X: BinaryInteger>(_ xq: [X], rows: Int, zeroPoint: Int32, _ wq: [Int8],
+                                                      outputs: Int, inputs: Int) -> [Int32] {
+    var acc = [Int32](repeating: 0, count: rows * outputs)
+    for n in 0..<rows {
+        for c in 0..<outputs {
+            var sum: Int32 = 0
+            for k in 0..<inputs { sum += (Int32(xq[n * inputs + k]) - zeroPoint) * Int32(wq[c * inputs + k]) }
+            acc[n * outputs + c] = sum
+        }
+    }
+    return acc
+}
+
+/// max |Δ| / max |ref|
+private func relativeError(_ got: [Float], _ reference: [Double]) -> Double {
+    let scale = reference.reduce(0) { max($0, abs($1)) }
+    let worst = zip(got, reference).reduce(0) { max($0, abs(Double($1.0) - $1.1)) }
+    return worst / max(scale, 1e-30)
+}
+
+/// fp32 products accumulate in a different order than the reference; 1e-5 relative to the
+/// largest output leaves room for K ≤ 1024 roundings of float32 (2^-24 each) and no more.
+private let fp32Tolerance = 1e-5
+
+@Test(arguments: [(1, 8, 4, true), (7, 33, 17, false), (64, 128, 96, true), (300, 256, 64, true)])
+func linearFP32MatchesScalarReference(rows: Int, inputs: Int, outputs: Int, withBias: Bool) throws {
+    var generator = SeededGenerator(seed: UInt64(rows * 1000 + inputs))
+    let x = generator.floats(rows * inputs)
+    let w = generator.floats(outputs * inputs)
+    let b = withBias ? generator.floats(outputs, in: -2...2) : nil
+    let layer = try LinearFP32(weight: w, outputs: outputs, inputs: inputs, bias: b)
+    let y = try layer(Tensor(shape: [rows, inputs], scalars: x))
+    #expect(y.shape == [rows, outputs])
+    #expect(relativeError(y.scalars, referenceLinear(x, rows: rows, w, outputs: outputs, inputs: inputs, b)) <= fp32Tolerance)
+}
+
+@Test func linearFP32ServesManyRowCountsFromOnePacking() throws {
+    var generator = SeededGenerator(seed: 5)
+    let (inputs, outputs) = (48, 40)
+    let w = generator.floats(outputs * inputs)
+    let b = generator.floats(outputs)
+    let layer = try LinearFP32(weight: w, outputs: outputs, inputs: inputs, bias: b)
+    for rows in [3, 100, 3, 1, 100] {
+        let x = generator.floats(rows * inputs)
+        let y = try layer(Tensor(shape: [1, rows, inputs], scalars: x))
+        #expect(y.shape == [1, rows, outputs])
+        #expect(relativeError(y.scalars, referenceLinear(x, rows: rows, w, outputs: outputs, inputs: inputs, b)) <= fp32Tolerance)
+    }
+}
+
+@Test(arguments: [(ActivationStorage.u8, Int32(0)), (.u8, 131), (.u8, 255), (.s8, 0), (.s8, -7)])
+func int8AccumulatorsAreBitExact(storage: ActivationStorage, zeroPoint: Int32) throws {
+    var generator = SeededGenerator(seed: UInt64(zeroPoint + 1000))
+    for (rows, inputs, outputs) in [(1, 16, 8), (37, 200, 65), (256, 512, 128)] {
+        let wq: [Int8] = (0..<(outputs * inputs)).map { _ in Int8.random(in: -127...127, using: &generator) }
+        let scales = (0..<outputs).map { _ in Float.random(in: 0.001...0.1, using: &generator) }
+        let layer = try LinearInt8(weights: wq, outputs: outputs, inputs: inputs, weightScales: scales, bias: nil,
+                                   activations: storage)
+        var acc = [Int32](repeating: 0, count: rows * outputs)
+        let expected: [Int32]
+        switch storage {
+        case .u8:
+            let xq: [UInt8] = (0..<(rows * inputs)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            try xq.withUnsafeBytes { try layer.accumulate($0.baseAddress!, rows: rows, zeroPoint: zeroPoint, into: &acc) }
+            expected = referenceAccumulators(xq, rows: rows, zeroPoint: zeroPoint, wq, outputs: outputs, inputs: inputs)
+        case .s8:
+            let xq: [Int8] = (0..<(rows * inputs)).map { _ in Int8.random(in: -128...127, using: &generator) }
+            try xq.withUnsafeBytes { try layer.accumulate($0.baseAddress!, rows: rows, zeroPoint: zeroPoint, into: &acc) }
+            expected = referenceAccumulators(xq, rows: rows, zeroPoint: zeroPoint, wq, outputs: outputs, inputs: inputs)
+        }
+        #expect(acc == expected, "rows \(rows) K \(inputs) C \(outputs)")
+    }
+}
+
+/// The f32 output is Δx·Δw[c]·(acc − z·Σw) + b with exact integers, then float roundings in
+/// oneDNN's epilogue: the folded bias b/(Δx·Δw), the scale multiply, and — oneDNN 2.6 applies the
+/// zero-point compensation in float after scaling — the subtraction of Δx·Δw·z·Σw. Tolerance:
+/// 4 float32 ulps of the largest term that passes through those roundings (output, bias,
+/// scaled uncompensated sum, scaled compensation).
+@Test(arguments: [ActivationStorage.u8, .s8])
+func int8OutputMatchesIntegerFormula(storage: ActivationStorage) throws {
+    var generator = SeededGenerator(seed: 77)
+    let (rows, inputs, outputs) = (50, 96, 40)
+    let wq: [Int8] = (0..<(outputs * inputs)).map { _ in Int8.random(in: -127...127, using: &generator) }
+    let scales = (0..<outputs).map { _ in Float.random(in: 0.001...0.05, using: &generator) }
+    let bias = generator.floats(outputs, in: -3...3)
+    let layer = try LinearInt8(weights: wq, outputs: outputs, inputs: inputs, weightScales: scales, bias: bias,
+                               activations: storage)
+    let inputScale: Float = 0.0213
+    let zeroPoint: Int32 = storage == .u8 ? 119 : 0
+    let xBytes: [UInt8] = (0..<(rows * inputs)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    func sums(_ z: Int32) -> [Int32] {
+        storage == .u8
+            ? referenceAccumulators(xBytes, rows: rows, zeroPoint: z, wq, outputs: outputs, inputs: inputs)
+            : referenceAccumulators(xBytes.map { Int8(bitPattern: $0) }, rows: rows, zeroPoint: z, wq, outputs: outputs, inputs: inputs)
+    }
+    let acc = sums(zeroPoint), raw = sums(0)
+    var y = [Float](repeating: 0, count: rows * outputs)
+    try xBytes.withUnsafeBytes {
+        try layer.forward($0.baseAddress!, rows: rows, inputScale: inputScale, zeroPoint: zeroPoint, into: &y)
+    }
+    var worstUlps: Float = 0
+    for n in 0..<rows {
+        for c in 0..<outputs {
+            let scale = Double(inputScale) * Double(scales[c])
+            let exact = scale * Double(acc[n * outputs + c]) + Double(bias[c])
+            let terms = [exact, Double(bias[c]), scale * Double(raw[n * outputs + c]),
+                         scale * Double(raw[n * outputs + c] - acc[n * outputs + c])]
+            let magnitude = max(Float(terms.map(abs).max()!), Float.leastNormalMagnitude)
+            worstUlps = max(worstUlps, Float(abs(Double(y[n * outputs + c]) - exact)) / magnitude.ulp)
+        }
+    }
+    #expect(worstUlps <= 4, "worst error \(worstUlps) ulps")
+    #expect(layer.cachedPrimitiveCount == 1)
+    // A second step with another activation scale gets its own cached primitive.
+    try xBytes.withUnsafeBytes {
+        try layer.forward($0.baseAddress!, rows: rows, inputScale: inputScale * 2, zeroPoint: zeroPoint, into: &y)
+    }
+    #expect(layer.cachedPrimitiveCount == 2)
+}
+
+/// C[b] = scale · A[b] · B[b] by the definition.
+private func referenceBatched(_ a: [Float], _ aL: MatrixBatch, _ b: [Float], _ bL: MatrixBatch, batch: Int,
+                              m: Int, k: Int, n: Int, scale: Float) -> [Double] {
+    var c = [Double](repeating: 0, count: batch * m * n)
+    for i in 0..<batch {
+        for r in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0
+                for t in 0..<k {
+                    let av = a[i * aL.strides[0] + r * aL.strides[1] + t * aL.strides[2]]
+                    let bv = b[i * bL.strides[0] + t * bL.strides[1] + j * bL.strides[2]]
+                    sum += Double(av) * Double(bv)
+                }
+                c[(i * m + r) * n + j] = Double(scale) * sum
+            }
+        }
+    }
+    return c
+}
+
+@Test func batchedMatmulMatchesReferenceForAttentionLayouts() throws {
+    var generator = SeededGenerator(seed: 3)
+    // Q and K interleaved as in a fused qkv output [N, 2, H·D], read per head without copies.
+    let (heads, tokens, headDim) = (3, 37, 16)
+    let row = 2 * heads * headDim
+    let qk = generator.floats(tokens * row)
+    let q = MatrixBatch(dims: [heads, tokens, headDim], strides: [headDim, row, 1])
+    let k = MatrixBatch(dims: [heads, tokens, headDim], strides: [headDim, row, 1])
+    let scores = MatrixBatch.contiguous([heads, tokens, tokens])
+    var s = [Float](repeating: 0, count: heads * tokens * tokens)
+    let scale = 1 / Float(headDim).squareRoot()
+    try qk.withUnsafeBufferPointer { p in
+        try BatchedMatmul.run(a: p.baseAddress!, q, b: p.baseAddress! + heads * headDim, k.transposed,
+                              c: &s, scores, scale: scale)
+    }
+    let kOffset = Array(qk[(heads * headDim)...]) + [Float](repeating: 0, count: heads * headDim)
+    let expected = referenceBatched(qk, q, kOffset, k.transposed, batch: heads, m: tokens, k: headDim, n: tokens, scale: scale)
+    #expect(relativeError(s, expected) <= fp32Tolerance)
+
+    // P · V with contiguous P [H, N, N] and V [H, N, D].
+    let p = generator.floats(heads * tokens * tokens, in: 0...1)
+    let v = generator.floats(heads * tokens * headDim)
+    var out = [Float](repeating: 0, count: heads * tokens * headDim)
+    let pL = MatrixBatch.contiguous([heads, tokens, tokens]), vL = MatrixBatch.contiguous([heads, tokens, headDim])
+    try BatchedMatmul.run(a: p, pL, b: v, vL, c: &out, MatrixBatch.contiguous([heads, tokens, headDim]))
+    #expect(relativeError(out, referenceBatched(p, pL, v, vL, batch: heads, m: tokens, k: tokens, n: headDim, scale: 1)) <= fp32Tolerance)
+}
