@@ -27,6 +27,8 @@ let package = Package(
             ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        // Drives the built binary; the dependency makes `swift build --build-tests` build it.
+        .testTarget(name: "CLITests", dependencies: ["stsq-tui"]),
     ],
     swiftLanguageModes: [.v6]
 )
