@@ -18,15 +18,29 @@ let package = Package(
         // Tensor, dtypes, safetensors, GEMM backends (fp32, int8) on oneDNN.
         .target(name: "Tensors", dependencies: ["CDNNL"]),
 
+        // Model configs, layer catalog; forward passes and samplers as they land.
+        .target(name: "VideoDiT", dependencies: ["Tensors"]),
+        // Quantizers, statistics, SmoothQuant, plans.
+        .target(name: "Quantization", dependencies: ["Tensors"]),
+        // The app's state, actions and jobs; no terminal code.
+        .target(name: "Workbench", dependencies: ["Tensors", "VideoDiT", "Quantization"]),
+        // ncurses backend (only Backend/ calls ncurses), cell grid, views, themes.
+        .target(name: "TerminalUI", dependencies: ["CNCursesW", "Workbench", "Quantization", "VideoDiT", "Tensors"],
+                resources: [.copy("Resources/themes")]),
+
         // Argument parsing only.
         .executableTarget(
             name: "stsq-tui",
             dependencies: [
-                "Tensors",
+                "Tensors", "TerminalUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors"]),
+        .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors"],
+                    exclude: ["Snapshots"]),
         // Drives the built binary; the dependency makes `swift build --build-tests` build it.
         .testTarget(name: "CLITests", dependencies: ["stsq-tui"]),
     ],

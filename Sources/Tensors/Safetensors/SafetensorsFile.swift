@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// One tensor's record in a safetensors header.
-public struct SafetensorsEntry: Sendable, Equatable {
+public struct SafetensorsEntry: Sendable, Hashable {
     public let name: String
     public let dtype: DType
     public let shape: [Int]

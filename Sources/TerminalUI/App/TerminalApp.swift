@@ -1,0 +1,167 @@
+import Workbench
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of the interactive workbench.
+public struct TerminalOptions: Sendable {
+    public var theme: String
+    public var colorMode: ColorMode?
+    public var ascii: Bool
+
+    public init(theme: String = "dark", colorMode: ColorMode? = nil, ascii: Bool = false) {
+        self.theme = theme
+        self.colorMode = colorMode
+        self.ascii = ascii
+    }
+}
+
+/// The interactive loop: input → action → state → cells → screen. ncurses is only touched on
+/// this thread; background jobs post their results, drained between input timeouts.
+public final class TerminalApp {
+    private let workbench: Workbench
+    private let terminal: Terminal
+    private var theme: Theme
+    private var themeNames: [String]
+    private var lastViewport: (Int, Int, Int, Pane?) = (0, 0, 0, nil)
+
+    public init(workbench: Workbench, options: TerminalOptions, environment: [String: String]) throws {
+        self.workbench = workbench
+        let (theme, themeError) = ThemeLibrary.loadOrDefault(options.theme)
+        self.theme = theme
+        themeNames = ThemeLibrary.availableNames()
+        if !themeNames.contains(theme.name) { themeNames.append(theme.name) }
+        let mode = ColorMode.preferred(requested: options.colorMode, environment: environment)
+        terminal = try Terminal(colorMode: mode, ascii: options.ascii, environment: environment)
+        if let themeError {
+            workbench.dispatch(.showMessage(StatusMessage("\(themeError) — using the default theme", severity: .error)))
+        } else if let notice = terminal.notice {
+            workbench.dispatch(.showMessage(StatusMessage(notice)))
+        }
+    }
+
+    /// Runs until the user quits; the terminal is restored on return.
+    public func run() {
+        defer { terminal.shutdown() }
+        var dirty = true
+        while !workbench.state.shouldQuit {
+            let (width, height) = terminal.size
+            if (width, height, 0, workbench.state.zoomed) != lastViewport {
+                lastViewport = (width, height, 0, workbench.state.zoomed)
+                let viewport = WorkbenchScreen.viewport(width: width, height: height, zoomed: workbench.state.zoomed)
+                workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns))
+                dirty = true
+            }
+            if dirty {
+                let grid = WorkbenchScreen.render(workbench.state, theme: theme, width: width, height: height,
+                                                  busy: workbench.hasRunningJobs)
+                terminal.draw(grid, theme: theme)
+                dirty = false
+            }
+            if let key = terminal.readKey() {
+                handle(key, width: width, height: height)
+                dirty = true
+            }
+            if workbench.drainCompletedJobs() { dirty = true }
+        }
+    }
+
+    private func handle(_ key: Key, width: Int, height: Int) {
+        if key == .resize { return }
+        if workbench.state.help != nil {
+            handleHelp(key)
+            return
+        }
+        if case .mouse(let x, let y, let button) = key {
+            handleMouse(x: x, y: y, button: button, width: width, height: height)
+            return
+        }
+        if !ScreenLayout.fits(width: width, height: height) {
+            if key == .character("q") { workbench.dispatch(.quit) }
+            return
+        }
+        guard let command = KeyBindings.command(for: key, focus: workbench.state.focus) else {
+            if case .character(let c) = key {
+                workbench.dispatch(.showMessage(StatusMessage("'\(c)' does nothing here — ? lists the keys")))
+            }
+            return
+        }
+        run(command)
+    }
+
+    private func run(_ command: Command) {
+        switch command {
+        case .action(let action):
+            if case .showHelp = action { workbench.dispatch(.clearMessage) }
+            workbench.dispatch(action)
+        case .cycleTheme:
+            let i = themeNames.firstIndex(of: theme.name) ?? -1
+            let name = themeNames[(i + 1) % themeNames.count]
+            let (next, error) = ThemeLibrary.loadOrDefault(name)
+            theme = next
+            workbench.dispatch(.showMessage(error.map { StatusMessage("\($0) — using the default theme", severity: .error) }
+                                            ?? StatusMessage("theme: \(name)")))
+        case .cycleColorMode:
+            let modes = terminal.availableColorModes
+            let i = modes.firstIndex(of: terminal.colorMode) ?? -1
+            let next = modes[(i + 1) % modes.count]
+            terminal.setColorMode(next)
+            workbench.dispatch(.showMessage(StatusMessage("colour mode: \(next.rawValue)")))
+        }
+    }
+
+    private func handleHelp(_ key: Key) {
+        guard let help = workbench.state.help else { return }
+        if help.isEditingFilter {
+            switch key {
+            case .enter: workbench.dispatch(.endHelpFilter)
+            case .escape:
+                workbench.dispatch(.setHelpFilter(""))
+                workbench.dispatch(.endHelpFilter)
+            case .backspace: workbench.dispatch(.setHelpFilter(String(help.filter.dropLast())))
+            case .character(let c): workbench.dispatch(.setHelpFilter(help.filter + String(c)))
+            default: break
+            }
+            return
+        }
+        switch key {
+        case .escape, .character("q"), .character("?"): workbench.dispatch(.hideHelp)
+        case .character("/"): workbench.dispatch(.beginHelpFilter)
+        case .character("j"), .down: workbench.dispatch(.scrollHelp(1))
+        case .character("k"), .up: workbench.dispatch(.scrollHelp(-1))
+        case .pageDown: workbench.dispatch(.scrollHelp(10))
+        case .pageUp: workbench.dispatch(.scrollHelp(-10))
+        default: break
+        }
+    }
+
+    private func handleMouse(x: Int, y: Int, button: Int, width: Int, height: Int) {
+        guard ScreenLayout.fits(width: width, height: height) else { return }
+        let layout = ScreenLayout(width: width, height: height, zoomed: workbench.state.zoomed)
+        if layout.hints.contains(x: x, y: y), button == 1 {
+            if let (_, key) = FooterViews.hintRegions(focus: workbench.state.focus, in: layout.hints).first(where: { $0.0.contains(x: x, y: y) }),
+               let command = KeyBindings.command(for: key, focus: workbench.state.focus) {
+                run(command)
+            }
+            return
+        }
+        for pane in Pane.allCases where layout.rect(of: pane).contains(x: x, y: y) {
+            if button == 1 {
+                workbench.dispatch(.focus(pane))
+                if pane == .tree {
+                    let row = workbench.state.treeScroll + (y - layout.tree.y - 1)
+                    if y > layout.tree.y, row < workbench.state.rows.count {
+                        if row == workbench.state.cursor { workbench.dispatch(.toggleExpanded) } else { workbench.dispatch(.selectRow(row)) }
+                    }
+                }
+            } else {
+                let delta = button == 4 ? -3 : 3
+                switch pane {
+                case .tree: workbench.dispatch(.moveCursor(delta))
+                case .ranges: workbench.dispatch(.scrollChannels(delta * 4))
+                case .outliers: workbench.dispatch(.scrollOutliers(delta))
+                }
+            }
+        }
+    }
+}

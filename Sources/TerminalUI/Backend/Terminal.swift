@@ -1,0 +1,248 @@
+import CNCursesW
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The only code that talks to ncurses: starts and restores the terminal, draws cell grids
+/// (writing only the cells that changed since the last frame), and decodes input.
+public final class Terminal {
+    public private(set) var colorMode: ColorMode
+    public let ascii: Bool
+    /// Whether 24-bit colour is available (a `*-direct` terminfo entry loaded).
+    public let hasDirectColor: Bool
+    /// Why the requested colour mode was not honoured, if it was not.
+    public private(set) var notice: String?
+
+    private var screen: OpaquePointer?
+    private var previous: CellGrid?
+    private var pairs: [UInt64: Int32] = [:]
+    private var lastTheme: Theme?
+
+    public init(colorMode requested: ColorMode, ascii: Bool, environment: [String: String]) throws {
+        self.ascii = ascii
+        setlocale(LC_ALL, "")
+        TerminalRestore.saveTerminalModes()
+        var mode = requested
+        var direct = false
+        if requested == .truecolor {
+            let term = environment["TERM"] ?? "xterm"
+            let directName = term.hasPrefix("tmux") || term.hasPrefix("screen") ? "tmux-direct" : "xterm-direct"
+            screen = newterm(directName, stsq_stdout(), stsq_stdin())
+            if screen != nil {
+                direct = true
+            } else {
+                notice = "24-bit colour needs the '\(directName)' terminfo entry (Debian ncurses-term); using 256 colours"
+                mode = .palette256
+            }
+        }
+        if screen == nil { screen = newterm(nil, stsq_stdout(), stsq_stdin()) }
+        guard let screen else { throw TerminalError("cannot start the terminal (TERM=\(environment["TERM"] ?? "unset"))") }
+        set_term(screen)
+        terminalIsActive = true
+        hasDirectColor = direct
+        cbreak()
+        noecho()
+        keypad(stsq_stdscr(), true)
+        curs_set(0)
+        set_escdelay(25)
+        wtimeout(stsq_stdscr(), 50)
+        mouseinterval(0)
+        mousemask(stsq_mouse_mask(), nil)
+        if has_colors() {
+            start_color()
+            use_default_colors()
+        }
+        if !has_colors() && mode != .none {
+            notice = "this terminal has no colours"
+            mode = .none
+        } else if mode == .palette256 && stsq_colors() < 256 && !direct {
+            mode = .ansi16
+        }
+        colorMode = mode
+        TerminalRestore.install()
+    }
+
+    /// Restores the terminal (leaves the alternate screen, shows the cursor).
+    public func shutdown() {
+        guard terminalIsActive else { return }
+        terminalIsActive = false
+        endwin()
+        if let screen { delscreen(screen) }
+        screen = nil
+        TerminalRestore.uninstall()
+    }
+
+    deinit { shutdown() }
+
+    public var size: (width: Int, height: Int) { (Int(getmaxx(stsq_stdscr())), Int(getmaxy(stsq_stdscr()))) }
+
+    /// The modes the `c` key cycles through on this terminal.
+    public var availableColorModes: [ColorMode] {
+        (hasDirectColor ? [.truecolor] : []) + [.palette256, .ansi16, .none]
+    }
+
+    public func setColorMode(_ mode: ColorMode) {
+        colorMode = mode
+        invalidate()
+    }
+
+    /// Forces the next `draw` to repaint every cell (after a resize or a colour change).
+    public func invalidate() {
+        previous = nil
+        clearok(stsq_stdscr(), true)
+    }
+
+    // MARK: - Drawing
+
+    public func draw(_ grid: CellGrid, theme: Theme) {
+        if lastTheme != theme { lastTheme = theme; invalidate() }
+        let full = previous == nil || previous!.width != grid.width || previous!.height != grid.height
+        if full { werase(stsq_stdscr()) }
+        var cchar = cchar_t()
+        for y in 0..<grid.height {
+            for x in 0..<grid.width {
+                let cell = grid[x, y]
+                if !full, previous![x, y] == cell { continue }
+                var (attributes, pair) = resolve(cell.style, theme: theme)
+                let glyph = ascii ? Self.asciiFallback(cell.character) : cell.character
+                var wide: [wchar_t] = [wchar_t(bitPattern: glyph.unicodeScalars.first.map { $0.value } ?? 32), 0]
+                setcchar(&cchar, &wide, attributes, 0, &pair)
+                mvwadd_wch(stsq_stdscr(), Int32(y), Int32(x), &cchar)
+            }
+        }
+        previous = grid
+        wnoutrefresh(stsq_stdscr())
+        doupdate()
+    }
+
+    private func resolve(_ style: Style, theme: Theme) -> (attr_t, Int32) {
+        var attributes = stsq_a_normal()
+        if style.bold { attributes |= stsq_a_bold() }
+        if style.underline { attributes |= stsq_a_underline() }
+        if style.reverse { attributes |= stsq_a_reverse() }
+        if colorMode == .none {
+            // Without colour, selection and bars show as reverse video.
+            if case .role(let role) = style.background, role == .selection || role == .header { attributes |= stsq_a_reverse() }
+            if case .role(let role) = style.foreground, [.bad, .warn, .borderFocus, .titleFocus].contains(role) {
+                attributes |= stsq_a_bold()
+            }
+            return (attributes, 0)
+        }
+        let fg = colorNumber(style.foreground, theme: theme, fallback: .text)
+        let bg = colorNumber(style.background, theme: theme, fallback: .background)
+        let key = UInt64(UInt32(bitPattern: fg)) << 32 | UInt64(UInt32(bitPattern: bg))
+        if let pair = pairs[key] { return (attributes, pair) }
+        let pair = alloc_pair(fg, bg)
+        // alloc_pair recycles the oldest pair when the table is full; forget our cache then.
+        if pairs.count >= Int(stsq_color_pairs()) - 1 { pairs.removeAll() }
+        pairs[key] = max(pair, 0)
+        return (attributes, max(pair, 0))
+    }
+
+    private func colorNumber(_ color: Color, theme: Theme, fallback: ThemeRole) -> Int32 {
+        let rgb: RGB
+        switch color {
+        case .terminalDefault: return -1
+        case .role(let role): rgb = theme.color(role)
+        case .rgb(let value): rgb = value
+        }
+        switch colorMode {
+        case .truecolor:
+            // xterm-direct maps values below 8 to the ANSI colours; nudge near-black up.
+            let packed = Int32(rgb.r) << 16 | Int32(rgb.g) << 8 | Int32(rgb.b)
+            return hasDirectColor ? max(packed, 8) : Int32(Palette.index256(rgb))
+        case .palette256:
+            return hasDirectColor ? Self.paletteRGB256(Palette.index256(rgb)) : Int32(Palette.index256(rgb))
+        case .ansi16:
+            let index = Palette.index16(rgb)
+            return hasDirectColor ? Self.packed(Palette.ansi[index]) : Int32(index)
+        case .none:
+            return -1
+        }
+    }
+
+    private static func packed(_ c: RGB) -> Int32 { max(Int32(c.r) << 16 | Int32(c.g) << 8 | Int32(c.b), 8) }
+
+    /// On a direct-colour terminal, the 256-colour mode is emulated by drawing palette RGB values.
+    private static func paletteRGB256(_ index: Int) -> Int32 {
+        if index >= 232 { let v = UInt8(8 + 10 * (index - 232)); return packed(RGB(v, v, v)) }
+        let i = index - 16
+        let levels = Palette.cubeLevels
+        return packed(RGB(UInt8(levels[i / 36]), UInt8(levels[(i / 6) % 6]), UInt8(levels[i % 6])))
+    }
+
+    /// `--ascii`: every glyph the views use, in plain ASCII.
+    static func asciiFallback(_ ch: Character) -> Character {
+        switch ch {
+        case "─", "┄": return "-"
+        case "│": return "|"
+        case "╭", "╮", "╰", "╯", "├", "┤", "┬", "┴", "┼": return "+"
+        case "▁", "▂", "▃": return "."
+        case "▄", "▅", "▆": return ":"
+        case "▇", "█", "▀": return "#"
+        case "▸", "›", "→": return ">"
+        case "▾", "↓": return "v"
+        case "←": return "<"
+        case "↑": return "^"
+        case "…": return "~"
+        case "╵": return "'"
+        case "·", "•": return "*"
+        case "×": return "x"
+        case "⚑": return "!"
+        case "✗": return "X"
+        case "▏": return "_"
+        default: return ch.isASCII ? ch : "?"
+        }
+    }
+
+    // MARK: - Input
+
+    /// The next input event, or nil when none arrived within the input timeout (50 ms).
+    public func readKey() -> Key? {
+        var ch: wint_t = 0
+        let result = wget_wch(stsq_stdscr(), &ch)
+        if result == ERR { return nil }
+        if result == KEY_CODE_YES {
+            switch Int32(ch) {
+            case KEY_UP: return .up
+            case KEY_DOWN: return .down
+            case KEY_LEFT: return .left
+            case KEY_RIGHT: return .right
+            case KEY_NPAGE: return .pageDown
+            case KEY_PPAGE: return .pageUp
+            case KEY_HOME: return .home
+            case KEY_END: return .end
+            case KEY_ENTER: return .enter
+            case KEY_BTAB: return .backTab
+            case KEY_BACKSPACE: return .backspace
+            case KEY_RESIZE:
+                invalidate()
+                return .resize
+            case KEY_MOUSE:
+                var event = MEVENT()
+                guard getmouse(&event) == OK else { return nil }
+                let button: Int
+                if event.bstate & stsq_button1() != 0 { button = 1 }
+                else if event.bstate & stsq_button4() != 0 { button = 4 }
+                else if event.bstate & stsq_button5() != 0 { button = 5 }
+                else { return nil }
+                return .mouse(x: Int(event.x), y: Int(event.y), button: button)
+            default: return nil
+            }
+        }
+        switch ch {
+        case 9: return .tab
+        case 10, 13: return .enter
+        case 27: return .escape
+        case 8, 127: return .backspace
+        default:
+            guard let scalar = Unicode.Scalar(UInt32(ch)) else { return nil }
+            return .character(Character(scalar))
+        }
+    }
+}
+
+public struct TerminalError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,71 @@
+import CNCursesW
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Restores the terminal on every way out: normal exit (atexit), Ctrl-C/SIGTERM/SIGHUP, and
+// crashes (a Swift runtime trap raises SIGILL/SIGTRAP). Signal handlers may only use
+// async-signal-safe calls, so the reset is prepared ahead of time: the termios saved before
+// ncurses started, and the terminal's own reset sequences read from terminfo.
+
+nonisolated(unsafe) private var savedTermios = termios()
+nonisolated(unsafe) private var resetBytes: UnsafeMutablePointer<UInt8>?
+nonisolated(unsafe) private var resetCount = 0
+nonisolated(unsafe) var terminalIsActive = false
+
+enum TerminalRestore {
+    static let fatalSignals: [Int32] = [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT]
+    static let quitSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+
+    /// Before ncurses starts.
+    static func saveTerminalModes() {
+        tcgetattr(STDIN_FILENO, &savedTermios)
+    }
+
+    /// After ncurses started (terminfo loaded): prepare the reset sequence, install handlers.
+    static func install() {
+        // Leave the alternate screen, show the cursor, reset attributes, stop mouse reporting.
+        var sequence: [UInt8] = []
+        for capability in ["sgr0", "cnorm", "rmkx", "rmcup"] {
+            if let s = stsq_tigetstr(capability) {
+                var p = s
+                while p.pointee != 0 { sequence.append(UInt8(bitPattern: p.pointee)); p += 1 }
+            }
+        }
+        sequence += Array("\u{1b}[?1000l\u{1b}[?1002l\u{1b}[?1006l\r\n".utf8)
+        resetBytes?.deallocate()
+        resetBytes = .allocate(capacity: sequence.count)
+        resetBytes!.initialize(from: sequence, count: sequence.count)
+        resetCount = sequence.count
+
+        for sig in quitSignals + fatalSignals {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { signal in
+                emergencyRestore()
+                Glibc.signal(signal, SIG_DFL)
+                raise(signal)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(sig, &action, nil)
+        }
+        atexit {
+            if terminalIsActive {
+                terminalIsActive = false
+                endwin()
+            }
+        }
+    }
+
+    static func uninstall() {
+        for sig in quitSignals + fatalSignals { signal(sig, SIG_DFL) }
+    }
+}
+
+/// Async-signal-safe: restores the saved termios and writes the reset sequence.
+private func emergencyRestore() {
+    guard terminalIsActive else { return }
+    terminalIsActive = false
+    tcsetattr(STDIN_FILENO, TCSANOW, &savedTermios)
+    if let resetBytes { _ = write(STDOUT_FILENO, resetBytes, resetCount) }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import TerminalUI
+import Workbench
+
+/// `stsq-tui [CHECKPOINT]`: the interactive workbench.
+struct Open: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "open",
+        abstract: "Open the terminal workbench on a checkpoint (the default command).")
+
+    @Argument(help: "A .safetensors checkpoint (config.json beside it or in its metadata).")
+    var checkpoint: String?
+
+    @Option(help: "Colour theme: dark, light, high-contrast, a name under ~/.config/stsq-tui/themes, or a .toml path.")
+    var theme = "dark"
+
+    @Option(help: "Colour mode: truecolor, 256, 16 or none (default: from COLORTERM and NO_COLOR).")
+    var color: ColorMode?
+
+    @Flag(help: "Draw with ASCII characters only, for terminals without Unicode.")
+    var ascii = false
+
+    func run() throws {
+        guard let checkpoint else {
+            FileHandleStderr.write("""
+                error: no checkpoint given, and the bundled demo model is not part of this build yet.
+                usage: stsq-tui CHECKPOINT.safetensors   (try: stsq-tui Tests/Fixtures/stdit3-layout.safetensors)
+
+                """)
+            throw ExitCode(2)
+        }
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            FileHandleStderr.write("error: the workbench needs a terminal; for scripts use `stsq-tui inspect \(checkpoint)`\n")
+            throw ExitCode(2)
+        }
+        let session: CheckpointSession
+        do {
+            session = try CheckpointSession(path: checkpoint)
+        } catch {
+            FileHandleStderr.write("error: \(error)\n")
+            throw ExitCode(1)
+        }
+        let app = try TerminalApp(workbench: Workbench(session: session),
+                                  options: TerminalOptions(theme: theme, colorMode: color, ascii: ascii),
+                                  environment: ProcessInfo.processInfo.environment)
+        app.run()
+    }
+}
+
+extension ColorMode: ExpressibleByArgument {}

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+@testable import Workbench
+import VideoDiT
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures")
+
+func openFixture(_ name: String = "stdit3-layout.safetensors") throws -> Workbench {
+    Workbench(session: try CheckpointSession(path: fixtures.appendingPathComponent(name).path), backgroundJobs: false)
+}
+
+@Test func catalogFindsBlocksAndLinearsOfBothArchitectures() throws {
+    let v12 = try openFixture().session.catalog
+    #expect(v12.architecture == .stdit3)
+    #expect(v12.blocks.map(\.name) == ["spatial_blocks.0", "temporal_blocks.0", "spatial_blocks.1", "temporal_blocks.1"])
+    #expect(v12.blocks[0].linears.map { $0.role!.rawValue } ==
+            ["attn.qkv", "attn.proj", "cross_attn.q_linear", "cross_attn.kv_linear", "cross_attn.proj", "mlp.fc1", "mlp.fc2"])
+    #expect(v12.quantizableLinears.count == 28)
+    #expect(v12.linear(named: "temporal_blocks.1.mlp.fc2")?.inputs == 256)
+    #expect(v12.kept.map(\.name) == ["x_embedder", "t_embedder", "fps_embedder", "t_block", "y_embedder", "final_layer", "rope"])
+    #expect(v12.kept.first { $0.name == "t_block" }?.linears.map(\.name) == ["t_block.1"])
+
+    let v10 = try openFixture("stdit-layout.safetensors").session.catalog
+    #expect(v10.architecture == .stdit)
+    #expect(v10.blocks.count == 2)
+    #expect(v10.blocks[0].linears.count == 9)
+    #expect(v10.blocks[0].linears.contains { $0.name == "blocks.0.attn_temp.qkv" })
+}
+
+@Test func opensOnTheFirstLayerAndComputesItsStatistics() throws {
+    let workbench = try openFixture()
+    #expect(workbench.state.selectedLayer?.name == "spatial_blocks.0.attn.qkv")
+    guard case .ready(let stats)? = workbench.state.statistics["spatial_blocks.0.attn.qkv"] else {
+        Issue.record("statistics not computed")
+        return
+    }
+    #expect(stats.outputs == 192 && stats.inputs == 64)
+    #expect(stats.inputOutliers[0].ratio > 4)   // the fixture plants outlier input channels
+}
+
+@Test func treeNavigationExpandsCollapsesAndFindsParents() throws {
+    let workbench = try openFixture()
+    let start = workbench.state.rows.count
+    workbench.dispatch(.collapseOrParent)                  // from a layer: go to its block
+    #expect(workbench.state.selectedRow?.id == "spatial_blocks.0")
+    workbench.dispatch(.collapseOrParent)                  // collapse the block
+    #expect(workbench.state.rows.count == start - 7)
+    workbench.dispatch(.moveCursor(1))
+    #expect(workbench.state.selectedRow?.id == "temporal_blocks.0")
+    workbench.dispatch(.expandOrEnter)
+    workbench.dispatch(.expandOrEnter)                     // on an open block: step into it
+    #expect(workbench.state.selectedLayer?.name == "temporal_blocks.0.attn.qkv")
+    workbench.dispatch(.moveToLast)
+    #expect(workbench.state.selectedRow?.id == ModelTree.keptSection)
+    workbench.dispatch(.toggleExpanded)
+    #expect(workbench.state.rows.last?.id == "§kept.rope")
+}
+
+@Test func pagingAndScrollingStayInRange() throws {
+    let workbench = try openFixture()
+    workbench.dispatch(.viewport(treeRows: 5, channelColumns: 50))
+    workbench.dispatch(.page(10))
+    #expect(workbench.state.cursor == workbench.state.rows.count - 1)
+    #expect(workbench.state.treeScroll == workbench.state.rows.count - 5)
+    workbench.dispatch(.moveToFirst)
+    #expect(workbench.state.treeScroll == 0)
+    workbench.dispatch(.moveCursor(1))                      // spatial_blocks.0
+    workbench.dispatch(.moveCursor(1))                      // its qkv: 192 outputs
+    workbench.dispatch(.scrollChannelsToEnd)
+    #expect(workbench.state.channelOffset == 192 - 50)
+    workbench.dispatch(.scrollChannels(-1000))
+    #expect(workbench.state.channelOffset == 0)
+}
+
+@Test func focusZoomHelpAndQuit() throws {
+    let workbench = try openFixture()
+    workbench.dispatch(.focusNext)
+    #expect(workbench.state.focus == .ranges)
+    workbench.dispatch(.toggleZoom)
+    #expect(workbench.state.zoomed == .ranges)
+    workbench.dispatch(.focusNext)
+    #expect(workbench.state.zoomed == .outliers)
+    workbench.dispatch(.toggleZoom)
+    #expect(workbench.state.zoomed == nil)
+    workbench.dispatch(.showHelp)
+    workbench.dispatch(.setHelpFilter("zoom"))
+    #expect(workbench.state.help?.filter == "zoom")
+    workbench.dispatch(.hideHelp)
+    #expect(workbench.state.help == nil)
+    workbench.dispatch(.quit)
+    #expect(workbench.state.shouldQuit)
+}
+
+@Test func backgroundJobsPostResultsForTheMainLoop() throws {
+    let workbench = Workbench(session: try CheckpointSession(path: fixtures.appendingPathComponent("stdit3-layout.safetensors").path))
+    #expect(workbench.state.statistics["spatial_blocks.0.attn.qkv"] == .computing)
+    let deadline = Date().addingTimeInterval(10)
+    while workbench.hasRunningJobs && Date() < deadline {
+        workbench.drainCompletedJobs()
+        usleep(1000)
+    }
+    #expect(workbench.state.selectedStatistics != nil)
+}
+
+@Test func notACheckpointOfATransformerIsAClearError() throws {
+    let path = NSTemporaryDirectory() + "plain-\(UUID().uuidString).safetensors"
+    var header = Array(#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#.utf8)
+    while header.count % 8 != 0 { header.append(0x20) }
+    var bytes: [UInt8] = []
+    withUnsafeBytes(of: UInt64(header.count).littleEndian) { bytes.append(contentsOf: $0) }
+    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes + header + [0]))
+    #expect(throws: CatalogError.self) { try CheckpointSession(path: path) }
+}
