@@ -43,6 +43,7 @@ let package = Package(
                     exclude: ["Snapshots"]),
         // Drives the built binary; the dependency makes `swift build --build-tests` build it.
         .testTarget(name: "CLITests", dependencies: ["stsq-tui"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["stsq-tui"]),
     ],
     swiftLanguageModes: [.v6]
 )

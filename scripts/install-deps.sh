@@ -3,6 +3,7 @@
 #   libdnnl-dev     oneDNN 2.x, the matrix-product backend (headers + libdnnl)
 #   libncurses-dev  ncursesw with the wide-character API (the terminal UI)
 #   pkg-config      SwiftPM finds ncursesw through it
+#   ncurses-term    the *-direct terminfo entries (24-bit colour through ncurses)
 #   tmux            end-to-end tests drive the real binary in a private tmux server
 # The Swift toolchain itself (6.x) is expected on PATH.
 set -euo pipefail
@@ -12,6 +13,7 @@ need=()
 [ -f /usr/include/ncursesw/curses.h ] || [ -f /usr/include/curses.h ] || need+=(libncurses-dev)
 pkg-config --exists ncursesw 2>/dev/null || need+=(libncurses-dev pkg-config)
 command -v tmux >/dev/null || need+=(tmux)
+[ -e /usr/share/terminfo/x/xterm-direct ] || [ -e /lib/terminfo/x/xterm-direct ] || need+=(ncurses-term)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2

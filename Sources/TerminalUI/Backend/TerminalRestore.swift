@@ -38,6 +38,11 @@ enum TerminalRestore {
         resetBytes!.initialize(from: sequence, count: sequence.count)
         resetCount = sequence.count
 
+        // A parent may have started us with these blocked; resize and quit must get through.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for sig in quitSignals + fatalSignals + [SIGWINCH] { sigaddset(&unblock, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for sig in quitSignals + fatalSignals {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { signal in

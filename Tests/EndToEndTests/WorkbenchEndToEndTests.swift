@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+// The real binary in tmux: open a fixture, browse, open a layer, help, resize, quit — and the
+// terminal must come back clean (exit status, no alternate screen) on every way out.
+
+@Suite(.serialized) struct WorkbenchEndToEnd {
+    @Test func browseHelpResizeAndQuit() throws {
+        let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit3-layout.safetensors")])
+        try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv [192×64] F16")
+        #expect(tmux.alternateScreenOn)
+        try tmux.waitFor("per-channel ")                        // statistics arrived from the job
+
+        try tmux.send("j", "j")                                  // to cross_attn.q_linear
+        try tmux.waitFor("spatial_blocks.0.cross_attn.q_linear [64×64]")
+        try tmux.send("h", "h")                                  // to the block, collapse it
+        try tmux.send("j", "l", "l")                             // open temporal_blocks.0, enter its qkv
+        try tmux.waitFor("Weight ranges · temporal_blocks.0.attn.qkv")
+
+        try tmux.send("Tab")                                     // focus the weight ranges
+        try tmux.waitFor("[2] Weight ranges")
+        try tmux.send("]")                                       // next page of channels
+        let scrolled = try tmux.waitFor("of 192 ←/→")
+        #expect(!scrolled.contains(" 0–"))
+
+        try tmux.send("?")
+        try tmux.waitFor("Keys · Esc closes · / filters")
+        try tmux.send("/", "z", "o", "o", "m")
+        let filtered = try tmux.waitFor("zoom the focused pane")
+        #expect(!filtered.contains("scroll channels right"))
+        try tmux.send("Escape", "Escape")
+        try tmux.waitFor("j/↓ layer")                            // hint bar of the focused ranges pane
+
+        try tmux.resize(width: 70, height: 20)
+        try tmux.waitFor("need 80×24, have 70×20")
+        try tmux.resize(width: 100, height: 30)
+        try tmux.waitFor("Weight ranges · temporal_blocks.0.attn.qkv")
+
+        try tmux.send("q")
+        try tmux.waitFor("EXIT:0")
+        #expect(!tmux.alternateScreenOn)
+    }
+
+    @Test func controlCRestoresTheTerminal() throws {
+        let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit-layout.safetensors")])
+        try tmux.waitFor("blocks.0.attn.qkv")
+        try tmux.send("C-c")
+        try tmux.waitFor("EXIT:130")
+        #expect(!tmux.alternateScreenOn)
+    }
+
+    @Test(arguments: [(SIGTERM, 143), (SIGILL, 132)])
+    func signalsRestoreTheTerminal(signal: Int32, status: Int) throws {
+        // SIGILL is what a Swift runtime trap raises.
+        let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit-layout.safetensors")])
+        try tmux.waitFor("blocks.0.attn.qkv")
+        let pid = try #require(try tmux.programPID())
+        kill(pid, signal)
+        try tmux.waitFor("EXIT:\(status)")
+        #expect(!tmux.alternateScreenOn)
+    }
+
+    @Test func asciiWithoutColour() throws {
+        let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit3-layout.safetensors"), "--ascii"],
+                                   environment: ["NO_COLOR": "1"])
+        let screen = try tmux.waitFor("Weight ranges")
+        #expect(screen.contains("+- [1] Model"))
+        #expect(!screen.contains("╭"))
+        #expect(screen.allSatisfy { $0.isASCII })
+        try tmux.send("q")
+        try tmux.waitFor("EXIT:0")
+    }
+
+    @Test func brokenThemeFallsBackWithAMessage() throws {
+        let path = NSTemporaryDirectory() + "e2e-theme-\(UUID().uuidString).toml"
+        try "[colors]\ntext = \"#ffffff\"\nglow = \"#000000\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit3-layout.safetensors"), "--theme", path])
+        try tmux.waitFor(":3: 'glow': unknown colour role")
+        try tmux.send("t")                                       // cycling themes still works
+        try tmux.waitFor("theme: ")
+        try tmux.send("q")
+        try tmux.waitFor("EXIT:0")
+    }
+
+    @Test func badCheckpointExitsWithAMessage() throws {
+        let tmux = try TmuxSession(arguments: ["/no/such/file.safetensors"])
+        try tmux.waitFor("EXIT:1")
+        #expect(try tmux.screen().contains("/no/such/file.safetensors"))
+        #expect(!tmux.alternateScreenOn)
+    }
+}
