@@ -6,13 +6,13 @@ FIXTURE := Tests/Fixtures/stdit3-layout.safetensors
 deps:
 	@scripts/install-deps.sh
 
-# Build (release) and launch on the bundled model. Until the demo model and the TUI land, this
-# lists the tensors of the bundled STDiT3-layout fixture checkpoint.
+# Build (release) and launch the workbench on the bundled model. Until the trained demo model
+# lands, it opens the bundled STDiT3-layout fixture checkpoint (random weights, real key layout).
 run: deps
 	swift build -c release --product stsq-tui
-	.build/release/stsq-tui inspect $(FIXTURE)
+	.build/release/stsq-tui $(FIXTURE)
 
-# The whole test suite (debug build).
+# The whole test suite (debug build), end-to-end tests in tmux included.
 test: deps
 	swift build --build-tests
 	swift test
