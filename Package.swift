@@ -37,6 +37,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "VideoDiTTests", dependencies: ["VideoDiT", "Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors"]),
         .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors"],

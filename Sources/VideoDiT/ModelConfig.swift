@@ -1,0 +1,141 @@
+import Tensors
+
+/// Hyper-parameters of an OpenSora transformer, as OpenSora's `config.json` names them.
+///
+/// STDiT3 (v1.2) uses `input_sq_size`; STDiT (v1.0) uses `input_size`, `space_scale`, `time_scale`.
+public struct ModelConfig: Sendable, Equatable {
+    public var architecture: Architecture
+    /// C, the token width.
+    public var hiddenSize: Int
+    /// Blocks of each kind (STDiT3 has `depth` spatial and `depth` temporal blocks).
+    public var depth: Int
+    /// H; head width D = C / H.
+    public var numHeads: Int
+    /// (pt, ph, pw).
+    public var patchSize: [Int]
+    public var inChannels: Int
+    /// Output channels are 2·Cin when true (the second half is the learned variance).
+    public var predSigma: Bool
+    public var captionChannels: Int
+    public var modelMaxLength: Int
+    public var mlpRatio: Double
+    public var qkNorm: Bool
+    /// v1.2: the pixel size the positional scale is relative to (512 for OpenSora).
+    public var inputSquareSize: Double
+    /// v1.0: spatial / temporal positional scales.
+    public var spaceScale: Double
+    public var timeScale: Double
+
+    public var outChannels: Int { predSigma ? 2 * inChannels : inChannels }
+    public var headDim: Int { hiddenSize / numHeads }
+    public var mlpHidden: Int { Int(Double(hiddenSize) * mlpRatio) }
+    public var patchVolume: Int { patchSize.reduce(1, *) }
+
+    /// Reads OpenSora's config keys; `source` names the file for errors.
+    public init(json: JSONValue, source: String) throws {
+        func fail(_ key: String, _ message: String) -> ModelLoadError {
+            ModelLoadError("\(source): '\(key)' \(message)")
+        }
+        func int(_ key: String, default value: Int? = nil) throws -> Int {
+            guard let v = json[key] else {
+                if let value { return value }
+                throw fail(key, "is missing")
+            }
+            guard let i = v.intValue ?? v.doubleValue.flatMap({ $0 == $0.rounded() ? Int($0) : nil }) else {
+                throw fail(key, "must be an integer, found \(v.serialized())")
+            }
+            return i
+        }
+        func double(_ key: String, default value: Double) throws -> Double {
+            guard let v = json[key] else { return value }
+            guard let d = v.doubleValue else { throw fail(key, "must be a number, found \(v.serialized())") }
+            return d
+        }
+        func bool(_ key: String, default value: Bool) throws -> Bool {
+            guard let v = json[key] else { return value }
+            guard let b = v.boolValue else { throw fail(key, "must be true or false, found \(v.serialized())") }
+            return b
+        }
+        guard json.objectValue != nil else { throw ModelLoadError("\(source): the config must be a JSON object") }
+        let type = json["model_type"]?.stringValue ?? "STDiT3"
+        guard let architecture = Architecture(rawValue: type) ?? (type.hasPrefix("STDiT3") ? .stdit3 : type.hasPrefix("STDiT") ? .stdit : nil) else {
+            throw fail("model_type", "is \"\(type)\"; known: STDiT3, STDiT")
+        }
+        self.architecture = architecture
+        hiddenSize = try int("hidden_size", default: 1152)
+        depth = try int("depth", default: 28)
+        numHeads = try int("num_heads", default: 16)
+        inChannels = try int("in_channels", default: 4)
+        captionChannels = try int("caption_channels", default: 4096)
+        modelMaxLength = try int("model_max_length", default: architecture == .stdit3 ? 300 : 120)
+        mlpRatio = try double("mlp_ratio", default: 4)
+        predSigma = try bool("pred_sigma", default: true)
+        qkNorm = try bool("qk_norm", default: architecture == .stdit3)
+        inputSquareSize = try double("input_sq_size", default: 512)
+        spaceScale = try double("space_scale", default: 1)
+        timeScale = try double("time_scale", default: 1)
+        if let patch = json["patch_size"] {
+            guard let values = patch.arrayValue?.compactMap(\.intValue), values.count == 3, values.allSatisfy({ $0 > 0 }) else {
+                throw fail("patch_size", "must be three positive integers, found \(patch.serialized())")
+            }
+            patchSize = values
+        } else {
+            patchSize = [1, 2, 2]
+        }
+        for (key, value) in [("hidden_size", hiddenSize), ("depth", depth), ("num_heads", numHeads),
+                             ("in_channels", inChannels), ("caption_channels", captionChannels),
+                             ("model_max_length", modelMaxLength)] where value <= 0 {
+            throw fail(key, "must be positive, found \(value)")
+        }
+        guard hiddenSize % numHeads == 0 else { throw fail("num_heads", "(\(numHeads)) must divide hidden_size (\(hiddenSize))") }
+        guard headDim % 2 == 0 else { throw fail("num_heads", "gives an odd head width \(headDim); RoPE needs pairs") }
+        guard hiddenSize % 4 == 0 else { throw fail("hidden_size", "must be a multiple of 4 for the 2-D positional embedding") }
+    }
+
+    /// The config for a checkpoint: `NAME.config.json` or `config.json` beside `NAME.safetensors`,
+    /// else the safetensors metadata key `config`.
+    public static func resolve(for file: SafetensorsFile) throws -> ModelConfig {
+        let folder = file.path.contains("/") ? String(file.path[..<file.path.lastIndex(of: "/")!]) : "."
+        let stem = file.path.hasSuffix(".safetensors") ? String(file.path.dropLast(".safetensors".count)) : file.path
+        let candidates = [stem + ".config.json", folder + "/config.json"]
+        if let beside = candidates.first(where: { readTextFile($0) != nil }), let text = readTextFile(beside) {
+            do {
+                return try ModelConfig(json: try JSONValue.parse(text), source: beside)
+            } catch let error as JSONParseError {
+                throw ModelLoadError("\(beside): not valid JSON: \(error)")
+            }
+        }
+        if let text = file.metadataValue("config") {
+            do {
+                return try ModelConfig(json: try JSONValue.parse(text), source: "\(file.path) metadata 'config'")
+            } catch let error as JSONParseError {
+                throw ModelLoadError("\(file.path): metadata 'config' is not valid JSON: \(error)")
+            }
+        }
+        throw ModelLoadError("\(file.path): no model config: put OpenSora's config.json beside the checkpoint, or a JSON 'config' entry in its safetensors metadata")
+    }
+}
+
+/// A checkpoint or config the engine cannot run, with the file and the keys at fault.
+public struct ModelLoadError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whole file as UTF-8 text, or nil when it cannot be read.
+func readTextFile(_ path: String) -> String? {
+    guard let handle = fopen(path, "rb") else { return nil }
+    defer { fclose(handle) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, handle)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return String(validating: bytes, as: UTF8.self)
+}
