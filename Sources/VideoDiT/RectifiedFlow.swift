@@ -1,0 +1,114 @@
+import Foundation
+import Tensors
+
+/// OpenSora v1.2's rectified-flow schedule (OPENSORA.md §9.2), in float32: `t_i = (1 − i/S)·1000`,
+/// optionally transformed by the resolution and length ratio `r`, `dt_i = (t'_i − t'_{i+1})/1000`
+/// and the last step going to 0.
+public struct RectifiedFlowSchedule: Sendable, Equatable {
+    /// Model-time value of each step (`t'`), noisiest first.
+    public let timesteps: [Float]
+    /// Step sizes in units of the unit interval.
+    public let dt: [Float]
+
+    /// The timestep transform's inputs: pixel height and width and the frame count of the video.
+    public struct Transform: Sendable, Equatable {
+        public var height: Float, width: Float, numFrames: Float
+        public init(height: Float, width: Float, numFrames: Float) {
+            self.height = height
+            self.width = width
+            self.numFrames = numFrames
+        }
+
+        /// r = sqrt(H·W/512²) · sqrt(n_lat), n_lat = 1 for one frame else (frames // 17)·5.
+        public var ratio: Float {
+            let space = (height * width / 262_144).squareRoot()
+            let latentFrames: Float = numFrames == 1 ? 1 : (numFrames / 17).rounded(.down) * 5
+            return space * latentFrames.squareRoot()
+        }
+    }
+
+    public init(steps: Int, transform: Transform?, numTimesteps: Float = 1000) {
+        precondition(steps > 0, "a schedule needs at least one step")
+        var ts: [Float] = []
+        for i in 0..<steps {
+            var t = Float((1.0 - Double(i) / Double(steps)) * Double(numTimesteps))
+            if let transform {
+                let u = t / numTimesteps
+                let r = transform.ratio
+                t = r * u / (1 + (r - 1) * u) * numTimesteps
+            }
+            ts.append(t)
+        }
+        timesteps = ts
+        dt = (0..<steps).map { i in (i < steps - 1 ? ts[i] - ts[i + 1] : ts[i]) / numTimesteps }
+    }
+}
+
+/// Text conditioning for a batch of prompts: `y` `[n, 1, L, caption_channels]` and a `[n, L]` mask.
+public struct TextCondition: Sendable {
+    public var embeddings: Tensor
+    public var mask: [[Int]]
+
+    public init(embeddings: Tensor, mask: [[Int]]) {
+        self.embeddings = embeddings
+        self.mask = mask
+    }
+
+    public var count: Int { embeddings.shape[0] }
+}
+
+/// The v1.2 sampling loop with classifier-free guidance (§8): the batch is `[cond; uncond]` with
+/// the null caption `y_embedding`, the conditional mask (tiled by the model), and
+/// `v = v_u + s·(v_c − v_u)` on the first channel half; `z ← z + v·dt`.
+public struct RectifiedFlowSampler {
+    public let model: STDiT3
+    public var cfgScale: Float
+    public var fps: Float
+
+    public init(model: STDiT3, cfgScale: Float, fps: Float = 24) {
+        self.model = model
+        self.cfgScale = cfgScale
+        self.fps = fps
+    }
+
+    /// Runs every step from `noise` `[n, Cin, T, H, W]`; `height`/`width` are the pixel sizes the
+    /// model's positional scale uses. `onStep(i, z)` sees the latent after each step.
+    public func sample(noise: Tensor, condition: TextCondition, schedule: RectifiedFlowSchedule, height: Float, width: Float,
+                       executor: LinearExecutor = Float32Executor(),
+                       onStep: (Int, Tensor) throws -> Void = { _, _ in }) throws -> Tensor {
+        let n = noise.shape[0]
+        precondition(condition.count == n, "\(condition.count) prompts for \(n) latents")
+        let cin = model.config.inChannels
+        let perSample = noise.count / n
+        let L = condition.embeddings.shape[2], cc = condition.embeddings.shape[3]
+        guard L <= model.config.modelMaxLength, cc == model.config.captionChannels else {
+            throw ModelLoadError("caption embeddings are [\(L), \(cc)], the model takes at most [\(model.config.modelMaxLength), \(model.config.captionChannels)]")
+        }
+        var y = condition.embeddings.scalars
+        for _ in 0..<n { y += model.nullCaption.prefix(L * cc) }
+        let yBatch = Tensor(shape: [2 * n, 1, L, cc], scalars: y)
+        var z = noise
+        for (i, t) in schedule.timesteps.enumerated() {
+            let inputs = ModelInputs(x: Tensor(shape: [2 * n] + Array(noise.shape.dropFirst()), scalars: z.scalars + z.scalars),
+                                     timestep: [Float](repeating: t, count: 2 * n), y: yBatch, mask: condition.mask,
+                                     fps: [fps], height: [height], width: [width])
+            let out = try model.forward(inputs, executor: executor, step: i)
+            let cout = model.config.outChannels
+            let frame = perSample / cin   // T·H·W
+            let dt = schedule.dt[i]
+            for b in 0..<n {
+                for c in 0..<cin {
+                    let cond = (b * cout + c) * frame, uncond = ((n + b) * cout + c) * frame
+                    let dst = (b * cin + c) * frame
+                    for j in 0..<frame {
+                        let vu = out.scalars[uncond + j]
+                        let v = vu + cfgScale * (out.scalars[cond + j] - vu)
+                        z.scalars[dst + j] += v * dt
+                    }
+                }
+            }
+            try onStep(i, z)
+        }
+        return z
+    }
+}
