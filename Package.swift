@@ -32,7 +32,7 @@ let package = Package(
         .executableTarget(
             name: "stsq-tui",
             dependencies: [
-                "Tensors", "TerminalUI",
+                "Tensors", "VideoDiT", "TerminalUI", "Workbench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

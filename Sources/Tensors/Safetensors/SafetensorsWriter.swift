@@ -25,6 +25,8 @@ public struct SafetensorsWriter {
 
     public var count: Int { pending.count }
 
+    public func contains(_ name: String) -> Bool { names.contains(name) }
+
     /// Adds raw little-endian bytes; their count must equal shape × dtype size.
     public mutating func add(_ name: String, dtype: DType, shape: [Int], bytes: [UInt8]) {
         precondition(name != "__metadata__", "'__metadata__' is reserved")
