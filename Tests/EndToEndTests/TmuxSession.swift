@@ -59,21 +59,27 @@ final class TmuxSession {
     /// Waits until the screen contains `text` (the machine may be busy: generous timeout).
     @discardableResult
     func waitFor(_ text: String, timeout: TimeInterval = 20) throws -> String {
+        try waitUntil("\"\(text)\"", timeout: timeout) { $0.contains(text) }
+    }
+
+    /// Waits until `condition` holds for the screen text.
+    @discardableResult
+    func waitUntil(_ description: String, timeout: TimeInterval = 20, _ condition: (String) -> Bool) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {
             last = try screen()
-            if last.contains(text) { return last }
+            if condition(last) { return last }
             usleep(50_000)
         }
-        throw TmuxTimeout(expected: text, screen: last)
+        throw TmuxTimeout(expected: description, screen: last)
     }
 }
 
 struct TmuxTimeout: Error, CustomStringConvertible {
     let expected: String
     let screen: String
-    var description: String { "timed out waiting for \"\(expected)\"; screen:\n\(screen)" }
+    var description: String { "timed out waiting for \(expected); screen:\n\(screen)" }
 }
 
 /// posix_spawn + waitpid: Foundation's Process can miss the exit of a client whose forked

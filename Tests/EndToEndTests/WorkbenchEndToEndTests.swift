@@ -20,16 +20,16 @@ import Testing
         try tmux.send("Tab")                                     // focus the weight ranges
         try tmux.waitFor("[2] Weight ranges")
         try tmux.send("]")                                       // next page of channels
-        let scrolled = try tmux.waitFor("of 192 ←/→")
-        #expect(!scrolled.contains(" 0–"))
+        try tmux.waitUntil("the channel range to move past 0") { $0.contains("of 192 ←/→") && !$0.contains(" 0–") }
 
         try tmux.send("?")
         try tmux.waitFor("Keys · Esc closes · / filters")
         try tmux.send("/", "z", "o", "o", "m")
-        let filtered = try tmux.waitFor("zoom the focused pane")
-        #expect(!filtered.contains("scroll channels right"))
+        try tmux.waitUntil("the help list filtered to zoom") {
+            $0.contains("zoom the focused pane") && !$0.contains("scroll channels right")
+        }
         try tmux.send("Escape", "Escape")
-        try tmux.waitFor("j/↓ layer")                            // hint bar of the focused ranges pane
+        try tmux.waitUntil("help to close") { !$0.contains("Keys · Esc closes") && $0.contains("j/↓ layer") }
 
         try tmux.resize(width: 70, height: 20)
         try tmux.waitFor("need 80×24, have 70×20")
