@@ -105,7 +105,7 @@ final class STDiT3BlockWeights {
 
 /// All weights of an STDiT3 checkpoint as the forward pass uses them (float32; the floating-point
 /// layers outside the blocks run through `LinearFP32` directly, not the quantization seam).
-final class STDiT3Weights {
+final class STDiT3Weights: OpenSoraSharedWeights {
     let config: ModelConfig
     /// Patch embedding as a linear over flattened patches: `[C, Cin·pt·ph·pw]`.
     let patchEmbed: LinearFP32
