@@ -126,6 +126,10 @@ def training_combinations() -> list[tuple[str, str, str, str]]:
     return [c for c in all_combinations() if c not in HELD_OUT]
 
 
+_ALL = all_combinations()
+_TRAIN = training_combinations()
+
+
 def _trajectory(rng: np.random.Generator, shape: str, motion: str, frames: int, height: int, width: int):
     """Per-frame centre x, centre y and size (float64 arrays of length `frames`)."""
     t = np.arange(frames, dtype=np.float64)
@@ -166,7 +170,7 @@ def scene_params(seed: int, combo: tuple[str, str, str, str] | None = None,
     allow_held_out is False)."""
     rng = np.random.default_rng(seed)
     if combo is None:
-        pool = all_combinations() if allow_held_out else training_combinations()
+        pool = _ALL if allow_held_out else _TRAIN
         combo = pool[int(rng.integers(len(pool)))]
     colour, shape, motion, background = combo
     if COLOURS[colour] == BACKGROUNDS[background]:

@@ -487,14 +487,16 @@ def tokenizer_meta():
             "unknown_words": "error"}
 
 
-def sampler_meta(steps, cfg_scale):
+def sampler_meta(steps, cfg_scale, shift=1.0):
     return {"scheduler": "rflow", "num_sampling_steps": steps, "cfg_scale": cfg_scale,
-            "num_timesteps": 1000, "use_timestep_transform": False, "prediction": "x0 - eps",
+            "num_timesteps": 1000, "use_timestep_transform": shift != 1.0, "timestep_shift": shift,
+            "timestep_transform": "u' = r*u/(1+(r-1)*u) with r = timestep_shift, u = t/1000",
+            "prediction": "x0 - eps",
             "frames": scenes.FRAMES, "height": scenes.HEIGHT, "width": scenes.WIDTH, "fps": FPS,
             "value_range": [-1, 1], "vae": None}
 
 
-def export(model: DemoModel, out_dir, steps_done, sampler=(30, 5.0), dtype=None):
+def export(model: DemoModel, out_dir, steps_done, sampler=(30, 5.0, 1.0), dtype=None):
     from safetensors.torch import save_file
     os.makedirs(out_dir, exist_ok=True)
     sd = {k: v.detach().float().cpu().contiguous() for k, v in model.flat_state_dict().items()}
@@ -532,7 +534,7 @@ def load_checkpoint(path, device="cpu") -> DemoModel:
 # ----------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def sample(model: DemoModel, prompts, seeds, steps=30, cfg_scale=5.0, device="cpu", batch=32):
+def sample(model: DemoModel, prompts, seeds, steps=30, cfg_scale=5.0, device="cpu", batch=32, shift=1.0):
     """Returns float32 numpy [n, 3, T, H, W] in (about) [-1, 1]."""
     outs = []
     st = model.stdit
@@ -547,9 +549,10 @@ def sample(model: DemoModel, prompts, seeds, steps=30, cfg_scale=5.0, device="cp
         fps = torch.full((n,), float(FPS), device=device)
         hw = torch.full((n,), float(scenes.HEIGHT), device=device)
         ww = torch.full((n,), float(scenes.WIDTH), device=device)
+        ts = [shift_time((1.0 - k / steps), shift) * 1000.0 for k in range(steps)] + [0.0]
         for k in range(steps):
-            t = (1.0 - k / steps) * 1000.0
-            dt_ = 1.0 / steps
+            t = ts[k]
+            dt_ = (ts[k] - ts[k + 1]) / 1000.0
             tt = torch.full((2 * n,), t, device=device)
             v = st(torch.cat([z, z], 0), tt, y_all, mask, fps, hw, ww)
             v_c, v_u = v[:n], v[n:]
@@ -564,10 +567,10 @@ def read_prompts(path):
         return [ln.strip() for ln in f if ln.strip() and not ln.strip().startswith("#")]
 
 
-def evaluate(model, prompts, seeds=(0,), steps=30, cfg_scale=5.0, device="cpu"):
+def evaluate(model, prompts, seeds=(0,), steps=30, cfg_scale=5.0, device="cpu", shift=1.0):
     ps = [p for s in seeds for p in prompts]
     ss = [1000 * s + i for s in seeds for i in range(len(prompts))]
-    vids = sample(model, ps, ss, steps, cfg_scale, device)
+    vids = sample(model, ps, ss, steps, cfg_scale, device, shift=shift)
     scores = [judge_mod.score(scenes.from_model(v), p) for v, p in zip(vids, ps)]
     return judge_mod.summarize(scores), vids
 
@@ -589,10 +592,21 @@ def get_batch(step, bs, seed, device, render_device):
     return x0, fg[:, None], [p["prompt"] for p in params]
 
 
-def lr_at(step, a):
+def shift_time(u, r):
+    """OpenSora's timestep_transform with an explicit factor r (§9.2 step 2): u' = r u / (1 + (r-1) u).
+    r > 1 moves steps towards pure noise; r = 1 is the identity."""
+    if r == 1:
+        return u
+    return r * u / (1 + (r - 1) * u)
+
+
+def lr_at(step, a, start_step=0):
+    lr = a.lr
     if step < a.warmup:
-        return a.lr * (step + 1) / a.warmup
-    return a.lr
+        lr = a.lr * (step + 1) / a.warmup
+    if a.rewarm and step - start_step < a.rewarm:     # re-warm after a resume
+        lr = min(lr, a.lr * (step - start_step + 1) / a.rewarm)
+    return lr
 
 
 def now_utc():
@@ -632,6 +646,8 @@ def train(a):
     device = torch.device(a.device)
     if device.type == "cpu":
         torch.set_num_threads(a.threads)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True
     cfg = dict(DEFAULT_CONFIG)
     cfg.update(hidden_size=a.hidden, depth=a.depth, num_heads=a.heads, caption_channels=a.caption_channels,
                patch_size=[int(v) for v in a.patch.split(",")])
@@ -697,6 +713,7 @@ def train(a):
         y_null = model.stdit.y_embedder.y_embedding[None, None].expand_as(y)
         y = torch.where(drop[:, None, None, None], y_null, y)
         u = torch.sigmoid(torch.randn(B, device=device, generator=gen))   # logit-normal
+        u = shift_time(u, a.t_shift)                                        # more high-noise steps
         t = u * 1000.0
         eps = torch.randn(x0.shape, device=device, generator=gen)
         ub = u[:, None, None, None, None]
@@ -710,7 +727,7 @@ def train(a):
         w = 1.0 + a.fg_weight * fg
         loss = (err * w).mean() / w.mean()
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a)
+            g["lr"] = lr_at(step, a, start_step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, a.grad_clip)
@@ -726,7 +743,7 @@ def train(a):
         if step % a.log_every == 0:
             el = time.time() - t_log
             log(loss_log, f"{now_utc():%Y-%m-%dT%H:%M:%S} step {step} loss {acc_loss / acc_n:.5f} "
-                          f"lr {lr_at(step, a):.2e} s/step {el / acc_n:.3f}")
+                          f"lr {lr_at(step, a, start_step):.2e} s/step {el / acc_n:.3f}")
             acc_loss, acc_n, t_log = 0.0, 0, time.time()
         if a.eval_every_min and time.time() - last_eval >= a.eval_every_min * 60:
             q = quality(a, ema, eval_prompts, device, step, qual_log, t_start, start_step)
@@ -741,7 +758,7 @@ def train(a):
             save_state(a.state, model, ema, opt, step, {})
     if a.state:
         save_state(a.state, model, ema, opt, step, {})
-    export(ema, a.out, step, (a.eval_steps, a.cfg_scale))
+    export(ema, a.out, step, (a.eval_steps, a.cfg_scale, a.sample_shift))
     log(loss_log, f"{now_utc():%Y-%m-%dT%H:%M:%S} stopped at step {step}: {reason}")
     if a.final_eval:
         quality(a, ema, read_prompts(a.eval_prompts), device, step, qual_log, t_start, start_step,
@@ -756,11 +773,12 @@ def target_met(a, q):
 def quality(a, ema, prompts, device, step, qual_log, t_start, start_step, seeds=(0,)):
     ema.eval()
     t0 = time.time()
-    export(ema, a.out, step, (a.eval_steps, a.cfg_scale))
-    q, _ = evaluate(ema, prompts, seeds=seeds, steps=a.eval_steps, cfg_scale=a.cfg_scale, device=device)
+    export(ema, a.out, step, (a.eval_steps, a.cfg_scale, a.sample_shift))
+    q, _ = evaluate(ema, prompts, seeds=seeds, steps=a.eval_steps, cfg_scale=a.cfg_scale, device=device,
+                    shift=a.sample_shift)
     log(qual_log, f"{now_utc():%Y-%m-%dT%H:%M:%S} step {step} (+{step - start_step} in "
                   f"{(time.time() - t_start) / 60:.1f} min) prompts {len(prompts)} seeds {len(seeds)} "
-                  f"steps {a.eval_steps} cfg {a.cfg_scale}: "
+                  f"steps {a.eval_steps} cfg {a.cfg_scale} shift {a.sample_shift}: "
                   + " ".join(f"{k} {v:.3f}" for k, v in q.items()) + f" (eval {time.time() - t0:.0f}s)")
     return q
 
@@ -782,6 +800,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--rewarm", type=int, default=0, help="linear lr ramp over N steps after a resume")
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--caption-dropout", type=float, default=0.1)
@@ -798,6 +817,10 @@ def main(argv=None):
     ap.add_argument("--eval-subset", type=int, default=0, help="first N eval prompts (0 = all)")
     ap.add_argument("--eval-steps", type=int, default=30)
     ap.add_argument("--cfg-scale", type=float, default=5.0)
+    ap.add_argument("--t-shift", type=float, default=1.0,
+                    help="training: apply u' = r u / (1 + (r-1) u) to the logit-normal time (r > 1: more noise)")
+    ap.add_argument("--sample-shift", type=float, default=1.0,
+                    help="sampling: same transform on the uniform RF time grid (1 = none)")
     ap.add_argument("--final-eval", action="store_true")
     ap.add_argument("--target-fidelity", type=float, default=0.9)
     ap.add_argument("--target-attr", type=float, default=0.95)
@@ -814,8 +837,9 @@ def main(argv=None):
             prompts = prompts[:a.eval_subset]
         seeds = tuple(int(s) for s in a.seeds.split(","))
         t0 = time.time()
-        q, vids = evaluate(model, prompts, seeds, a.eval_steps, a.cfg_scale, a.device)
-        print(f"{len(prompts)} prompts x {len(seeds)} seeds, {a.eval_steps} steps, cfg {a.cfg_scale}: "
+        q, vids = evaluate(model, prompts, seeds, a.eval_steps, a.cfg_scale, a.device, a.sample_shift)
+        print(f"{len(prompts)} prompts x {len(seeds)} seeds, {a.eval_steps} steps, cfg {a.cfg_scale}, "
+              f"shift {a.sample_shift}: "
               + " ".join(f"{k} {v:.3f}" for k, v in q.items()) + f" ({time.time() - t0:.0f}s)")
         if a.gif_dir:
             os.makedirs(a.gif_dir, exist_ok=True)
