@@ -15,7 +15,7 @@ enum Attention {
         var p = [Float](repeating: 0, count: sequences * heads * n * n)
         try p.withUnsafeMutableBufferPointer { pb in
             try BatchedMatmul.run(a: q, qLayout, b: k, kT, c: pb.baseAddress!, scores, scale: 1 / Float(d).squareRoot())
-            Ops.softmaxRows(pb.baseAddress!, rows: sequences * heads * n, width: n)
+            try Ops.softmaxRows(pb.baseAddress!, rows: sequences * heads * n, width: n)
             let vLayout = MatrixBatch(dims: [sequences, heads, n, d], strides: [n * vRowStride, d, vRowStride, 1])
             try BatchedMatmul.run(a: pb.baseAddress!, scores, b: v, vLayout, c: out, qLayout)
         }
@@ -41,7 +41,7 @@ enum Attention {
             try p.withUnsafeMutableBufferPointer { pb in
                 try BatchedMatmul.run(a: q + b * n * c, qLayout, b: kv + offset * 2 * c, kT, c: pb.baseAddress!, scores,
                                       scale: 1 / Float(d).squareRoot())
-                Ops.softmaxRows(pb.baseAddress!, rows: heads * n, width: length)
+                try Ops.softmaxRows(pb.baseAddress!, rows: heads * n, width: length)
                 try BatchedMatmul.run(a: pb.baseAddress!, scores, b: kv + offset * 2 * c + c, vLayout, c: outB, qLayout)
             }
             offset += length

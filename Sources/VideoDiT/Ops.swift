@@ -1,25 +1,17 @@
 import Foundation
+import Tensors
 
 // Elementwise and normalisation kernels of the forward pass (OPENSORA.md §4), on row-major
-// buffers with the sizes spelled out. Plain loops: they are O(N·C) beside O(N·C²) products.
+// buffers with the sizes spelled out. LayerNorm, GELU, SiLU and softmax run on oneDNN (the
+// scalar references are in TensorsTests/RowKernelTests); the rest are simple loops.
 
 enum Ops {
     static let layerNormEpsilon: Float = 1e-6
 
-    /// LayerNorm over the last dimension without affine parameters: `x` `[rows, C]` → `out`.
-    static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width c: Int, into out: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let row = x + r * c
-            var mean: Float = 0
-            for i in 0..<c { mean += row[i] }
-            mean /= Float(c)
-            var variance: Float = 0
-            for i in 0..<c { let d = row[i] - mean; variance += d * d }
-            variance /= Float(c)
-            let inv = 1 / (variance + layerNormEpsilon).squareRoot()
-            let o = out + r * c
-            for i in 0..<c { o[i] = (row[i] - mean) * inv }
-        }
+    /// LayerNorm over the last dimension without affine parameters: `x` `[rows, C]` → `out` (oneDNN).
+    static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width c: Int, into out: UnsafeMutablePointer<Float>) throws {
+        out.update(from: x, count: rows * c)
+        try RowKernels.layerNorm(out, rows: rows, width: c, epsilon: layerNormEpsilon)
     }
 
     /// `x·(1 + scale) + shift` per sample: `x` `[B, N, C]`, `shift`/`scale` `[B, C]` at the given strides.
@@ -46,28 +38,20 @@ enum Ops {
         }
     }
 
-    /// GELU with the tanh approximation, in place.
-    static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let k: Float = 0.7978845608028654   // sqrt(2/π)
-        for i in 0..<count {
-            let v = x[i]
-            x[i] = 0.5 * v * (1 + tanhf(k * (v + 0.044715 * v * v * v)))
-        }
+    /// GELU with the tanh approximation, in place (oneDNN).
+    static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) throws {
+        try RowKernels.geluTanh(x, count: count)
     }
 
-    static func silu(_ x: [Float]) -> [Float] { x.map { $0 / (1 + expf(-$0)) } }
+    static func silu(_ x: [Float]) throws -> [Float] {
+        var y = x
+        try y.withUnsafeMutableBufferPointer { try RowKernels.silu($0.baseAddress!, count: $0.count) }
+        return y
+    }
 
-    /// Numerically stable softmax of each row, in place.
-    static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        for r in 0..<rows {
-            let row = x + r * width
-            var m = -Float.infinity
-            for i in 0..<width { m = max(m, row[i]) }
-            var sum: Float = 0
-            for i in 0..<width { let e = expf(row[i] - m); row[i] = e; sum += e }
-            let inv = 1 / sum
-            for i in 0..<width { row[i] *= inv }
-        }
+    /// Numerically stable softmax of each row, in place (oneDNN).
+    static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) throws {
+        try RowKernels.softmax(x, rows: rows, width: width)
     }
 
     /// LlamaRMSNorm over each `d`-wide group: `x·rsqrt(mean(x²) + 1e-6)·w`, in place.

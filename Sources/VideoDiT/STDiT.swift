@@ -139,7 +139,7 @@ public final class STDiT: @unchecked Sendable {
         let temporalPositions = STDiT.sincos(width: C, positions: (0..<Tn).map { Double($0) / c.timeScale })
 
         let tEmb = try stages.embed(inputs.timestep, weights.tEmbed0, weights.tEmbed2)
-        let t6 = try weights.tBlock(Tensor(shape: [B, C], scalars: Ops.silu(tEmb))).scalars
+        let t6 = try weights.tBlock(Tensor(shape: [B, C], scalars: try Ops.silu(tEmb))).scalars
         let (yPacked, lengths) = try stages.packCaptions(inputs, batch: B, length: L)
         var h = try stages.patchEmbed(inputs.x, B: B, T: T, H: Hl, W: Wl, Tn: Tn, Hn: Hn, Wn: Wn)
         for b in 0..<B { for t in 0..<Tn { for s in 0..<S { for i in 0..<C { h[((b * Tn + t) * S + s) * C + i] += pos[s * C + i] } } } }
@@ -168,7 +168,7 @@ public final class STDiT: @unchecked Sendable {
             var a = [Float](repeating: 0, count: B * N * C)
             try h.withUnsafeMutableBufferPointer { hp in
                 try a.withUnsafeMutableBufferPointer { ap in
-                    Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: ap.baseAddress!)
+                    try Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: ap.baseAddress!)
                     Ops.modulate(ap.baseAddress!, batch: B, tokens: N, width: C, shift: row(0), scale: row(1))
                     let out = try spatial.run(ap.baseAddress!, g: g, executor: executor, step: step)
                     out.withUnsafeBufferPointer { Ops.addGated(hp.baseAddress!, $0.baseAddress!, batch: B, tokens: N, width: C, gate: row(2)) }
@@ -182,12 +182,12 @@ public final class STDiT: @unchecked Sendable {
                 for i in 0..<(B * N * C) { hp[i] += cross[i] }
                 var xn = [Float](repeating: 0, count: B * N * C)
                 try xn.withUnsafeMutableBufferPointer { xp in
-                    Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: xp.baseAddress!)
+                    try Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: xp.baseAddress!)
                     Ops.modulate(xp.baseAddress!, batch: B, tokens: N, width: C, shift: row(3), scale: row(4))
                     var hidden = [Float](repeating: 0, count: B * N * block.fc1.outputs)
                     try hidden.withUnsafeMutableBufferPointer { hb in
                         try executor.run(block.fc1, step: step, input: xp.baseAddress!, rows: B * N, output: hb.baseAddress!)
-                        Ops.geluTanh(hb.baseAddress!, count: hb.count)
+                        try Ops.geluTanh(hb.baseAddress!, count: hb.count)
                         try executor.run(block.fc2, step: step, input: hb.baseAddress!, rows: B * N, output: xp.baseAddress!)
                     }
                     Ops.addGated(hp.baseAddress!, xp.baseAddress!, batch: B, tokens: N, width: C, gate: row(5))

@@ -57,7 +57,7 @@ public final class STDiT3: @unchecked Sendable {
         var tEmb = try stages.embed(inputs.timestep, weights.tEmbed0, weights.tEmbed2)
         let fpsEmb = try stages.embed(fps, weights.fpsEmbed0, weights.fpsEmbed2)
         for i in tEmb.indices { tEmb[i] += fpsEmb[i] }
-        let t6 = try weights.tBlock(Tensor(shape: [B, C], scalars: Ops.silu(tEmb))).scalars   // [B, 6C]
+        let t6 = try weights.tBlock(Tensor(shape: [B, C], scalars: try Ops.silu(tEmb))).scalars   // [B, 6C]
 
         // §4.7: project and pack the caption tokens.
         let (yPacked, lengths) = try stages.packCaptions(inputs, batch: B, length: L)

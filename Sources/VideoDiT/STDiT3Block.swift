@@ -16,7 +16,7 @@ extension STDiT3 {
             var a = [Float](repeating: 0, count: B * N * C)
             try h.withUnsafeBufferPointer { hp in
                 try a.withUnsafeMutableBufferPointer { ap in
-                    Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: ap.baseAddress!)
+                    try Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: ap.baseAddress!)
                     Ops.modulate(ap.baseAddress!, batch: B, tokens: N, width: C, shift: row(0), scale: row(1))
                     let out = try SelfAttentionBranch(qkv: block.qkv, proj: block.proj, qNorm: block.qNorm, kNorm: block.kNorm,
                                                       temporal: block.temporal, ropeFrequencies: block.temporal ? ropeFrequencies : nil)
@@ -34,12 +34,12 @@ extension STDiT3 {
                 // MLP branch.
                 var xn = [Float](repeating: 0, count: B * N * C)
                 try xn.withUnsafeMutableBufferPointer { xp in
-                    Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: xp.baseAddress!)
+                    try Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: xp.baseAddress!)
                     Ops.modulate(xp.baseAddress!, batch: B, tokens: N, width: C, shift: row(3), scale: row(4))
                     var hidden = [Float](repeating: 0, count: B * N * block.fc1.outputs)
                     try hidden.withUnsafeMutableBufferPointer { hb in
                         try executor.run(block.fc1, step: step, input: xp.baseAddress!, rows: B * N, output: hb.baseAddress!)
-                        Ops.geluTanh(hb.baseAddress!, count: hb.count)
+                        try Ops.geluTanh(hb.baseAddress!, count: hb.count)
                         try executor.run(block.fc2, step: step, input: hb.baseAddress!, rows: B * N, output: xp.baseAddress!)
                     }
                     Ops.addGated(hp.baseAddress!, xp.baseAddress!, batch: B, tokens: N, width: C, gate: row(5))

@@ -27,7 +27,7 @@ struct SharedStages {
     func finalLayer(_ h: [Float], tEmb: [Float], B: Int, Tn: Int, Hn: Int, Wn: Int, T: Int, H: Int, W: Int) throws -> Tensor {
         let C = config.hiddenSize, N = Tn * Hn * Wn
         var xn = [Float](repeating: 0, count: B * N * C)
-        h.withUnsafeBufferPointer { hp in xn.withUnsafeMutableBufferPointer { Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: $0.baseAddress!) } }
+        try h.withUnsafeBufferPointer { hp in try xn.withUnsafeMutableBufferPointer { try Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: $0.baseAddress!) } }
         var shifts = [Float](repeating: 0, count: B * C), scales = shifts
         for b in 0..<B { for i in 0..<C {
             shifts[b * C + i] = weights.finalTable[i] + tEmb[b * C + i]
@@ -55,7 +55,7 @@ struct SharedStages {
     func embed(_ values: [Float], _ first: LinearFP32, _ second: LinearFP32) throws -> [Float] {
         let features = Tensor(shape: [values.count, 256], scalars: Ops.timestepFeatures(values))
         let hidden = try first(features)
-        return try second(Tensor(shape: hidden.shape, scalars: Ops.silu(hidden.scalars))).scalars
+        return try second(Tensor(shape: hidden.shape, scalars: try Ops.silu(hidden.scalars))).scalars
     }
 
     /// y_proj on the valid tokens of every sample, in batch order (mask tiled when n < B).
@@ -84,7 +84,7 @@ struct SharedStages {
         let total = lengths.reduce(0, +)
         guard total > 0 else { return ([], lengths) }
         var hidden = try weights.yProj1(Tensor(shape: [total, cc], scalars: rows))
-        hidden.withUnsafeMutableBufferPointer { Ops.geluTanh($0.baseAddress!, count: $0.count) }
+        try hidden.withUnsafeMutableBufferPointer { try Ops.geluTanh($0.baseAddress!, count: $0.count) }
         return (try weights.yProj2(hidden).scalars, lengths)
     }
 

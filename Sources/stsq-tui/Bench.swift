@@ -1,11 +1,12 @@
 import ArgumentParser
 import Tensors
+import VideoDiT
 
 /// `stsq-tui bench …`: throughput figures, meant for release builds.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (build with -c release for meaningful figures).",
-        subcommands: [BenchGEMM.self])
+        subcommands: [BenchGEMM.self, BenchForward.self])
 }
 
 struct BenchGEMM: ParsableCommand {
@@ -44,6 +45,29 @@ struct BenchGEMM: ParsableCommand {
                                     rows: rows, rightAligned: [0, 1, 2, 4, 5, 6]) {
                 print(line)
             }
+        }
+    }
+}
+
+struct BenchForward: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "One STDiT3 forward (CFG batch of 2) at the demo size and at the XL width, random weights.")
+
+    @Option(help: "Seconds of timed runs per case (after warm-up).")
+    var seconds: Double = 2
+
+    func run() throws {
+        print("STDiT3 forward, float32, CFG batch 2 (median after warm-up)")
+        var rows: [[String]] = []
+        for benchCase in try ForwardBenchmark.standardCases() {
+            let r = try ForwardBenchmark.run(benchCase, minSeconds: seconds)
+            rows.append([r.name, formatFixed(r.medianMilliseconds, decimals: 2), formatFixed(r.gflops, decimals: 1),
+                         formatFixed(100 * r.linearShare, decimals: 0) + "%", "\(r.runs)"])
+        }
+        for line in formatTable(header: ["case", "ms", "GFLOP/s", "in block linears", "runs"], rows: rows,
+                                rightAligned: [1, 2, 3, 4]) {
+            print(line)
         }
     }
 }
