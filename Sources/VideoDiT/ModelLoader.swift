@@ -1,20 +1,64 @@
 import Tensors
 
+/// A model the engine can evaluate: STDiT3 (v1.2) or STDiT (v1.0).
+public protocol VideoModel: AnyObject, Sendable {
+    var config: ModelConfig { get }
+    /// Quantizable block linears in forward order.
+    var blockLinears: [BlockLinear] { get }
+    /// The learned null caption `[L, caption_channels]`.
+    var nullCaption: [Float] { get }
+    func forward(_ inputs: ModelInputs, executor: LinearExecutor, step: Int?) throws -> Tensor
+}
+
+extension STDiT3: VideoModel {}
+extension STDiT: VideoModel {}
+
+/// Sampling settings a checkpoint recommends (metadata key `sampler`, as the demo model writes it).
+public struct SamplerDefaults: Sendable {
+    public var steps: Int?
+    public var cfgScale: Float?
+    public var useTimestepTransform: Bool?
+    /// An explicit transform ratio r (`timestep_shift`), used when the transform is on.
+    public var timestepShift: Float?
+    public var frames: Int?, height: Int?, width: Int?
+    public var fps: Float?
+
+    init(json: JSONValue) {
+        steps = json["num_sampling_steps"]?.intValue
+        cfgScale = json["cfg_scale"]?.doubleValue.map(Float.init)
+        useTimestepTransform = json["use_timestep_transform"]?.boolValue
+        timestepShift = json["timestep_shift"]?.doubleValue.map(Float.init)
+        frames = json["frames"]?.intValue
+        height = json["height"]?.intValue
+        width = json["width"]?.intValue
+        fps = json["fps"]?.doubleValue.map(Float.init)
+    }
+}
+
+/// An opened checkpoint: the model, its own text encoder if it has one, recommended sampler settings.
+public struct LoadedCheckpoint: Sendable {
+    public let path: String
+    public let model: VideoModel
+    public let textEncoder: WordTextEncoder?
+    public let samplerDefaults: SamplerDefaults?
+}
+
 /// Opens a checkpoint for the engine: resolves its config, checks architecture and weights.
 public enum ModelLoader {
     /// Tensors a checkpoint may carry beside the transformer (the demo model's text encoder).
     public static let auxiliaryPrefixes = ["text_encoder."]
 
-    public static func loadSTDiT3(path: String) throws -> STDiT3 {
+    public static func load(path: String) throws -> LoadedCheckpoint {
         let file = try SafetensorsFile(path: path)
         let config = try ModelConfig.resolve(for: file)
         if let detected = Architecture.detect(names: file.names), detected != config.architecture {
             throw ModelLoadError("\(path): the config says \(config.architecture.rawValue) but the tensor names are \(detected.rawValue)'s")
         }
-        guard config.architecture == .stdit3 else {
-            throw ModelLoadError("\(path): \(config.architecture.rawValue) (OpenSora v1.0) checkpoints can be browsed and inspected; running them is not implemented yet — the engine runs STDiT3 (v1.2)")
-        }
-        return try STDiT3(file: file, config: config, ignoringPrefixes: auxiliaryPrefixes)
+        let model: VideoModel = config.architecture == .stdit3
+            ? try STDiT3(file: file, config: config, ignoringPrefixes: auxiliaryPrefixes)
+            : try STDiT(file: file, config: config, ignoringPrefixes: auxiliaryPrefixes)
+        let defaults = file.metadataValue("sampler").flatMap { try? JSONValue.parse($0) }.map(SamplerDefaults.init)
+        return LoadedCheckpoint(path: path, model: model, textEncoder: try WordTextEncoder(file: file), samplerDefaults: defaults)
     }
 }
 

@@ -28,13 +28,17 @@ public struct RectifiedFlowSchedule: Sendable, Equatable {
     }
 
     public init(steps: Int, transform: Transform?, numTimesteps: Float = 1000) {
+        self.init(steps: steps, ratio: transform?.ratio, numTimesteps: numTimesteps)
+    }
+
+    /// With an explicit transform ratio r (`u' = r·u / (1 + (r − 1)·u)`), or none.
+    public init(steps: Int, ratio: Float?, numTimesteps: Float = 1000) {
         precondition(steps > 0, "a schedule needs at least one step")
         var ts: [Float] = []
         for i in 0..<steps {
             var t = Float((1.0 - Double(i) / Double(steps)) * Double(numTimesteps))
-            if let transform {
+            if let r = ratio {
                 let u = t / numTimesteps
-                let r = transform.ratio
                 t = r * u / (1 + (r - 1) * u) * numTimesteps
             }
             ts.append(t)

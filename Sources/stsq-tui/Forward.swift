@@ -7,7 +7,7 @@ struct Forward: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One model evaluation on given inputs (x, timestep, y, mask, fps, height, width), written as tensor 'out'.")
 
-    @Argument(help: "An STDiT3 .safetensors checkpoint.")
+    @Argument(help: "An STDiT3 or STDiT .safetensors checkpoint.")
     var checkpoint: String
 
     @Option(help: "Inputs named and shaped as OpenSora's forward takes them.")
@@ -21,10 +21,10 @@ struct Forward: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let model = try ModelLoader.loadSTDiT3(path: checkpoint)
+            let model = try ModelLoader.load(path: checkpoint).model
             let inputFile = try SafetensorsFile(path: inputs)
             let capturing = capture.map { CapturingExecutor(pattern: $0) }
-            let out = try model.forward(try ModelInputs(file: inputFile), executor: capturing ?? Float32Executor())
+            let out = try model.forward(try ModelInputs(file: inputFile), executor: capturing ?? Float32Executor(), step: nil)
             var writer = SafetensorsWriter()
             writer.metadata = [("checkpoint", checkpoint), ("inputs", inputs)]
             writer.add("out", out)
