@@ -1,21 +1,22 @@
 import Tensors
 
 /// A quantizable block linear as the forward pass sees it: its state-dict name, its size and
-/// the float32 product on oneDNN. `weight` `[outputs, inputs]` and `bias` are kept as float32 so
-/// quantizers can derive their own versions.
+/// the float32 product on oneDNN. `weight` `[outputs, inputs]` and `bias` stay available as float32
+/// so quantizers can derive their own versions.
 public final class BlockLinear: @unchecked Sendable {
     public let name: String
     public let inputs: Int
     public let outputs: Int
-    public let weight: [Float]
     public let bias: [Float]?
     public let float32: LinearFP32
+
+    /// `[outputs, inputs]` float32, the storage the fp32 product packs from (not a second copy).
+    public var weight: [Float] { float32.weight }
 
     init(name: String, weight: Tensor, bias: Tensor?) throws {
         self.name = name
         outputs = weight.shape[0]
         inputs = weight.shape[1]
-        self.weight = weight.scalars
         self.bias = bias?.scalars
         float32 = try LinearFP32(weight: weight, bias: bias)
     }

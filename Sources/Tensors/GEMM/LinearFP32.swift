@@ -15,16 +15,14 @@ public final class LinearFP32: @unchecked Sendable {
     private var plans: [Int: MatmulPlan] = [:]
 
     /// - Parameters:
-    ///   - weight: `[C, K]` row-major floats (copied).
+    ///   - weight: `[C, K]` row-major floats (kept, shared copy-on-write, and packed once).
     ///   - bias: C floats, or nil.
     public init(weight: [Float], outputs: Int, inputs: Int, bias: [Float]?) throws {
         precondition(weight.count == outputs * inputs, "weight holds \(weight.count) floats, expected \(outputs)×\(inputs)")
         precondition(bias == nil || bias!.count == outputs, "bias length \(bias!.count) ≠ \(outputs) outputs")
         inputFeatures = inputs
         outputFeatures = outputs
-        weights = try weight.withUnsafeBytes {
-            try PackedWeights(copying: $0.baseAddress!, outputs: outputs, inputs: inputs, type: dnnl_f32, elementSize: 4)
-        }
+        weights = try PackedWeights(.float32(weight), outputs: outputs, inputs: inputs)
         if let bias {
             let buffer = AlignedBuffer(byteCount: 4 * outputs)
             bias.withUnsafeBytes { buffer.pointer.copyMemory(from: $0.baseAddress!, byteCount: 4 * outputs) }
@@ -33,6 +31,12 @@ public final class LinearFP32: @unchecked Sendable {
             self.bias = nil
         }
         hasBias = bias != nil
+    }
+
+    /// The plain `[C, K]` weights (the same storage as the array passed in).
+    public var weight: [Float] {
+        if case .float32(let values) = weights.plain { return values }
+        preconditionFailure("fp32 layer with non-float weights")
     }
 
     /// `weight` `[C, K]`, `bias` `[C]`.

@@ -50,9 +50,7 @@ public final class LinearInt8: @unchecked Sendable {
         activationStorage = activations
         self.weightScales = weightScales
         self.bias = bias
-        self.weights = try weights.withUnsafeBytes {
-            try PackedWeights(copying: $0.baseAddress!, outputs: outputs, inputs: inputs, type: dnnl_s8, elementSize: 1)
-        }
+        self.weights = try PackedWeights(.int8(weights), outputs: outputs, inputs: inputs)
     }
 
     private var sourceType: dnnl_data_type_t { activationStorage == .u8 ? dnnl_u8 : dnnl_s8 }
