@@ -112,7 +112,46 @@ public struct ModelConfig: Sendable, Equatable {
                 throw ModelLoadError("\(file.path): metadata 'config' is not valid JSON: \(error)")
             }
         }
-        throw ModelLoadError("\(file.path): no model config: put OpenSora's config.json beside the checkpoint, or a JSON 'config' entry in its safetensors metadata")
+        return try inferred(from: file)
+    }
+
+    /// The config read off the tensor shapes (OPENSORA.md §2.3), for checkpoints shipped without
+    /// one. Heads come from `q_norm` (C/H) in v1.2; v1.0 has no such tensor, so its head width is
+    /// taken as OpenSora's 72.
+    public static func inferred(from file: SafetensorsFile) throws -> ModelConfig {
+        guard let architecture = Architecture.detect(names: file.names) else {
+            throw ModelLoadError("\(file.path): no model config and no transformer blocks: put OpenSora's config.json beside the checkpoint, or a JSON 'config' entry in its safetensors metadata")
+        }
+        func shape(_ name: String) throws -> [Int] {
+            guard let entry = file[name] else {
+                throw ModelLoadError("\(file.path): no config, and '\(name)' is missing, so the config cannot be read off the shapes")
+            }
+            return entry.shape
+        }
+        let conv = try shape("x_embedder.proj.weight")              // [C, Cin, pt, ph, pw]
+        guard conv.count == 5 else { throw ModelLoadError("\(file.path): 'x_embedder.proj.weight' is \(conv), expected [C, Cin, pt, ph, pw]") }
+        let C = conv[0]
+        let prefix = architecture == .stdit3 ? "spatial_blocks" : "blocks"
+        let depth = (file.names.compactMap { name -> Int? in
+            guard name.hasPrefix(prefix + ".") else { return nil }
+            return Int(name.dropFirst(prefix.count + 1).prefix { $0 != "." })
+        }.max() ?? -1) + 1
+        let fc1 = try shape("\(prefix).0.mlp.fc1.weight")
+        let caption = try shape("y_embedder.y_embedding")             // [L, Cc]
+        let finalRows = try shape("final_layer.linear.weight")[0]     // P·Cout
+        let patch = Array(conv[2...])
+        let cout = finalRows / patch.reduce(1, *)
+        let headDim = file["\(prefix).0.attn.q_norm.weight"]?.shape.first ?? 72
+        var members: [(String, JSONValue)] = [
+            ("model_type", .string(architecture.rawValue)), ("hidden_size", .int(C)), ("depth", .int(depth)),
+            ("num_heads", .int(max(C / headDim, 1))), ("patch_size", .array(patch.map { .int($0) })),
+            ("in_channels", .int(conv[1])), ("pred_sigma", .bool(cout == 2 * conv[1])),
+            ("caption_channels", .int(caption[1])), ("model_max_length", .int(caption[0])),
+            ("mlp_ratio", .double(Double(fc1[0]) / Double(C))),
+            ("qk_norm", .bool(file["\(prefix).0.attn.q_norm.weight"] != nil)),
+        ]
+        if architecture == .stdit3 { members.append(("input_sq_size", .int(512))) }
+        return try ModelConfig(json: .object(members), source: "\(file.path) (config read off the tensor shapes)")
     }
 }
 

@@ -85,3 +85,16 @@ func loadSTDiT3() throws -> STDiT3 {
     #expect(wildcardMatch("*mlp*", "blocks.3.mlp.fc2"))
     #expect(wildcardMatch("*", "x"))
 }
+
+@Test func configIsReadOffTheShapesWhenNoneIsGiven() throws {
+    for name in ["stdit3-tiny.safetensors", "stdit-tiny.safetensors"] {
+        let file = try fixtureFile(name)
+        var expected = try ModelConfig.resolve(for: file)
+        let inferred = try ModelConfig.inferred(from: file)
+        // Not in the shapes: the positional reference sizes; v1.0 heads assume D = 72 (here 16).
+        expected.inputSquareSize = inferred.inputSquareSize
+        expected.spaceScale = inferred.spaceScale
+        if expected.architecture == .stdit { expected.numHeads = inferred.numHeads }
+        #expect(inferred == expected, "\(name)")
+    }
+}
