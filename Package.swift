@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "VideoDiT", dependencies: ["Tensors"]),
         // Quantizers, statistics, SmoothQuant, plans.
         .target(name: "Quantization", dependencies: ["Tensors"]),
+        // Metrics: prompt fidelity on the demo scene world (video metrics and ablations to come).
+        .target(name: "Evaluation", dependencies: ["Tensors"]),
         // The app's state, actions and jobs; no terminal code.
         .target(name: "Workbench", dependencies: ["Tensors", "VideoDiT", "Quantization"]),
         // ncurses backend (only Backend/ calls ncurses), cell grid, views, themes.
@@ -38,6 +40,7 @@ let package = Package(
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "VideoDiTTests", dependencies: ["VideoDiT", "Tensors"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors"]),
         .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors"],

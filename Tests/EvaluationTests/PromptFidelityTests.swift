@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import Tensors
+@testable import Evaluation
+
+let sceneFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/scenes.safetensors").path
+
+/// Videos rendered by the scene world (tools/make_scene_fixtures.py), as `[3, T, H, W]` in [-1, 1].
+func renderedScenes() throws -> [(Tensor, String)] {
+    let file = try SafetensorsFile(path: sceneFixture)
+    let view = try file.view("videos")
+    let bytes = try view.withElements(as: UInt8.self, Array.init)
+    let perVideo = view.shape.dropFirst().reduce(1, *)
+    let prompts = try JSONValue.parse(file.metadataValue("prompts") ?? "[]").arrayValue?.compactMap(\.stringValue) ?? []
+    return prompts.enumerated().map { i, prompt in
+        (Tensor(shape: Array(view.shape.dropFirst()),
+                scalars: bytes[(i * perVideo)..<((i + 1) * perVideo)].map { Float($0) / 127.5 - 1 }), prompt)
+    }
+}
+
+@Test func judgeScoresEveryRenderedSceneAsItsPrompt() throws {
+    let scenes = try renderedScenes()
+    #expect(scenes.count == 45)
+    for (video, prompt) in scenes {
+        let score = try #require(PromptFidelity.score(video, prompt: prompt))
+        #expect(score.fidelity == 1, "\(prompt): judged \(PromptFidelity.judge(video))")
+    }
+}
+
+@Test func judgeNoticesTheWrongPrompt() throws {
+    let (video, prompt) = try renderedScenes()[0]
+    let attributes = try #require(SceneWorld.parse(prompt))
+    let otherColour = SceneWorld.colours.map(\.0).first { $0 != attributes.colour && $0 != attributes.background }!
+    let otherMotion = attributes.motion == "left" ? "right" : "left"
+    let wrong = "a \(otherColour) \(attributes.shape!) moving \(otherMotion) on a \(attributes.background!) background"
+    let score = try #require(PromptFidelity.score(video, prompt: wrong))
+    #expect(score.colour == 0 && score.background == 1 && score.shape == 1)
+    #expect(score.fidelity <= 0.75)
+}
+
+@Test func handCheckableFrames() throws {
+    // A 4-frame 8×8 video on black: a red 2×2 square stepping right from x = 1 to x = 4.
+    var scalars = [Float](repeating: -1, count: 3 * 4 * 8 * 8)
+    for t in 0..<4 {
+        for y in 3..<5 { for x in (1 + t)..<(3 + t) { scalars[(t * 8 + y) * 8 + x] = 1 } }
+    }
+    let judged = PromptFidelity.judge(Tensor(shape: [3, 4, 8, 8], scalars: scalars))
+    #expect(judged == SceneWorld.Attributes(colour: "red", shape: "square", motion: "right", background: "black"))
+}
+
+@Test func parsesTheGrammarOnly() {
+    #expect(SceneWorld.parse("A red circle growing on a gray background.")?.motion == "growing")
+    #expect(SceneWorld.parse("a red circle moving left on a blue background")?.background == "blue")
+    #expect(SceneWorld.parse("a purple circle moving left on a blue background") == nil)
+    #expect(SceneWorld.parse("a red circle") == nil)
+}
