@@ -1,16 +1,13 @@
 # The two commands of the README. Each installs what it needs first.
-FIXTURE := Tests/Fixtures/stdit3-layout.safetensors
-
 .PHONY: run test deps bench
 
 deps:
 	@scripts/install-deps.sh
 
-# Build (release) and launch the workbench on the bundled model. Until the trained demo model
-# lands, it opens the bundled STDiT3-layout fixture checkpoint (random weights, real key layout).
+# Build (release) and launch the workbench on the bundled demo model.
 run: deps
 	swift build -c release --product stsq-tui
-	.build/release/stsq-tui $(FIXTURE)
+	.build/release/stsq-tui
 
 # The whole test suite (debug build), end-to-end tests in tmux included.
 test: deps

@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "VideoDiT", dependencies: ["Tensors"]),
         // Quantizers, statistics, SmoothQuant, plans.
         .target(name: "Quantization", dependencies: ["Tensors"]),
+        // The bundled demo checkpoint (a SwiftPM resource).
+        .target(name: "DemoModel", resources: [.copy("Resources/demo")]),
         // Metrics: prompt fidelity on the demo scene world (video metrics and ablations to come).
         .target(name: "Evaluation", dependencies: ["Tensors"]),
         // The app's state, actions and jobs; no terminal code.
@@ -34,12 +36,12 @@ let package = Package(
         .executableTarget(
             name: "stsq-tui",
             dependencies: [
-                "Tensors", "VideoDiT", "TerminalUI", "Workbench",
+                "Tensors", "VideoDiT", "TerminalUI", "Workbench", "DemoModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "VideoDiTTests", dependencies: ["VideoDiT", "Tensors"]),
+        .testTarget(name: "VideoDiTTests", dependencies: ["VideoDiT", "Tensors", "DemoModel", "Evaluation"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors"]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import DemoModel
 import TerminalUI
 import Workbench
 
@@ -9,7 +10,7 @@ struct Open: ParsableCommand {
         commandName: "open",
         abstract: "Open the terminal workbench on a checkpoint (the default command).")
 
-    @Argument(help: "A .safetensors checkpoint (config.json beside it or in its metadata).")
+    @Argument(help: "A .safetensors checkpoint (config.json beside it or in its metadata); default: the bundled demo model.")
     var checkpoint: String?
 
     @Option(help: "Colour theme: dark, light, high-contrast, a name under ~/.config/stsq-tui/themes, or a .toml path.")
@@ -22,12 +23,8 @@ struct Open: ParsableCommand {
     var ascii = false
 
     func run() throws {
-        guard let checkpoint else {
-            FileHandleStderr.write("""
-                error: no checkpoint given, and the bundled demo model is not part of this build yet.
-                usage: stsq-tui CHECKPOINT.safetensors   (try: stsq-tui Tests/Fixtures/stdit3-layout.safetensors)
-
-                """)
+        guard let checkpoint = checkpoint ?? DemoModel.checkpointPath else {
+            FileHandleStderr.write("error: no checkpoint given and the bundled demo model is missing from this build\nusage: stsq-tui CHECKPOINT.safetensors\n")
             throw ExitCode(2)
         }
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DemoModel
 import Foundation
 import Tensors
 import VideoDiT
@@ -12,8 +13,10 @@ struct Sample: ParsableCommand {
             else OpenSora's: 30 RF steps with the timestep transform, CFG 7.
             """)
 
-    @Argument(help: "An STDiT3 or STDiT .safetensors checkpoint.")
-    var checkpoint: String
+    @Argument(help: "An STDiT3 or STDiT .safetensors checkpoint; default: the bundled demo model.")
+    var checkpointArgument: String?
+
+    private var checkpoint: String { checkpointArgument ?? DemoModel.checkpointPath ?? "demo model (missing from this build)" }
 
     @Option(name: .customLong("prompt"), help: "A prompt (repeatable; needs a checkpoint with its own text encoder).")
     var prompts: [String] = []

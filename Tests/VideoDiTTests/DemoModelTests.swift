@@ -1,0 +1,24 @@
+import DemoModel
+import Evaluation
+import Foundation
+import Testing
+import Tensors
+@testable import VideoDiT
+
+// The shipped demo checkpoint against PyTorch (tools/export_demo_model.py: the training script's
+// own model class, float32 compute on the same fp16 weights). Same tolerance as the fixtures.
+
+@Test func bundledDemoModelMatchesPyTorch() throws {
+    let path = try #require(DemoModel.checkpointPath, "the demo model resource is missing")
+    let loaded = try ModelLoader.load(path: path)
+    #expect(loaded.model.config.inChannels == 3 && loaded.model.config.architecture == .stdit3)
+    let golden = try fixtureFile("../demo-golden.safetensors")
+    let out = try loaded.model.forward(try ModelInputs(file: golden), executor: Float32Executor(), step: nil)
+    expectClose(out.scalars, try golden.tensor("out").scalars, "demo model out")
+    // Its text encoder gives the same caption embedding as the training script's.
+    let encoder = try #require(loaded.textEncoder)
+    let condition = try encoder.encode([try #require(golden.metadataValue("prompt"))])
+    expectClose(condition.embeddings.scalars, try golden.tensor("y_cond").scalars, "caption embedding", tolerance: 1e-6)
+    #expect(condition.mask == [try golden.view("mask").toInts()])
+    #expect(loaded.samplerDefaults?.steps == 30 && loaded.samplerDefaults?.useTimestepTransform == false)
+}
