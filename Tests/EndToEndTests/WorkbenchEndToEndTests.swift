@@ -89,3 +89,13 @@ import Testing
         #expect(!tmux.alternateScreenOn)
     }
 }
+
+@Suite(.serialized) struct DemoModelEndToEnd {
+    @Test func opensTheBundledDemoModelWithNoArgument() throws {
+        let tmux = try TmuxSession(arguments: [])
+        try tmux.waitFor("model.safetensors │ STDiT3")
+        try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv [384×128]")
+        try tmux.send("q")
+        try tmux.waitFor("EXIT:0")
+    }
+}

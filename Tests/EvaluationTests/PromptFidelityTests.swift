@@ -55,3 +55,8 @@ func renderedScenes() throws -> [(Tensor, String)] {
     #expect(SceneWorld.parse("a purple circle moving left on a blue background") == nil)
     #expect(SceneWorld.parse("a red circle") == nil)
 }
+
+@Test func promptListsSkipCommentsAndBlankLines() {
+    #expect(FidelityRun.readPrompts("# eval\n\n a red circle moving left on a blue background \n#x\n") ==
+            ["a red circle moving left on a blue background"])
+}

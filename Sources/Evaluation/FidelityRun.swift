@@ -1,0 +1,75 @@
+import Tensors
+import VideoDiT
+
+/// Samples every prompt of a list with each seed (rectified flow, CFG, the checkpoint's own text
+/// encoder) and judges the videos against their prompts: the demo model's quality figure.
+public struct FidelityRun {
+    public struct Result: Sendable {
+        public var prompts: Int
+        public var seeds: [UInt64]
+        /// Mean over prompts × seeds.
+        public var mean: PromptFidelity.Score
+        /// (prompt, seed, score, what the judge saw) per video.
+        public var videos: [(prompt: String, seed: UInt64, score: PromptFidelity.Score, judged: SceneWorld.Attributes)]
+        public var seconds: Double
+    }
+
+    public let model: STDiT3
+    public let encoder: WordTextEncoder
+    public var steps: Int
+    public var cfgScale: Float
+    public var size: [Int]
+
+    public init(model: STDiT3, encoder: WordTextEncoder, steps: Int, cfgScale: Float, size: [Int]) {
+        self.model = model
+        self.encoder = encoder
+        self.steps = steps
+        self.cfgScale = cfgScale
+        self.size = size
+    }
+
+    /// One video per (prompt, seed); the noise of a video depends on its seed only.
+    public func run(prompts: [String], seeds: [UInt64], executor: LinearExecutor = Float32Executor(),
+                    progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
+        let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: 24)
+        let schedule = RectifiedFlowSchedule(steps: steps, ratio: nil)
+        var videos: [(prompt: String, seed: UInt64, score: PromptFidelity.Score, judged: SceneWorld.Attributes)] = []
+        let start = monotonicSeconds()
+        let total = prompts.count * seeds.count
+        for seed in seeds {
+            for prompt in prompts {
+                var generator = NoiseGenerator(seed: seed)
+                let noise = generator.gaussian(shape: [1, model.config.inChannels] + size)
+                let video = try sampler.sample(noise: noise, condition: try encoder.encode([prompt]), schedule: schedule,
+                                               height: Float(size[1]), width: Float(size[2]), executor: executor)
+                let frames = video.reshaped(Array(video.shape.dropFirst()))
+                guard let score = PromptFidelity.score(frames, prompt: prompt) else {
+                    throw ModelLoadError("not a scene-world prompt: \"\(prompt)\"")
+                }
+                videos.append((prompt, seed, score, PromptFidelity.judge(frames)))
+                progress(videos.count, total)
+            }
+        }
+        func mean(_ key: KeyPath<PromptFidelity.Score, Double>) -> Double {
+            videos.map { $0.score[keyPath: key] }.reduce(0, +) / Double(max(videos.count, 1))
+        }
+        return Result(prompts: prompts.count, seeds: seeds,
+                      mean: PromptFidelity.Score(colour: mean(\.colour), shape: mean(\.shape), motion: mean(\.motion),
+                                                 background: mean(\.background)),
+                      videos: videos, seconds: monotonicSeconds() - start)
+    }
+
+    /// Prompt lists: one prompt a line, blank lines and `#` comments ignored.
+    public static func readPrompts(_ text: String) -> [String] {
+        text.split(separator: "\n").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

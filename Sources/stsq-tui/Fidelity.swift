@@ -1,0 +1,51 @@
+import ArgumentParser
+import DemoModel
+import Evaluation
+import Foundation
+import Tensors
+import VideoDiT
+
+/// `stsq-tui fidelity [CHECKPOINT] --prompts FILE --seeds 0,1`: the demo model's prompt fidelity.
+struct Fidelity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sample scene-world prompts and judge the videos from their frames (colour, shape, motion, background).")
+
+    @Argument(help: "A checkpoint with its own text encoder; default: the bundled demo model.")
+    var checkpoint: String?
+
+    @Option(help: "Prompt list, one a line.") var prompts = "sample-prompts/eval.txt"
+    @Option(help: "Comma-separated noise seeds.") var seeds = "0,1"
+    @Option(help: "Sampler steps (default: the checkpoint's).") var steps: Int?
+    @Option(help: "CFG scale (default: the checkpoint's).") var cfg: Float?
+    @Flag(help: "Print every video's judgement.") var verbose = false
+
+    func run() throws {
+        try reportingErrors {
+            guard let path = checkpoint ?? DemoModel.checkpointPath else { throw ValidationError("no checkpoint and no bundled demo model") }
+            let loaded = try ModelLoader.load(path: path)
+            guard let model = loaded.model as? STDiT3, let encoder = loaded.textEncoder else {
+                throw ValidationError("\(path): fidelity needs an STDiT3 checkpoint with its own text encoder (the demo model)")
+            }
+            guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw ValidationError("cannot read \(prompts)") }
+            let list = FidelityRun.readPrompts(text)
+            let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
+                guard let v = UInt64(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad seed '\(s)'") }
+                return v
+            }
+            let d = loaded.samplerDefaults
+            let run = FidelityRun(model: model, encoder: encoder, steps: steps ?? d?.steps ?? 30, cfgScale: cfg ?? d?.cfgScale ?? 5,
+                                  size: [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32])
+            let result = try run.run(prompts: list, seeds: seedList) { i, n in FileHandleStderr.write("\rvideo \(i)/\(n)") }
+            FileHandleStderr.write("\n")
+            if verbose {
+                for v in result.videos {
+                    print("seed \(v.seed)  \(String(format: "%.2f", v.score.fidelity))  \(v.prompt)  → \(v.judged.colour ?? "-") \(v.judged.shape ?? "-") \(v.judged.motion ?? "-") \(v.judged.background ?? "-")")
+                }
+            }
+            let m = result.mean
+            print(String(format: "%d prompts × %d seeds, %d steps, CFG %.1f: fidelity %.3f  colour %.3f  shape %.3f  motion %.3f  background %.3f  (%.1f s, %.2f s/video)",
+                         result.prompts, seedList.count, run.steps, run.cfgScale, m.fidelity, m.colour, m.shape, m.motion, m.background,
+                         result.seconds, result.seconds / Double(max(result.videos.count, 1))))
+        }
+    }
+}
