@@ -21,7 +21,7 @@ let package = Package(
         // Model configs, layer catalog; forward passes and samplers as they land.
         .target(name: "VideoDiT", dependencies: ["Tensors"]),
         // Quantizers, statistics, SmoothQuant, plans.
-        .target(name: "Quantization", dependencies: ["Tensors"]),
+        .target(name: "Quantization", dependencies: ["Tensors", "VideoDiT"]),
         // The bundled demo checkpoint (a SwiftPM resource).
         .target(name: "DemoModel", resources: [.copy("Resources/demo")]),
         // Metrics: prompt fidelity on the demo scene world (video metrics and ablations to come).
@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "VideoDiTTests", dependencies: ["VideoDiT", "Tensors", "DemoModel", "Evaluation"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors", "DemoModel"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors"]),
         .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors"],
                     exclude: ["Snapshots"]),
