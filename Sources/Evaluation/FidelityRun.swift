@@ -28,25 +28,33 @@ public struct FidelityRun {
         self.size = size
     }
 
-    /// One video per (prompt, seed); the noise of a video depends on its seed only.
-    public func run(prompts: [String], seeds: [UInt64], executor: LinearExecutor = Float32Executor(),
+    /// One video per (prompt, seed); the noise of a video depends on its seed only, so batching
+    /// (up to `batch` prompts per sampler run) does not change any video.
+    public func run(prompts: [String], seeds: [UInt64], batch: Int = 16, executor: LinearExecutor = Float32Executor(),
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
         let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: 24)
         let schedule = RectifiedFlowSchedule(steps: steps, ratio: nil)
         var videos: [(prompt: String, seed: UInt64, score: PromptFidelity.Score, judged: SceneWorld.Attributes)] = []
         let start = monotonicSeconds()
         let total = prompts.count * seeds.count
+        let perVideo = model.config.inChannels * size.reduce(1, *)
         for seed in seeds {
-            for prompt in prompts {
-                var generator = NoiseGenerator(seed: seed)
-                let noise = generator.gaussian(shape: [1, model.config.inChannels] + size)
-                let video = try sampler.sample(noise: noise, condition: try encoder.encode([prompt]), schedule: schedule,
-                                               height: Float(size[1]), width: Float(size[2]), executor: executor)
-                let frames = video.reshaped(Array(video.shape.dropFirst()))
-                guard let score = PromptFidelity.score(frames, prompt: prompt) else {
-                    throw ModelLoadError("not a scene-world prompt: \"\(prompt)\"")
+            var generator = NoiseGenerator(seed: seed)
+            let noise = generator.gaussian(shape: [model.config.inChannels] + size).scalars
+            for chunkStart in stride(from: 0, to: prompts.count, by: max(batch, 1)) {
+                let chunk = Array(prompts[chunkStart..<min(chunkStart + batch, prompts.count)])
+                let latents = Tensor(shape: [chunk.count, model.config.inChannels] + size,
+                                     scalars: Array(repeating: noise, count: chunk.count).flatMap { $0 })
+                let result = try sampler.sample(noise: latents, condition: try encoder.encode(chunk), schedule: schedule,
+                                                height: Float(size[1]), width: Float(size[2]), executor: executor)
+                for (i, prompt) in chunk.enumerated() {
+                    let frames = Tensor(shape: [model.config.inChannels] + size,
+                                        scalars: Array(result.scalars[(i * perVideo)..<((i + 1) * perVideo)]))
+                    guard let score = PromptFidelity.score(frames, prompt: prompt) else {
+                        throw ModelLoadError("not a scene-world prompt: \"\(prompt)\"")
+                    }
+                    videos.append((prompt, seed, score, PromptFidelity.judge(frames)))
                 }
-                videos.append((prompt, seed, score, PromptFidelity.judge(frames)))
                 progress(videos.count, total)
             }
         }
