@@ -28,8 +28,8 @@ public struct FidelityRun {
         self.size = size
     }
 
-    /// One video per (prompt, seed); the noise of a video depends on its seed only, so batching
-    /// (up to `batch` prompts per sampler run) does not change any video.
+    /// One video per (prompt, seed). The noise of a video depends on its seed only, so batching
+    /// (up to `batch` prompts per sampler run) changes a video at most by float rounding.
     public func run(prompts: [String], seeds: [UInt64], batch: Int = 16, executor: LinearExecutor = Float32Executor(),
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
         let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: 24)
