@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "stsq-tui",
             dependencies: [
-                "Tensors", "VideoDiT", "Evaluation", "TerminalUI", "Workbench", "DemoModel",
+                "Tensors", "VideoDiT", "Quantization", "Evaluation", "TerminalUI", "Workbench", "DemoModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

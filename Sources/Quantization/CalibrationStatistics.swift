@@ -30,6 +30,21 @@ public struct LayerStepStatistics: Sendable, Equatable {
         random = seed | 1
     }
 
+    /// Rebuilds statistics saved by `CalibrationCache`.
+    public init(width: Int, channelAbsMax: [Float], minimum: Float, maximum: Float, histogram: [UInt64], rows: Int,
+                reservoir: [Float], reservoirCapacity: Int) {
+        precondition(channelAbsMax.count == width && histogram.count == LayerStepStatistics.binCount && reservoir.count % max(width, 1) == 0)
+        self.width = width
+        self.channelAbsMax = channelAbsMax
+        self.minimum = minimum
+        self.maximum = maximum
+        self.histogram = histogram
+        self.rows = rows
+        self.reservoir = reservoir
+        self.reservoirCapacity = reservoirCapacity
+        random = 1
+    }
+
     /// The histogram bin of a magnitude.
     public static func bin(of magnitude: Float) -> Int {
         guard magnitude > 0 else { return 0 }
@@ -79,6 +94,13 @@ public struct LayerStepStatistics: Sendable, Equatable {
         rows += other.rows
         let room = reservoirCapacity * width - reservoir.count
         if room > 0 { reservoir.append(contentsOf: other.reservoir.prefix(room)) }
+    }
+
+    /// Equal recorded statistics (the reservoir's generator state is not part of the record).
+    public static func == (a: LayerStepStatistics, b: LayerStepStatistics) -> Bool {
+        a.width == b.width && a.channelAbsMax == b.channelAbsMax && a.minimum == b.minimum && a.maximum == b.maximum
+            && a.histogram == b.histogram && a.rows == b.rows && a.reservoir == b.reservoir
+            && a.reservoirCapacity == b.reservoirCapacity
     }
 
     private mutating func nextRandom() -> UInt64 {

@@ -1,0 +1,110 @@
+import Foundation
+import Tensors
+
+/// Calibration results on disk: one folder per key, `statistics.safetensors` (per layer and step:
+/// `<layer>@<step>.channel_absmax` [K], `.histogram` U64 [bins], `.reservoir` [n, K]) and
+/// `index.json` (the key's inputs, and per layer and step: min, max, rows). Written atomically.
+public struct CalibrationCache {
+    /// What makes two calibrations the same: checkpoint content, prompts, sampler settings, seeds.
+    public struct Key: Sendable, Equatable {
+        public var checkpointHash: String
+        public var prompts: [String]
+        public var sampler: String
+        public var steps: Int
+        public var cfgScale: Float
+        public var seeds: [UInt64]
+
+        public init(checkpointHash: String, prompts: [String], sampler: String, steps: Int, cfgScale: Float, seeds: [UInt64]) {
+            self.checkpointHash = checkpointHash
+            self.prompts = prompts
+            self.sampler = sampler
+            self.steps = steps
+            self.cfgScale = cfgScale
+            self.seeds = seeds
+        }
+
+        var json: JSONValue {
+            .object([("checkpoint_hash", .string(checkpointHash)), ("prompts", .array(prompts.map { .string($0) })),
+                     ("sampler", .string(sampler)), ("steps", .int(steps)), ("cfg_scale", .float(cfgScale)),
+                     ("seeds", .array(seeds.map { .number(String($0)) }))])
+        }
+
+        /// A short stable name for the folder.
+        public var digest: String { String(format: "%016llx", fnv1a(Array(json.serialized().utf8))) }
+    }
+
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// `$XDG_CACHE_HOME/stsq-tui/calibration`, or `~/.cache/stsq-tui/calibration`.
+    public static var defaultDirectory: String {
+        let env = ProcessInfo.processInfo.environment
+        let base = env["XDG_CACHE_HOME"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache")
+        return base + "/stsq-tui/calibration"
+    }
+
+    /// FNV-1a over the whole file (mapped): the checkpoint's identity.
+    public static func checkpointHash(path: String) throws -> String {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        return data.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
+    }
+
+    func folder(_ key: Key) -> String { directory + "/" + key.digest }
+
+    public func load(_ key: Key) throws -> [String: [Int: LayerStepStatistics]]? {
+        let folder = folder(key)
+        guard let indexText = try? String(contentsOfFile: folder + "/index.json", encoding: .utf8) else { return nil }
+        let index = try JSONValue.parse(indexText)
+        guard index["key"] == key.json, let layers = index["layers"]?.objectValue else { return nil }
+        let file = try SafetensorsFile(path: folder + "/statistics.safetensors")
+        var result: [String: [Int: LayerStepStatistics]] = [:]
+        for (layer, entry) in layers {
+            guard let width = entry["width"]?.intValue, let capacity = entry["reservoir_rows"]?.intValue,
+                  let steps = entry["steps"]?.objectValue else { continue }
+            for (stepText, values) in steps {
+                guard let step = Int(stepText), let rows = values["rows"]?.intValue,
+                      let lo = values["min"]?.doubleValue, let hi = values["max"]?.doubleValue else { continue }
+                let prefix = "\(layer)@\(step)"
+                let histogram = try file.view(prefix + ".histogram").withElements(as: UInt64.self, Array.init)
+                result[layer, default: [:]][step] = LayerStepStatistics(
+                    width: width, channelAbsMax: try file.tensor(prefix + ".channel_absmax").scalars,
+                    minimum: Float(lo), maximum: Float(hi), histogram: histogram, rows: rows,
+                    reservoir: try file.tensor(prefix + ".reservoir").scalars, reservoirCapacity: capacity)
+            }
+        }
+        return result
+    }
+
+    public func save(_ statistics: [String: [Int: LayerStepStatistics]], for key: Key) throws {
+        let folder = folder(key)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var writer = SafetensorsWriter()
+        var layers: [(String, JSONValue)] = []
+        for layer in statistics.keys.sorted() {
+            let steps = statistics[layer]!
+            var stepEntries: [(String, JSONValue)] = []
+            for step in steps.keys.sorted() {
+                let s = steps[step]!
+                let prefix = "\(layer)@\(step)"
+                writer.add(prefix + ".channel_absmax", Tensor(shape: [s.width], scalars: s.channelAbsMax))
+                writer.add(prefix + ".histogram", dtype: .u64, shape: [s.histogram.count], elements: s.histogram)
+                writer.add(prefix + ".reservoir", Tensor(shape: [s.reservoir.count / s.width, s.width], scalars: s.reservoir))
+                stepEntries.append(("\(step)", .object([("min", .float(s.minimum)), ("max", .float(s.maximum)), ("rows", .int(s.rows))])))
+            }
+            let first = steps.values.first!
+            layers.append((layer, .object([("width", .int(first.width)), ("reservoir_rows", .int(first.reservoirCapacity)),
+                                           ("steps", .object(stepEntries))])))
+        }
+        try writer.write(to: folder + "/statistics.safetensors")
+        let index = JSONValue.object([("format", .string("stsq-calibration/1")), ("key", key.json), ("layers", .object(layers))])
+        try AtomicFile.write(Array(index.serialized(pretty: true).utf8), to: folder + "/index.json")
+    }
+}
+
+/// 64-bit FNV-1a.
+func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}
