@@ -16,15 +16,22 @@ public struct FidelityRun {
 
     public let model: STDiT3
     public let encoder: WordTextEncoder
-    public var steps: Int
+    /// The sampler schedule, built as `sample` builds it (`RectifiedFlowSchedule.forSampling`).
+    public var schedule: RectifiedFlowSchedule
     public var cfgScale: Float
+    /// Frames per second for the fps embedder.
+    public var fps: Float
+    /// Model-input size T, H, W (pixels: the judge reads the frames).
     public var size: [Int]
 
-    public init(model: STDiT3, encoder: WordTextEncoder, steps: Int, cfgScale: Float, size: [Int]) {
+    public var steps: Int { schedule.timesteps.count }
+
+    public init(model: STDiT3, encoder: WordTextEncoder, schedule: RectifiedFlowSchedule, cfgScale: Float, size: [Int], fps: Float = 24) {
         self.model = model
         self.encoder = encoder
-        self.steps = steps
+        self.schedule = schedule
         self.cfgScale = cfgScale
+        self.fps = fps
         self.size = size
     }
 
@@ -32,8 +39,7 @@ public struct FidelityRun {
     /// (up to `batch` prompts per sampler run) changes a video at most by float rounding.
     public func run(prompts: [String], seeds: [UInt64], batch: Int = 16, executor: LinearExecutor = Float32Executor(),
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
-        let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: 24)
-        let schedule = RectifiedFlowSchedule(steps: steps, ratio: nil)
+        let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: fps)
         var videos: [(prompt: String, seed: UInt64, score: PromptFidelity.Score, judged: SceneWorld.Attributes)] = []
         let start = monotonicSeconds()
         let total = prompts.count * seeds.count

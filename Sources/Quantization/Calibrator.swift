@@ -7,29 +7,36 @@ import VideoDiT
 /// conditional and unconditional halves of the CFG batch share statistics (one NPU batch).
 public struct Calibrator {
     public let model: STDiT3
-    public var steps: Int
+    /// The sampler schedule, built as deployment builds it (`RectifiedFlowSchedule.forSampling`).
+    public var schedule: RectifiedFlowSchedule
     public var cfgScale: Float
+    /// Frames per second for the fps embedder.
+    public var fps: Float
     /// Model-input size T, H, W.
     public var size: [Int]
-    /// Rectified-flow transform ratio, or nil for none.
-    public var transformRatio: Float?
     public var batch: Int = 8
     public var reservoirRows: Int = 32
 
-    public init(model: STDiT3, steps: Int, cfgScale: Float, size: [Int], transformRatio: Float?) {
+    public var steps: Int { schedule.timesteps.count }
+
+    public init(model: STDiT3, schedule: RectifiedFlowSchedule, cfgScale: Float, size: [Int], fps: Float = 24) {
         self.model = model
-        self.steps = steps
+        self.schedule = schedule
         self.cfgScale = cfgScale
+        self.fps = fps
         self.size = size
-        self.transformRatio = transformRatio
+    }
+
+    /// With an explicit rectified-flow transform ratio, or nil for none.
+    public init(model: STDiT3, steps: Int, cfgScale: Float, size: [Int], transformRatio: Float?) {
+        self.init(model: model, schedule: RectifiedFlowSchedule(steps: steps, ratio: transformRatio), cfgScale: cfgScale, size: size)
     }
 
     /// `conditions`: one `TextCondition` per prompt batch entry source (each of count 1).
     public func run(conditions: [TextCondition], seeds: [UInt64],
                     progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> [String: [Int: LayerStepStatistics]] {
         let observer = CalibrationObserver(reservoirRows: reservoirRows)
-        let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale)
-        let schedule = RectifiedFlowSchedule(steps: steps, ratio: transformRatio)
+        let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: fps)
         let pixelScale: Float = model.config.inChannels == 3 ? 1 : 8
         let total = seeds.count * ((conditions.count + batch - 1) / batch) * steps
         var done = 0

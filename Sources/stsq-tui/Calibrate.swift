@@ -40,7 +40,11 @@ struct Calibrate: ParsableCommand {
                 print("calibration \(key.digest): loaded from \(cacheDirectory) (\(cached.count) layers) in \(String(format: "%.2f", monotonicSeconds() - start)) s")
                 return
             }
-            let calibrator = Calibrator(model: model, steps: stepCount, cfgScale: scale, size: size, transformRatio: nil)
+            let pixelScale: Float = model.config.inChannels == 3 ? 1 : 8
+            let schedule = try RectifiedFlowSchedule.forSampling(steps: stepCount, defaults: d, disableTransform: false, frames: size[0],
+                                                                 pixelHeight: Float(size[1]) * pixelScale, pixelWidth: Float(size[2]) * pixelScale,
+                                                                 pixelSpace: model.config.inChannels == 3)
+            let calibrator = Calibrator(model: model, schedule: schedule, cfgScale: scale, size: size, fps: d?.fps ?? 24)
             let statistics = try calibrator.run(conditions: try list.map { try encoder.encode([$0]) }, seeds: seedList) { done, total in
                 FileHandleStderr.write("\rcalibrating: \(done)/\(total) sampler steps")
             }

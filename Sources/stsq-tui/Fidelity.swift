@@ -33,8 +33,12 @@ struct Fidelity: ParsableCommand {
                 return v
             }
             let d = loaded.samplerDefaults
-            let run = FidelityRun(model: model, encoder: encoder, steps: steps ?? d?.steps ?? 30, cfgScale: cfg ?? d?.cfgScale ?? 5,
-                                  size: [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32])
+            let size = [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32]
+            let schedule = try RectifiedFlowSchedule.forSampling(steps: steps ?? d?.steps ?? 30, defaults: d, disableTransform: false,
+                                                                 frames: size[0], pixelHeight: Float(size[1]), pixelWidth: Float(size[2]),
+                                                                 pixelSpace: true)
+            let run = FidelityRun(model: model, encoder: encoder, schedule: schedule, cfgScale: cfg ?? d?.cfgScale ?? 5,
+                                  size: size, fps: d?.fps ?? 24)
             let result = try run.run(prompts: list, seeds: seedList) { i, n in FileHandleStderr.write("\rvideo \(i)/\(n)") }
             FileHandleStderr.write("\n")
             if verbose {

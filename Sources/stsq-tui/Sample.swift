@@ -57,14 +57,9 @@ struct Sample: ParsableCommand {
             switch (kind, model) {
             case ("rflow", let stdit3 as STDiT3):
                 let stepCount = steps ?? defaults?.steps ?? 30
-                let ratio: Float?
-                if noTransform || defaults?.useTimestepTransform == false {
-                    ratio = defaults?.timestepShift.flatMap { $0 == 1 ? nil : $0 }
-                } else {
-                    let frames: Float = pixelSpace ? Float(dims[0]) : Float(dims[0] / 5 * 17)
-                    ratio = RectifiedFlowSchedule.Transform(height: pixelHeight, width: pixelWidth, numFrames: frames).ratio
-                }
-                let schedule = RectifiedFlowSchedule(steps: stepCount, ratio: ratio)
+                let schedule = try RectifiedFlowSchedule.forSampling(steps: stepCount, defaults: defaults, disableTransform: noTransform,
+                                                                     frames: dims[0], pixelHeight: pixelHeight, pixelWidth: pixelWidth,
+                                                                     pixelSpace: pixelSpace)
                 let rf = RectifiedFlowSampler(model: stdit3, cfgScale: cfg ?? defaults?.cfgScale ?? 7, fps: fps ?? defaults?.fps ?? 24)
                 result = try rf.sample(noise: noise, condition: condition, schedule: schedule, height: pixelHeight,
                                        width: pixelWidth) { i, _ in progress(i, stepCount) }
@@ -103,7 +98,8 @@ struct Sample: ParsableCommand {
             return dims
         }
         if let f = defaults?.frames, let h = defaults?.height, let w = defaults?.width { return [f, h, w] }
-        return [4, 16, 16]
+        // Latent T = 5 is the shortest that OpenSora's timestep transform is defined for (17 frames).
+        return [config.architecture == .stdit3 && config.inChannels != 3 ? 5 : 4, 16, 16]
     }
 
     private func textCondition(_ loaded: LoadedCheckpoint) throws -> TextCondition {

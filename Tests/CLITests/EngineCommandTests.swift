@@ -26,9 +26,9 @@ func engineFixture(_ name: String) -> String { fixture("engine/\(name)") }
 @Test func sampleWithTheNullCaptionWritesSamples() throws {
     let output = NSTemporaryDirectory() + "sample-\(UUID().uuidString).safetensors"
     let result = try runTool(["sample", engineFixture("stdit3-tiny.safetensors"), "--null-caption", "--steps", "3",
-                              "--size", "2,4,4", "--seed", "7", "--out", output])
+                              "--size", "5,4,4", "--seed", "7", "--out", output])
     #expect(result.status == 0, "\(result.stderr)")
     let listing = try runTool(["inspect", output])
     #expect(listing.stdout.contains("samples"))
-    #expect(listing.stdout.contains("[1, 4, 2, 4, 4]"))
+    #expect(listing.stdout.contains("[1, 4, 5, 4, 4]"))
 }
