@@ -21,23 +21,28 @@ public struct ActivationEncoding: Sendable, Equatable, Hashable {
     }
 
     /// The encoding covering [min, max] (min-max estimator). The range always includes 0, so 0 is exact.
+    ///
+    /// Never traps on bad statistics: a NaN bound counts as 0, an infinite one as ±`Float.greatestFiniteMagnitude / 2`
+    /// (so `max − min` stays finite), and a range too small for a normal scale gets the smallest positive one.
     public static func covering(min lo: Float, max hi: Float, kind: Kind) -> ActivationEncoding {
-        let lo = Swift.min(lo, 0), hi = Swift.max(hi, 0)
+        let limit = Float.greatestFiniteMagnitude / 2
+        func bounded(_ v: Float) -> Float { v.isNaN ? 0 : Swift.min(Swift.max(v, -limit), limit) }
+        func step(_ range: Float, levels: Float) -> Float { range > 0 ? Swift.max(range / levels, .leastNonzeroMagnitude) : 1 }
+        let lo = Swift.min(bounded(lo), 0), hi = Swift.max(bounded(hi), 0)
         switch kind {
         case .symmetricInt8:
-            let absMax = Swift.max(abs(lo), abs(hi))
-            return ActivationEncoding(kind: kind, scale: absMax > 0 ? absMax / 127 : 1, zeroPoint: 0)
+            return ActivationEncoding(kind: kind, scale: step(Swift.max(abs(lo), abs(hi)), levels: 127), zeroPoint: 0)
         case .asymmetricUInt8:
-            let range = hi - lo
-            let scale = range > 0 ? range / 255 : 1
+            let scale = step(hi - lo, levels: 255)
             let zero = Int32(Swift.min(Swift.max((-lo / scale).rounded(.toNearestOrAwayFromZero), 0), 255))
             return ActivationEncoding(kind: kind, scale: scale, zeroPoint: zero)
         }
     }
 
-    /// The integer code of one value (scalar reference).
+    /// The integer code of one value (scalar reference). NaN codes to the zero point (dequantizes to 0).
     @inline(__always)
     public func code(_ x: Float) -> Int32 {
+        if x.isNaN { return zeroPoint }
         let q = (x / scale).rounded(.toNearestOrAwayFromZero)
         // Clamp in float first: a huge |x| must not trap on the integer conversion.
         let clamped = Swift.min(Swift.max(q, Float(qmin - zeroPoint)), Float(qmax - zeroPoint))
@@ -94,7 +99,7 @@ public enum DynamicPerTokenQuantizer {
         for r in 0..<rows {
             var m: Float = 0
             for i in 0..<width { m = max(m, abs(x[r * width + i])) }
-            let encoding = ActivationEncoding(kind: .symmetricInt8, scale: m > 0 ? m / 127 : 1, zeroPoint: 0)
+            let encoding = ActivationEncoding.covering(min: -m, max: m, kind: .symmetricInt8)
             for i in 0..<width { out[r * width + i] = encoding.fakeQuantize(x[r * width + i]) }
         }
         return out
