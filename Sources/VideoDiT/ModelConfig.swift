@@ -31,24 +31,36 @@ public struct ModelConfig: Sendable, Equatable {
     public var mlpHidden: Int { Int(Double(hiddenSize) * mlpRatio) }
     public var patchVolume: Int { patchSize.reduce(1, *) }
 
+    /// Largest values the engine accepts, far above any OpenSora model; beyond them a config is
+    /// corrupt, and sizes computed from it could overflow.
+    public enum Limits {
+        public static let hiddenSize = 65_536
+        public static let depth = 1024
+        public static let numHeads = 1024
+        public static let channels = 1024
+        public static let captionChannels = 65_536
+        public static let modelMaxLength = 65_536
+        public static let patchSize = 64
+        public static let mlpRatio = 64.0
+    }
+
     /// Reads OpenSora's config keys; `source` names the file for errors.
     public init(json: JSONValue, source: String) throws {
         func fail(_ key: String, _ message: String) -> ModelLoadError {
             ModelLoadError("\(source): '\(key)' \(message)")
         }
-        func int(_ key: String, default value: Int? = nil) throws -> Int {
-            guard let v = json[key] else {
-                if let value { return value }
-                throw fail(key, "is missing")
-            }
-            guard let i = v.intValue ?? v.doubleValue.flatMap({ $0 == $0.rounded() ? Int($0) : nil }) else {
-                throw fail(key, "must be an integer, found \(v.serialized())")
+        func int(_ key: String, default value: Int, max: Int) throws -> Int {
+            guard let v = json[key] else { return value }
+            guard let i = v.intValue ?? v.doubleValue.flatMap({ Int(exactly: $0) }), (1...max).contains(i) else {
+                throw fail(key, "must be an integer in 1…\(max), found \(v.serialized())")
             }
             return i
         }
-        func double(_ key: String, default value: Double) throws -> Double {
+        func double(_ key: String, default value: Double, max: Double = .greatestFiniteMagnitude) throws -> Double {
             guard let v = json[key] else { return value }
-            guard let d = v.doubleValue else { throw fail(key, "must be a number, found \(v.serialized())") }
+            guard let d = v.doubleValue, d.isFinite, d > 0, d <= max else {
+                throw fail(key, "must be a positive number\(max < .greatestFiniteMagnitude ? " up to \(max)" : ""), found \(v.serialized())")
+            }
             return d
         }
         func bool(_ key: String, default value: Bool) throws -> Bool {
@@ -62,30 +74,29 @@ public struct ModelConfig: Sendable, Equatable {
             throw fail("model_type", "is \"\(type)\"; known: STDiT3, STDiT")
         }
         self.architecture = architecture
-        hiddenSize = try int("hidden_size", default: 1152)
-        depth = try int("depth", default: 28)
-        numHeads = try int("num_heads", default: 16)
-        inChannels = try int("in_channels", default: 4)
-        captionChannels = try int("caption_channels", default: 4096)
-        modelMaxLength = try int("model_max_length", default: architecture == .stdit3 ? 300 : 120)
-        mlpRatio = try double("mlp_ratio", default: 4)
+        hiddenSize = try int("hidden_size", default: 1152, max: Limits.hiddenSize)
+        depth = try int("depth", default: 28, max: Limits.depth)
+        numHeads = try int("num_heads", default: 16, max: Limits.numHeads)
+        inChannels = try int("in_channels", default: 4, max: Limits.channels)
+        captionChannels = try int("caption_channels", default: 4096, max: Limits.captionChannels)
+        modelMaxLength = try int("model_max_length", default: architecture == .stdit3 ? 300 : 120, max: Limits.modelMaxLength)
+        mlpRatio = try double("mlp_ratio", default: 4, max: Limits.mlpRatio)
         predSigma = try bool("pred_sigma", default: true)
         qkNorm = try bool("qk_norm", default: architecture == .stdit3)
         inputSquareSize = try double("input_sq_size", default: 512)
         spaceScale = try double("space_scale", default: 1)
         timeScale = try double("time_scale", default: 1)
         if let patch = json["patch_size"] {
-            guard let values = patch.arrayValue?.compactMap(\.intValue), values.count == 3, values.allSatisfy({ $0 > 0 }) else {
-                throw fail("patch_size", "must be three positive integers, found \(patch.serialized())")
+            guard let values = patch.arrayValue?.compactMap(\.intValue), values.count == 3,
+                  values.allSatisfy({ (1...Limits.patchSize).contains($0) }) else {
+                throw fail("patch_size", "must be three integers in 1…\(Limits.patchSize), found \(patch.serialized())")
             }
             patchSize = values
         } else {
             patchSize = [1, 2, 2]
         }
-        for (key, value) in [("hidden_size", hiddenSize), ("depth", depth), ("num_heads", numHeads),
-                             ("in_channels", inChannels), ("caption_channels", captionChannels),
-                             ("model_max_length", modelMaxLength)] where value <= 0 {
-            throw fail(key, "must be positive, found \(value)")
+        guard Int(Double(hiddenSize) * mlpRatio) >= 1 else {
+            throw fail("mlp_ratio", "(\(mlpRatio)) gives no MLP hidden units for hidden_size \(hiddenSize)")
         }
         guard hiddenSize % numHeads == 0 else { throw fail("num_heads", "(\(numHeads)) must divide hidden_size (\(hiddenSize))") }
         guard headDim % 2 == 0 else { throw fail("num_heads", "gives an odd head width \(headDim); RoPE needs pairs") }
@@ -122,32 +133,48 @@ public struct ModelConfig: Sendable, Equatable {
         guard let architecture = Architecture.detect(names: file.names) else {
             throw ModelLoadError("\(file.path): no model config and no transformer blocks: put OpenSora's config.json beside the checkpoint, or a JSON 'config' entry in its safetensors metadata")
         }
-        func shape(_ name: String) throws -> [Int] {
+        func shape(_ name: String, _ layout: String, dimensions: Int) throws -> [Int] {
             guard let entry = file[name] else {
                 throw ModelLoadError("\(file.path): no config, and '\(name)' is missing, so the config cannot be read off the shapes")
             }
+            guard entry.shape.count == dimensions, entry.shape.allSatisfy({ $0 > 0 }) else {
+                throw ModelLoadError("\(file.path): '\(name)' is \(entry.shape), expected \(layout) with every size positive")
+            }
             return entry.shape
         }
-        let conv = try shape("x_embedder.proj.weight")              // [C, Cin, pt, ph, pw]
-        guard conv.count == 5 else { throw ModelLoadError("\(file.path): 'x_embedder.proj.weight' is \(conv), expected [C, Cin, pt, ph, pw]") }
+        let conv = try shape("x_embedder.proj.weight", "[C, Cin, pt, ph, pw]", dimensions: 5)
         let C = conv[0]
+        let patch = Array(conv[2...])
+        guard C <= Limits.hiddenSize, conv[1] <= Limits.channels, patch.allSatisfy({ $0 <= Limits.patchSize }) else {
+            throw ModelLoadError("\(file.path): 'x_embedder.proj.weight' is \(conv): C ≤ \(Limits.hiddenSize), Cin ≤ \(Limits.channels), patch ≤ \(Limits.patchSize) expected")
+        }
         let prefix = architecture == .stdit3 ? "spatial_blocks" : "blocks"
-        let depth = (file.names.compactMap { name -> Int? in
+        let blockIndices = file.names.compactMap { name -> Int? in
             guard name.hasPrefix(prefix + ".") else { return nil }
             return Int(name.dropFirst(prefix.count + 1).prefix { $0 != "." })
-        }.max() ?? -1) + 1
-        let fc1 = try shape("\(prefix).0.mlp.fc1.weight")
-        let caption = try shape("y_embedder.y_embedding")             // [L, Cc]
-        let finalRows = try shape("final_layer.linear.weight")[0]     // P·Cout
-        let patch = Array(conv[2...])
+        }
+        guard let lastBlock = blockIndices.max(), (0..<Limits.depth).contains(lastBlock) else {
+            throw ModelLoadError("\(file.path): block numbers of '\(prefix).N' must run from 0 to at most \(Limits.depth - 1), found \(blockIndices.max().map(String.init) ?? "none")")
+        }
+        let fc1 = try shape("\(prefix).0.mlp.fc1.weight", "[hidden, C]", dimensions: 2)
+        let caption = try shape("y_embedder.y_embedding", "[L, caption_channels]", dimensions: 2)
+        let finalRows = try shape("final_layer.linear.weight", "[P·Cout, C]", dimensions: 2)[0]
         let cout = finalRows / patch.reduce(1, *)
         let headDim = file["\(prefix).0.attn.q_norm.weight"]?.shape.first ?? 72
+        guard headDim > 0 else { throw ModelLoadError("\(file.path): '\(prefix).0.attn.q_norm.weight' is empty, so the head width is unknown") }
+        // OpenSora takes int(C · mlp_ratio) hidden units: the shortest ratio of up to 4 decimals that
+        // gives back fc1's rows (3072 rows for C = 1152 read as 2.667), else the quotient, nudged up
+        // until the truncation gives them back.
+        let exact = Double(fc1[0]) / Double(C)
+        var mlpRatio = [10.0, 100, 1000, 10_000].lazy.map { ((exact * $0).rounded() / $0) }
+            .first { Int(Double(C) * $0) == fc1[0] } ?? exact
+        while Int(Double(C) * mlpRatio) < fc1[0] { mlpRatio = mlpRatio.nextUp }
         var members: [(String, JSONValue)] = [
-            ("model_type", .string(architecture.rawValue)), ("hidden_size", .int(C)), ("depth", .int(depth)),
+            ("model_type", .string(architecture.rawValue)), ("hidden_size", .int(C)), ("depth", .int(lastBlock + 1)),
             ("num_heads", .int(max(C / headDim, 1))), ("patch_size", .array(patch.map { .int($0) })),
             ("in_channels", .int(conv[1])), ("pred_sigma", .bool(cout == 2 * conv[1])),
             ("caption_channels", .int(caption[1])), ("model_max_length", .int(caption[0])),
-            ("mlp_ratio", .double(Double(fc1[0]) / Double(C))),
+            ("mlp_ratio", .double(mlpRatio)),
             ("qk_norm", .bool(file["\(prefix).0.attn.q_norm.weight"] != nil)),
         ]
         if architecture == .stdit3 { members.append(("input_sq_size", .int(512))) }
