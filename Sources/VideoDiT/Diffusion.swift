@@ -70,7 +70,19 @@ public struct DiffusionSampler {
     /// 3 reproduces the v1.0.0 release, 4 the later fix (all ε channels guided).
     public var cfgChannels: Int
 
-    public init(model: STDiT, steps: Int, kind: Kind, cfgScale: Float, cfgChannels: Int = 3) {
+    /// - Throws: `SamplingError` for steps outside 1…1000, guided channels outside 1…Cout, or IDDPM
+    ///   on a model without a learned variance (`pred_sigma`).
+    public init(model: STDiT, steps: Int, kind: Kind, cfgScale: Float, cfgChannels: Int = 3) throws {
+        guard (1...1000).contains(steps) else {
+            throw SamplingError("\(kind.rawValue) takes 1…1000 steps (respaced from OpenSora's 1000), got \(steps)")
+        }
+        let cout = model.config.outChannels
+        guard (1...cout).contains(cfgChannels) else {
+            throw SamplingError("guided channels (--cfg-channels) must be 1…\(cout) for a model with \(cout) output channels, got \(cfgChannels)")
+        }
+        guard kind == .ddim || model.config.predSigma else {
+            throw SamplingError("iddpm needs a model that predicts its variance (pred_sigma); this one does not: use ddim")
+        }
         self.model = model
         diffusion = RespacedDiffusion(samplingSteps: steps)
         self.kind = kind
@@ -82,10 +94,28 @@ public struct DiffusionSampler {
     /// (IDDPM only). `onStep(i, x)` sees the whole `[2n, …]` latent after step i. Returns `[n, …]`.
     public func sample(noise: Tensor, condition: TextCondition, executor: LinearExecutor = Float32Executor(),
                        stepNoise: (Int) -> Tensor, onStep: (Int, Tensor) throws -> Void = { _, _ in }) throws -> Tensor {
-        let n = noise.shape[0]
         let cin = model.config.inChannels, cout = model.config.outChannels
+        guard noise.shape.count == 5, noise.shape[0] >= 1, noise.shape[1] == cin, noise.count > 0 else {
+            throw SamplingError("noise must be [n ≥ 1, \(cin), T, H, W] with every size positive, found \(noise.shape)")
+        }
+        let n = noise.shape[0]
+        guard condition.count == n, condition.mask.count == n else {
+            throw SamplingError("\(condition.count) captions (\(condition.mask.count) masks) for \(n) latents")
+        }
+        guard (1...cout).contains(cfgChannels) else {
+            throw SamplingError("guided channels must be 1…\(cout) for a model with \(cout) output channels, got \(cfgChannels)")
+        }
+        guard kind == .ddim || cout == 2 * cin else {
+            throw SamplingError("iddpm needs a model that predicts its variance (pred_sigma); this one does not: use ddim")
+        }
         let frame = noise.count / (n * cin)
+        guard condition.embeddings.shape.count == 4 else {
+            throw SamplingError("caption embeddings must be [n, 1, L, C], found \(condition.embeddings.shape)")
+        }
         let L = condition.embeddings.shape[2], cc = condition.embeddings.shape[3]
+        guard L >= 1, L <= model.config.modelMaxLength, cc == model.config.captionChannels else {
+            throw ModelLoadError("caption embeddings are [\(L), \(cc)], the model takes 1…\(model.config.modelMaxLength) tokens of \(model.config.captionChannels) channels")
+        }
         var y = condition.embeddings.scalars
         for _ in 0..<n { y += model.nullCaption.prefix(L * cc) }
         let yBatch = Tensor(shape: [2 * n, 1, L, cc], scalars: y)
@@ -109,6 +139,9 @@ public struct DiffusionSampler {
             }
             let co = diffusion.coefficients(k)
             let draw = kind == .iddpm ? stepNoise(step) : nil
+            if let draw, draw.count != x.count {
+                throw SamplingError("step \(step)'s noise has \(draw.count) values, the [2n, …] latent \(x.count)")
+            }
             for b in 0..<(2 * n) {
                 for c in 0..<cin {
                     for j in 0..<frame {

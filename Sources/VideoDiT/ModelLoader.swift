@@ -76,6 +76,9 @@ public struct CaptionEmbeddingsFile {
         guard let m = file["mask"], m.shape == [y.shape[0], y.shape[1]] else {
             throw ModelLoadError("\(path): needs a tensor 'mask' [\(y.shape[0]), \(y.shape[1])]")
         }
+        guard y.shape.allSatisfy({ $0 > 0 }) else {
+            throw ModelLoadError("\(path): 'y' is \(y.shape): needs at least one prompt, one token and one channel")
+        }
         let embeddings = try file.tensor("y")
         let flat = try file.view("mask").toInts()
         let (p, l) = (y.shape[0], y.shape[1])

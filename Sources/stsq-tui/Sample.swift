@@ -44,8 +44,11 @@ struct Sample: ParsableCommand {
             let model = loaded.model
             let defaults = loaded.samplerDefaults
             let condition = try textCondition(loaded)
-            let dims = try inputSize(defaults, model.config)
             let n = condition.count
+            guard n >= 1 else { throw ValidationError("no captions to sample: the conditioning holds 0 prompts") }
+            let dims = try inputSize(defaults, model.config, videos: n)
+            try checkFPS(defaults)
+            if let cfg, !cfg.isFinite { throw ValidationError("--cfg must be a finite number, got \(cfg)") }
             var generator = NoiseGenerator(seed: seed)
             let noise = generator.gaussian(shape: [n, model.config.inChannels] + dims)
             let pixelSpace = model.config.inChannels == 3
@@ -60,13 +63,15 @@ struct Sample: ParsableCommand {
                 let schedule = try RectifiedFlowSchedule.forSampling(steps: stepCount, defaults: defaults, disableTransform: noTransform,
                                                                      frames: dims[0], pixelHeight: pixelHeight, pixelWidth: pixelWidth,
                                                                      pixelSpace: pixelSpace)
-                let rf = RectifiedFlowSampler(model: stdit3, cfgScale: cfg ?? defaults?.cfgScale ?? 7, fps: fps ?? defaults?.fps ?? 24)
+                let scale = cfg ?? defaults?.cfgScale ?? 7
+                guard scale.isFinite else { throw ValidationError("\(checkpoint): the sampler 'cfg_scale' must be finite, found \(scale)") }
+                let rf = RectifiedFlowSampler(model: stdit3, cfgScale: scale, fps: fps ?? defaults?.fps ?? 24)
                 result = try rf.sample(noise: noise, condition: condition, schedule: schedule, height: pixelHeight,
                                        width: pixelWidth) { i, _ in progress(i, stepCount) }
             case ("iddpm", let stdit as STDiT), ("ddim", let stdit as STDiT):
                 let stepCount = steps ?? (kind == "ddim" ? 20 : 100)
-                let diffusion = DiffusionSampler(model: stdit, steps: stepCount, kind: kind == "ddim" ? .ddim : .iddpm,
-                                                 cfgScale: cfg ?? 7, cfgChannels: cfgChannels)
+                let diffusion = try DiffusionSampler(model: stdit, steps: stepCount, kind: kind == "ddim" ? .ddim : .iddpm,
+                                                     cfgScale: cfg ?? 7, cfgChannels: cfgChannels)
                 result = try diffusion.sample(noise: noise, condition: condition, stepNoise: { _ in
                     generator.gaussian(shape: [2 * n, model.config.inChannels] + dims)
                 }) { i, _ in progress(i, stepCount) }
@@ -84,22 +89,48 @@ struct Sample: ParsableCommand {
             let perSample = result.count / n
             for i in 0..<n {
                 let video = Tensor(shape: Array(result.shape.dropFirst()), scalars: Array(result.scalars[(i * perSample)..<((i + 1) * perSample)]))
-                try AtomicFile.write(VideoWriters.y4m(video, fps: Int(fps ?? defaults?.fps ?? 8)), to: "\(stem).\(i).y4m")
+                try AtomicFile.write(VideoWriters.y4m(video, fps: max(1, Int((fps ?? defaults?.fps ?? 8).rounded()))), to: "\(stem).\(i).y4m")
                 try AtomicFile.write(VideoWriters.contactSheet(video), to: "\(stem).\(i).png")
                 print("wrote \(stem).\(i).y4m and \(stem).\(i).png")
             }
         }
     }
 
-    private func inputSize(_ defaults: SamplerDefaults?, _ config: ModelConfig) throws -> [Int] {
+    /// Largest size per dimension, and largest noise tensor (`n·Cin·T·H·W` values), `sample` takes.
+    static let maximumDimension = 4096
+    static let maximumElements = 1 << 31
+
+    /// T, H, W from `--size`, else the checkpoint's defaults, else a small clip; checked so that the
+    /// noise for `videos` samples stays within `maximumElements`.
+    private func inputSize(_ defaults: SamplerDefaults?, _ config: ModelConfig, videos: Int) throws -> [Int] {
+        let dims: [Int], source: String
         if let size {
-            let dims = size.split(separator: ",").compactMap { Int($0) }
-            guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("--size must be T,H,W positive integers, got '\(size)'") }
-            return dims
+            dims = size.split(separator: ",", omittingEmptySubsequences: false).compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            source = "--size '\(size)'"
+            guard dims.count == 3 else { throw ValidationError("--size must be T,H,W positive integers, got '\(size)'") }
+        } else if let f = defaults?.frames, let h = defaults?.height, let w = defaults?.width {
+            dims = [f, h, w]
+            source = "\(checkpoint): the sampler's frames, height, width \(dims)"
+        } else {
+            // Latent T = 5 is the shortest that OpenSora's timestep transform is defined for (17 frames).
+            return [config.architecture == .stdit3 && config.inChannels != 3 ? 5 : 4, 16, 16]
         }
-        if let f = defaults?.frames, let h = defaults?.height, let w = defaults?.width { return [f, h, w] }
-        // Latent T = 5 is the shortest that OpenSora's timestep transform is defined for (17 frames).
-        return [config.architecture == .stdit3 && config.inChannels != 3 ? 5 : 4, 16, 16]
+        guard dims.allSatisfy({ (1...Self.maximumDimension).contains($0) }) else {
+            throw ValidationError("\(source): each of T, H, W must be 1…\(Self.maximumDimension)")
+        }
+        let elements = ([videos, config.inChannels] + dims).reduce(Double(1)) { $0 * Double($1) }
+        guard elements <= Double(Self.maximumElements) else {
+            throw ValidationError("\(source): \(videos) × \(config.inChannels) × \(dims.map(String.init).joined(separator: " × ")) values of noise, more than the \(Self.maximumElements) sample takes")
+        }
+        return dims
+    }
+
+    private func checkFPS(_ defaults: SamplerDefaults?) throws {
+        func valid(_ value: Float) -> Bool { value.isFinite && value > 0 && value <= 1000 }
+        if let fps, !valid(fps) { throw ValidationError("--fps must be a number in (0, 1000], got \(fps)") }
+        if fps == nil, let value = defaults?.fps, !valid(value) {
+            throw ValidationError("\(checkpoint): the sampler's 'fps' must be a number in (0, 1000], found \(value); give --fps")
+        }
     }
 
     private func textCondition(_ loaded: LoadedCheckpoint) throws -> TextCondition {

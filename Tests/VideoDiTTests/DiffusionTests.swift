@@ -35,7 +35,7 @@ func diffusionTrajectoriesMatchPyTorch(name: String, kind: DiffusionSampler.Kind
     let noise = Tensor(shape: [n] + Array(x.shape.dropFirst(2)), scalars: Array(x.scalars[0..<(state / 2)]))
     let draws = kind == .iddpm ? try fixture.tensor("noise") : nil
     let condition = TextCondition(embeddings: try fixture.tensor("y_cond"), mask: [try fixture.view("mask").toInts()])
-    let sampler = DiffusionSampler(model: model, steps: 5, kind: kind, cfgScale: 7, cfgChannels: channels)
+    let sampler = try DiffusionSampler(model: model, steps: 5, kind: kind, cfgScale: 7, cfgChannels: channels)
     #expect(sampler.diffusion.timestepMap.reversed() == (try fixture.view("timesteps").toInts()))
     _ = try sampler.sample(noise: noise, condition: condition, stepNoise: { i in
         Tensor(shape: Array(x.shape.dropFirst()), scalars: Array(draws!.scalars[(i * state)..<((i + 1) * state)]))
