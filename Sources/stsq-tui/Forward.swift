@@ -23,8 +23,10 @@ struct Forward: ParsableCommand {
         try reportingErrors {
             let model = try ModelLoader.load(path: checkpoint).model
             let inputFile = try SafetensorsFile(path: inputs)
+            let modelInputs = try ModelInputs(file: inputFile)
+            try Self.checkSize(modelInputs, model.config, source: inputs)
             let capturing = capture.map { CapturingExecutor(pattern: $0) }
-            let out = try model.forward(try ModelInputs(file: inputFile), executor: capturing ?? Float32Executor(), step: nil)
+            let out = try model.forward(modelInputs, executor: capturing ?? Float32Executor(), step: nil)
             var writer = SafetensorsWriter()
             writer.metadata = [("checkpoint", checkpoint), ("inputs", inputs)]
             writer.add("out", out)
@@ -35,6 +37,34 @@ struct Forward: ParsableCommand {
             }
             try writer.write(to: output)
             print("wrote \(output): out \(out.shape)" + (capturing.map { ", \($0.captures.count) captured layer calls" } ?? ""))
+        }
+    }
+}
+
+extension Forward {
+    /// Largest T, H, W of `x`; most tokens per sample (T'·H'·W' after patching) and per frame (H'·W',
+    /// whose square the spatial attention holds per head). OpenSora's 720p × 102 frames has 93,600
+    /// tokens, 3,600 per frame.
+    static let maximumDimension = 4096
+    static let maximumTokens = 1 << 20
+    static let maximumFrameTokens = 1 << 14
+
+    /// Refuses inputs whose sizes are zero or would overflow the model's buffers, before it runs.
+    static func checkSize(_ inputs: ModelInputs, _ config: ModelConfig, source: String) throws {
+        let shape = inputs.x.shape
+        guard shape.count == 5, shape.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("\(source): 'x' must be [B, Cin, T, H, W] with every size positive, found \(shape)")
+        }
+        guard shape[2...].allSatisfy({ $0 <= maximumDimension }) else {
+            throw ValidationError("\(source): 'x' is \(shape); T, H and W may be at most \(maximumDimension)")
+        }
+        let patched = (0..<3).map { (shape[2 + $0] + config.patchSize[$0] - 1) / config.patchSize[$0] }
+        let frameTokens = patched[1] * patched[2], tokens = patched[0] * frameTokens
+        guard tokens <= maximumTokens, frameTokens <= maximumFrameTokens else {
+            throw ValidationError("\(source): 'x' \(shape) makes \(tokens) tokens per sample (\(frameTokens) per frame); at most \(maximumTokens) (\(maximumFrameTokens) per frame) are taken")
+        }
+        guard inputs.y.shape.count == 4, inputs.y.shape.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("\(source): 'y' must be [B, 1, L, caption_channels] with every size positive, found \(inputs.y.shape)")
         }
     }
 }
