@@ -17,7 +17,12 @@ public enum ActivationStorage: String, Sendable, Hashable {
 ///
 /// Weights are packed once. Because per-step calibration changes `Δx` every sampler step, one
 /// primitive is cached per (rows, Δx, z); creating one costs about as much as running it once.
+/// The cache keeps the `maximumCachedPrimitives` most recently used, so a layer swept over many
+/// encodings (an α or clip search) holds bounded memory.
 public final class LinearInt8: @unchecked Sendable {
+    /// Primitives kept per layer: a 30-step sampler with per-step scales at two row counts fits.
+    public static let maximumCachedPrimitives = 64
+
     public let inputFeatures: Int
     public let outputFeatures: Int
     public let activationStorage: ActivationStorage
@@ -26,7 +31,9 @@ public final class LinearInt8: @unchecked Sendable {
     public let bias: [Float]?
 
     private let weights: PackedWeights
-    private var plans: [PlanKey: MatmulPlan] = [:]
+    /// Cached primitives with the tick of their last use (least recently used evicted first).
+    private var plans: [PlanKey: (plan: MatmulPlan, lastUse: UInt64)] = [:]
+    private var tick: UInt64 = 0
 
     private struct PlanKey: Hashable {
         var rows: Int
@@ -55,8 +62,13 @@ public final class LinearInt8: @unchecked Sendable {
 
     private var sourceType: dnnl_data_type_t { activationStorage == .u8 ? dnnl_u8 : dnnl_s8 }
 
+    /// The primitive for `key`, created on a miss. Called with `DNNLRuntime.shared.lock` held.
     private func plan(_ key: PlanKey) throws -> MatmulPlan {
-        if let plan = plans[key] { return plan }
+        tick += 1
+        if let cached = plans[key] {
+            plans[key] = (cached.plan, tick)
+            return cached.plan
+        }
         let src = try MemoryDesc.rowMajor([key.rows, inputFeatures], sourceType)
         let dst = try MemoryDesc.rowMajor([key.rows, outputFeatures], key.accumulatorsOnly ? dnnl_s32 : dnnl_f32)
         let attributes = try DNNLAttributes()
@@ -82,7 +94,10 @@ public final class LinearInt8: @unchecked Sendable {
                                   owned: folded)
         try plan.weights.bind(try weights.buffer(for: weightsDesc))
         if let b = plan.bias, let folded { try b.bind(UnsafeRawPointer(folded.pointer)) }
-        plans[key] = plan
+        if plans.count >= Self.maximumCachedPrimitives, let oldest = plans.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+            plans[oldest] = nil
+        }
+        plans[key] = (plan, tick)
         return plan
     }
 
@@ -127,6 +142,14 @@ public final class LinearInt8: @unchecked Sendable {
         }
     }
 
-    /// Number of cached primitives (one per rows × activation encoding seen).
+    /// Whether the primitive for these rows and encoding is cached (for tests of the eviction order).
+    func isCached(rows: Int, inputScale: Float, zeroPoint: Int32) -> Bool {
+        DNNLRuntime.shared.lock.withLock {
+            plans[PlanKey(rows: rows, inputScaleBits: inputScale.bitPattern, zeroPoint: zeroPoint, accumulatorsOnly: false)] != nil
+        }
+    }
+
+    /// Number of cached primitives (one per rows × activation encoding recently used, at most
+    /// `maximumCachedPrimitives`).
     public var cachedPrimitiveCount: Int { DNNLRuntime.shared.lock.withLock { plans.count } }
 }
