@@ -2,7 +2,7 @@ import Foundation
 import Tensors
 
 /// Calibration results on disk: one folder per key, `statistics.safetensors` (per layer and step:
-/// `<layer>@<step>.channel_absmax` [K], `.histogram` U64 [bins], `.reservoir` [n, K]) and
+/// `<layer>@<step>.channel_min` / `.channel_max` [K], `.histogram` U64 [bins], `.reservoir` [n, K]) and
 /// `index.json` (the key's inputs, and per layer and step: min, max, rows). Written atomically.
 public struct CalibrationCache {
     /// What makes two calibrations the same: checkpoint content, prompts, sampler settings, seeds.
@@ -23,7 +23,7 @@ public struct CalibrationCache {
             self.seeds = seeds
         }
 
-        var json: JSONValue {
+        public var json: JSONValue {
             .object([("checkpoint_hash", .string(checkpointHash)), ("prompts", .array(prompts.map { .string($0) })),
                      ("sampler", .string(sampler)), ("steps", .int(steps)), ("cfg_scale", .float(cfgScale)),
                      ("seeds", .array(seeds.map { .number(String($0)) }))])
@@ -34,6 +34,8 @@ public struct CalibrationCache {
     }
 
     public let directory: String
+    /// Older formats are recomputed, not read.
+    static let format = "stsq-calibration/2"
 
     public init(directory: String) { self.directory = directory }
 
@@ -56,7 +58,7 @@ public struct CalibrationCache {
         let folder = folder(key)
         guard let indexText = try? String(contentsOfFile: folder + "/index.json", encoding: .utf8) else { return nil }
         let index = try JSONValue.parse(indexText)
-        guard index["key"] == key.json, let layers = index["layers"]?.objectValue else { return nil }
+        guard index["format"]?.stringValue == CalibrationCache.format, index["key"] == key.json, let layers = index["layers"]?.objectValue else { return nil }
         let file = try SafetensorsFile(path: folder + "/statistics.safetensors")
         var result: [String: [Int: LayerStepStatistics]] = [:]
         for (layer, entry) in layers {
@@ -68,7 +70,8 @@ public struct CalibrationCache {
                 let prefix = "\(layer)@\(step)"
                 let histogram = try file.view(prefix + ".histogram").withElements(as: UInt64.self, Array.init)
                 result[layer, default: [:]][step] = LayerStepStatistics(
-                    width: width, channelAbsMax: try file.tensor(prefix + ".channel_absmax").scalars,
+                    width: width, channelMinimum: try file.tensor(prefix + ".channel_min").scalars,
+                    channelMaximum: try file.tensor(prefix + ".channel_max").scalars,
                     minimum: Float(lo), maximum: Float(hi), histogram: histogram, rows: rows,
                     reservoir: try file.tensor(prefix + ".reservoir").scalars, reservoirCapacity: capacity)
             }
@@ -87,7 +90,8 @@ public struct CalibrationCache {
             for step in steps.keys.sorted() {
                 let s = steps[step]!
                 let prefix = "\(layer)@\(step)"
-                writer.add(prefix + ".channel_absmax", Tensor(shape: [s.width], scalars: s.channelAbsMax))
+                writer.add(prefix + ".channel_min", Tensor(shape: [s.width], scalars: s.channelMinimum))
+                writer.add(prefix + ".channel_max", Tensor(shape: [s.width], scalars: s.channelMaximum))
                 writer.add(prefix + ".histogram", dtype: .u64, shape: [s.histogram.count], elements: s.histogram)
                 writer.add(prefix + ".reservoir", Tensor(shape: [s.reservoir.count / s.width, s.width], scalars: s.reservoir))
                 stepEntries.append(("\(step)", .object([("min", .float(s.minimum)), ("max", .float(s.maximum)), ("rows", .int(s.rows))])))
@@ -97,7 +101,7 @@ public struct CalibrationCache {
                                            ("steps", .object(stepEntries))])))
         }
         try writer.write(to: folder + "/statistics.safetensors")
-        let index = JSONValue.object([("format", .string("stsq-calibration/1")), ("key", key.json), ("layers", .object(layers))])
+        let index = JSONValue.object([("format", .string(CalibrationCache.format)), ("key", key.json), ("layers", .object(layers))])
         try AtomicFile.write(Array(index.serialized(pretty: true).utf8), to: folder + "/index.json")
     }
 }

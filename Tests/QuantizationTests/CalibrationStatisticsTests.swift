@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Quantization
 
@@ -44,4 +45,28 @@ import Testing
     a.merge(b)
     #expect(a.channelAbsMax == [5, 3] && a.minimum == -5 && a.maximum == 2 && a.rows == 2)
     #expect(a.histogram.reduce(0, +) == 4)
+}
+
+/// The bit-twiddled bin equals the log2 definition: exactly at every sub-octave threshold (one
+/// mantissa step below it is the previous bin), and on random magnitudes over the whole range.
+@Test func histogramBinsMatchTheLogDefinition() {
+    let one = LayerStepStatistics.bin(of: 1)
+    for (k, threshold) in LayerStepStatistics.subOctaveThresholds.enumerated() {
+        let at = Float(bitPattern: (127 << 23) | threshold), below = Float(bitPattern: (127 << 23) | (threshold - 1))
+        #expect(Double(at) >= pow(2, Double(k + 1) / 8) && Double(below) < pow(2, Double(k + 1) / 8))
+        #expect(LayerStepStatistics.bin(of: at) == one + k + 1)
+        #expect(LayerStepStatistics.bin(of: below) == one + k)
+    }
+    var state: UInt64 = 12345
+    for _ in 0..<100_000 {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        let a = Float(pow(2, Double(state >> 11) / Double(1 << 53) * 48 - 28))   // 2^-28 … 2^20
+        let e = log2(Double(a))
+        let reference = e >= 16 ? LayerStepStatistics.binCount - 1
+            : 1 + min(max(Int(((e + 24) * 8).rounded(.down)), 0), LayerStepStatistics.binCount - 3)
+        #expect(LayerStepStatistics.bin(of: a) == reference, "\(a)")
+    }
+    #expect(LayerStepStatistics.bin(of: .nan) == LayerStepStatistics.binCount - 1)
+    #expect(LayerStepStatistics.bin(of: .infinity) == LayerStepStatistics.binCount - 1)
+    #expect(LayerStepStatistics.bin(of: -0.0) == 0)
 }
