@@ -89,3 +89,14 @@ public func wildcardMatch(_ pattern: String, _ text: String) -> Bool {
     while pi < p.count && p[pi] == "*" { pi += 1 }
     return pi == p.count
 }
+
+extension CapturingExecutor: FoldingExecutor {
+    /// Whatever the wrapped executor folds, so capturing does not change the computation.
+    public func modulationFold(block: String, step: Int?) -> (msa: [Float]?, mlp: [Float]?) {
+        (inner as? FoldingExecutor)?.modulationFold(block: block, step: step) ?? (nil, nil)
+    }
+
+    public func captionProjection(block: String, step: Int?) -> LinearFP32? {
+        (inner as? FoldingExecutor)?.captionProjection(block: block, step: step)
+    }
+}

@@ -75,42 +75,50 @@ public struct RectifiedFlowSampler {
         self.fps = fps
     }
 
-    /// Runs every step from `noise` `[n, Cin, T, H, W]`; `height`/`width` are the pixel sizes the
-    /// model's positional scale uses. `onStep(i, z)` sees the latent after each step.
-    public func sample(noise: Tensor, condition: TextCondition, schedule: RectifiedFlowSchedule, height: Float, width: Float,
-                       executor: LinearExecutor = Float32Executor(),
-                       onStep: (Int, Tensor) throws -> Void = { _, _ in }) throws -> Tensor {
-        let n = noise.shape[0]
+    /// One guided evaluation: the CFG batch `[cond; uncond]` at timestep `t`, combined as
+    /// `v = v_u + s·(v_c − v_u)` on the first `Cin` channels. Returns `v` with `z`'s shape.
+    public func guidedVelocity(_ z: Tensor, condition: TextCondition, timestep t: Float, step: Int?, height: Float, width: Float,
+                               executor: LinearExecutor = Float32Executor()) throws -> [Float] {
+        let n = z.shape[0]
         precondition(condition.count == n, "\(condition.count) prompts for \(n) latents")
         let cin = model.config.inChannels
-        let perSample = noise.count / n
+        let perSample = z.count / n
         let L = condition.embeddings.shape[2], cc = condition.embeddings.shape[3]
         guard L <= model.config.modelMaxLength, cc == model.config.captionChannels else {
             throw ModelLoadError("caption embeddings are [\(L), \(cc)], the model takes at most [\(model.config.modelMaxLength), \(model.config.captionChannels)]")
         }
         var y = condition.embeddings.scalars
         for _ in 0..<n { y += model.nullCaption.prefix(L * cc) }
-        let yBatch = Tensor(shape: [2 * n, 1, L, cc], scalars: y)
-        var z = noise
-        for (i, t) in schedule.timesteps.enumerated() {
-            let inputs = ModelInputs(x: Tensor(shape: [2 * n] + Array(noise.shape.dropFirst()), scalars: z.scalars + z.scalars),
-                                     timestep: [Float](repeating: t, count: 2 * n), y: yBatch, mask: condition.mask,
-                                     fps: [fps], height: [height], width: [width])
-            let out = try model.forward(inputs, executor: executor, step: i)
-            let cout = model.config.outChannels
-            let frame = perSample / cin   // T·H·W
-            let dt = schedule.dt[i]
-            for b in 0..<n {
-                for c in 0..<cin {
-                    let cond = (b * cout + c) * frame, uncond = ((n + b) * cout + c) * frame
-                    let dst = (b * cin + c) * frame
-                    for j in 0..<frame {
-                        let vu = out.scalars[uncond + j]
-                        let v = vu + cfgScale * (out.scalars[cond + j] - vu)
-                        z.scalars[dst + j] += v * dt
-                    }
+        let inputs = ModelInputs(x: Tensor(shape: [2 * n] + Array(z.shape.dropFirst()), scalars: z.scalars + z.scalars),
+                                 timestep: [Float](repeating: t, count: 2 * n), y: Tensor(shape: [2 * n, 1, L, cc], scalars: y),
+                                 mask: condition.mask, fps: [fps], height: [height], width: [width])
+        let out = try model.forward(inputs, executor: executor, step: step)
+        let cout = model.config.outChannels
+        let frame = perSample / cin   // T·H·W
+        var v = [Float](repeating: 0, count: z.count)
+        for b in 0..<n {
+            for c in 0..<cin {
+                let cond = (b * cout + c) * frame, uncond = ((n + b) * cout + c) * frame
+                let dst = (b * cin + c) * frame
+                for j in 0..<frame {
+                    let vu = out.scalars[uncond + j]
+                    v[dst + j] = vu + cfgScale * (out.scalars[cond + j] - vu)
                 }
             }
+        }
+        return v
+    }
+
+    /// Runs every step from `noise` `[n, Cin, T, H, W]`; `height`/`width` are the pixel sizes the
+    /// model's positional scale uses. `onStep(i, z)` sees the latent after each step.
+    public func sample(noise: Tensor, condition: TextCondition, schedule: RectifiedFlowSchedule, height: Float, width: Float,
+                       executor: LinearExecutor = Float32Executor(),
+                       onStep: (Int, Tensor) throws -> Void = { _, _ in }) throws -> Tensor {
+        var z = noise
+        for (i, t) in schedule.timesteps.enumerated() {
+            let v = try guidedVelocity(z, condition: condition, timestep: t, step: i, height: height, width: width, executor: executor)
+            let dt = schedule.dt[i]
+            for j in 0..<z.count { z.scalars[j] += v[j] * dt }
             try onStep(i, z)
         }
         return z

@@ -60,7 +60,7 @@ public final class STDiT3: @unchecked Sendable {
         let t6 = try weights.tBlock(Tensor(shape: [B, C], scalars: try Ops.silu(tEmb))).scalars   // [B, 6C]
 
         // §4.7: project and pack the caption tokens.
-        let (yPacked, lengths) = try stages.packCaptions(inputs, batch: B, length: L)
+        let captions = try stages.packCaptions(inputs, batch: B, length: L)
 
         // §4.1 + positions: tokens [B, N, C] in (t, h, w) order.
         var h = try stages.patchEmbed(inputs.x, B: B, T: T, H: Hl, W: Wl, Tn: Tn, Hn: Hn, Wn: Wn)
@@ -68,7 +68,7 @@ public final class STDiT3: @unchecked Sendable {
 
         let geometry = Geometry(B: B, Tn: Tn, S: S, N: N, C: C, H: H, D: D)
         for block in weights.blocks {
-            try runBlock(block, &h, t6: t6, yPacked: yPacked, lengths: lengths, g: geometry, executor: executor, step: step)
+            try runBlock(block, &h, t6: t6, captions: captions, g: geometry, executor: executor, step: step)
         }
 
         // §4.10: final layer on t_emb (not t6), unpatchify, crop.

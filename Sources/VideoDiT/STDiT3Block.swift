@@ -2,12 +2,14 @@ import Tensors
 
 extension STDiT3 {
     /// One spatial or temporal block (OPENSORA.md §6.8), updating `h` `[B, N, C]` in place.
-    func runBlock(_ block: STDiT3BlockWeights, _ h: inout [Float], t6: [Float], yPacked: [Float], lengths: [Int],
+    func runBlock(_ block: STDiT3BlockWeights, _ h: inout [Float], t6: [Float], captions: PackedCaptions,
                   g: Geometry, executor: LinearExecutor, step: Int?) throws {
         let (B, N, C) = (g.B, g.N, g.C)
         // mod[b, r] = table[r] + t6[b, r·C ..< (r+1)·C], rows: shift/scale/gate msa, shift/scale/gate mlp.
         var mod = [Float](repeating: 0, count: B * 6 * C)
         for b in 0..<B { for r in 0..<6 { for i in 0..<C { mod[(b * 6 + r) * C + i] = block.table[r * C + i] + t6[b * 6 * C + r * C + i] } } }
+        SmoothingFolds.apply(to: &mod, batch: B, width: C, executor: executor, block: block.name, step: step)
+        let yPacked = try SmoothingFolds.caption(captions, executor: executor, block: block.name, step: step)
 
         try mod.withUnsafeBufferPointer { modBuffer in
             let m = modBuffer.baseAddress!
@@ -28,7 +30,7 @@ extension STDiT3 {
                 a.withUnsafeBufferPointer { Ops.addGated(hp.baseAddress!, $0.baseAddress!, batch: B, tokens: N, width: C, gate: row(2)) }
                 // Cross-attention: plain residual.
                 let cross = try crossAttentionBranch(query: block.qLinear, keyValue: block.kvLinear, projection: block.crossProj,
-                                                     hp.baseAddress!, yPacked: yPacked, lengths: lengths, g: g,
+                                                     hp.baseAddress!, yPacked: yPacked, lengths: captions.lengths, g: g,
                                                      executor: executor, step: step)
                 for i in 0..<(B * N * C) { hp[i] += cross[i] }
                 // MLP branch.

@@ -59,7 +59,7 @@ struct SharedStages {
     }
 
     /// y_proj on the valid tokens of every sample, in batch order (mask tiled when n < B).
-    func packCaptions(_ inputs: ModelInputs, batch B: Int, length L: Int) throws -> ([Float], [Int]) {
+    func packCaptions(_ inputs: ModelInputs, batch B: Int, length L: Int) throws -> PackedCaptions {
         let cc = config.captionChannels
         var masks: [[Int]]
         if let mask = inputs.mask {
@@ -82,10 +82,11 @@ struct SharedStages {
             lengths.append(count)
         }
         let total = lengths.reduce(0, +)
-        guard total > 0 else { return ([], lengths) }
+        guard total > 0 else { return PackedCaptions(projected: [], hidden: [], hiddenWidth: 0, lengths: lengths) }
         var hidden = try weights.yProj1(Tensor(shape: [total, cc], scalars: rows))
         try hidden.withUnsafeMutableBufferPointer { try Ops.geluTanh($0.baseAddress!, count: $0.count) }
-        return (try weights.yProj2(hidden).scalars, lengths)
+        return PackedCaptions(projected: try weights.yProj2(hidden).scalars, hidden: hidden.scalars,
+                              hiddenWidth: hidden.shape[1], lengths: lengths)
     }
 
     /// Conv3d with kernel = stride = patch, zero padding at the end: gathers each patch (c, kt, kh,

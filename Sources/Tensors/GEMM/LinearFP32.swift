@@ -39,6 +39,11 @@ public final class LinearFP32: @unchecked Sendable {
         preconditionFailure("fp32 layer with non-float weights")
     }
 
+    /// The bias `[C]`, or nil.
+    public var biasValues: [Float]? {
+        bias.map { Array(UnsafeBufferPointer(start: $0.pointer.assumingMemoryBound(to: Float.self), count: outputFeatures)) }
+    }
+
     /// `weight` `[C, K]`, `bias` `[C]`.
     public convenience init(weight: Tensor, bias: Tensor?) throws {
         precondition(weight.rank == 2, "weight must be [C, K], got \(weight.shape)")
