@@ -1,0 +1,40 @@
+import Foundation
+import VideoDiT
+
+/// Local layer SQNR (QUANTIZATION.md, "Quality measures"): each quantized layer on FP inputs —
+/// the calibration reservoir rows of every step, brought into the layer's smoothed domain
+/// (`x / s` where `1/s` is folded upstream) — against the same layer's smoothed float weights,
+/// so the figure measures quantization alone. Energies are summed over steps before the ratio.
+public enum LayerSQNR {
+    /// dB per quantized layer name.
+    public static func local(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
+                             mode: QuantizedModelExecutor.Mode = .int8) throws -> [String: Double] {
+        let reference = QuantizedModelExecutor(model: q, mode: .float)
+        let quantized = QuantizedModelExecutor(model: q, mode: mode)
+        var result: [String: Double] = [:]
+        for linear in model.blockLinears {
+            guard let layer = q[linear.name], layer.isQuantized else { continue }
+            var signal = 0.0, noise = 0.0
+            for step in 0..<q.plan.steps {
+                guard let st = statistics[linear.name]?[step], !st.reservoir.isEmpty else { continue }
+                var x = st.reservoir
+                let rows = x.count / layer.inputs
+                if layer.fold != .explicit, let s = layer.smoothing[layer.setIndex(step: step)] {
+                    for i in x.indices { x[i] /= s[i % layer.inputs] }
+                }
+                var a = [Float](repeating: 0, count: rows * layer.outputs), b = a
+                try x.withUnsafeBufferPointer { xp in
+                    try reference.run(linear, step: step, input: xp.baseAddress!, rows: rows, output: &a)
+                    try quantized.run(linear, step: step, input: xp.baseAddress!, rows: rows, output: &b)
+                }
+                for i in a.indices {
+                    signal += Double(a[i]) * Double(a[i])
+                    let d = Double(a[i]) - Double(b[i])
+                    noise += d * d
+                }
+            }
+            result[linear.name] = noise > 0 ? 10 * log10(signal / noise) : .infinity
+        }
+        return result
+    }
+}

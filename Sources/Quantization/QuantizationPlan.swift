@@ -1,0 +1,244 @@
+import Tensors
+
+/// How one block linear is quantized (QUANTIZATION.md): weights, activations, SmoothQuant.
+public struct LayerSettings: Sendable, Equatable {
+    public enum Activations: String, Sendable, CaseIterable {
+        /// Static per-tensor, symmetric int8 (z = 0, [−127, 127]).
+        case int8
+        /// Static per-tensor, asymmetric uint8 ([0, 255], integer z).
+        case uint8
+        /// ViDiT-Q's dynamic per-token int8 (not deployable on static hardware; the baseline).
+        case dynamic
+    }
+    /// Which steps share one static activation encoding.
+    public enum ActivationGranularity: String, Sendable, CaseIterable { case step, group, global }
+    public enum Estimator: String, Sendable, CaseIterable { case minmax, percentile, mse }
+    /// Aggregated: one smoothing vector (and weight set) for all steps; timestep: one per step group.
+    public enum Smoothing: String, Sendable, CaseIterable { case aggregated, timestep }
+
+    public var keepFloat = false
+    /// 4…8.
+    public var weightBits = 8
+    public var weightGranularity: QuantizedWeights.Granularity = .perChannel
+    public var weightClip: WeightQuantizer.Clip = .minmax
+    public var activations: Activations = .int8
+    public var activationGranularity: ActivationGranularity = .step
+    public var estimator: Estimator = .minmax
+    /// For the percentile estimator, in (0, 100].
+    public var percentile: Double = 99.99
+    /// SmoothQuant migration strength in [0, 1]; 0 disables.
+    public var alpha: Double = 0
+    public var smoothing: Smoothing = .aggregated
+
+    public init() {}
+}
+
+/// A user's error in a plan: names the file and the field.
+public struct PlanError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// `plan.json` (schema `stsq-plan`, version 1, documented in the README): which checkpoint and
+/// schedule it was made for, the step groups, defaults, per-block α and per-layer overrides.
+/// Settings resolve layer override → block setting → default.
+public struct QuantizationPlan: Sendable, Equatable {
+    public static let format = "stsq-plan"
+    public static let version = 1
+
+    /// The checkpoint's content hash (`CalibrationCache.checkpointHash`).
+    public var checkpointHash: String
+    public var architecture: String
+    /// The calibration this plan's statistics come from (prompts, seeds, sampler, steps, CFG).
+    public var calibration: CalibrationCache.Key
+    /// Sampler timesteps `t` per step (0 = noisiest), from the schedule.
+    public var timesteps: [Float]
+    /// Contiguous inclusive step ranges covering `0 ..< steps`.
+    public var stepGroups: [ClosedRange<Int>]
+    public var defaults: LayerSettings
+    /// Per block (state-dict prefix, e.g. `spatial_blocks.0`), partial settings as JSON members.
+    public var blocks: [(String, JSONValue)]
+    /// Per layer (e.g. `spatial_blocks.0.attn.qkv`), partial settings as JSON members.
+    public var layers: [(String, JSONValue)]
+
+    public var steps: Int { timesteps.count }
+
+    public init(checkpointHash: String, architecture: String, calibration: CalibrationCache.Key, timesteps: [Float],
+                stepGroups: [ClosedRange<Int>], defaults: LayerSettings = LayerSettings(),
+                blocks: [(String, JSONValue)] = [], layers: [(String, JSONValue)] = []) {
+        self.checkpointHash = checkpointHash
+        self.architecture = architecture
+        self.calibration = calibration
+        self.timesteps = timesteps
+        self.stepGroups = stepGroups
+        self.defaults = defaults
+        self.blocks = blocks
+        self.layers = layers
+    }
+
+    public static func == (a: QuantizationPlan, b: QuantizationPlan) -> Bool { a.json == b.json }
+
+    /// `count` contiguous groups of (nearly) equal length over `steps` steps.
+    public static func equalGroups(steps: Int, count: Int) -> [ClosedRange<Int>] {
+        let g = max(1, min(count, steps))
+        return (0..<g).map { i in (i * steps / g)...((i + 1) * steps / g - 1) }
+    }
+
+    /// The group index of each step.
+    public var groupOfStep: [Int] {
+        var out = [Int](repeating: 0, count: steps)
+        for (g, range) in stepGroups.enumerated() { for s in range { out[s] = g } }
+        return out
+    }
+
+    /// The block (state-dict prefix) a block linear belongs to.
+    public static func block(of layer: String) -> String {
+        let parts = layer.split(separator: ".")
+        return parts.count >= 2 ? parts[0...1].joined(separator: ".") : layer
+    }
+
+    /// Settings of one layer. A block's α applies to the layers whose `1/s` folds; the others
+    /// (`cross_attn.q_linear`, `mlp.fc2`, v1.0 `attn_temp.qkv`) take α only from their own entry.
+    public func settings(for layer: String, foldable: Bool) throws -> LayerSettings {
+        var s = defaults
+        if !foldable { s.alpha = 0 }
+        if let entry = blocks.first(where: { $0.0 == Self.block(of: layer) })?.1 {
+            try Self.apply(entry, to: &s, path: "blocks.\"\(Self.block(of: layer))\"", alphaApplies: foldable)
+        }
+        if let entry = layers.first(where: { $0.0 == layer })?.1 {
+            try Self.apply(entry, to: &s, path: "layers.\"\(layer)\"", alphaApplies: true)
+        }
+        return s
+    }
+
+    /// Checks every name and value against the model's block linears.
+    public func validate(layerNames: [String]) throws {
+        let known = Set(layerNames)
+        let knownBlocks = Set(layerNames.map(Self.block(of:)))
+        for (name, entry) in blocks {
+            guard knownBlocks.contains(name) else { throw PlanError("blocks.\"\(name)\": no such block in the checkpoint (blocks: \(knownBlocks.sorted().prefix(4).joined(separator: ", ")), …)") }
+            var s = defaults
+            try Self.apply(entry, to: &s, path: "blocks.\"\(name)\"", alphaApplies: true)
+        }
+        for (name, entry) in layers {
+            guard known.contains(name) else { throw PlanError("layers.\"\(name)\": no such quantizable layer in the checkpoint") }
+            var s = defaults
+            try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
+        }
+        guard !stepGroups.isEmpty, stepGroups.first?.lowerBound == 0, stepGroups.last?.upperBound == steps - 1,
+              zip(stepGroups, stepGroups.dropFirst()).allSatisfy({ $0.upperBound + 1 == $1.lowerBound }) else {
+            throw PlanError("step_groups: must be contiguous [first, last] ranges covering steps 0…\(steps - 1), got \(stepGroups.map { [$0.lowerBound, $0.upperBound] })")
+        }
+    }
+
+    // MARK: JSON
+
+    public var json: JSONValue {
+        .object([
+            ("format", .string(Self.format)), ("version", .int(Self.version)),
+            ("checkpoint", .object([("hash", .string(checkpointHash)), ("architecture", .string(architecture))])),
+            ("calibration", calibration.json),
+            ("sampler", .object([("name", .string(calibration.sampler)), ("steps", .int(steps)),
+                                 ("cfg_scale", .float(calibration.cfgScale)), ("t", .array(timesteps.map { .float($0) }))])),
+            ("step_groups", .array(stepGroups.map { .array([.int($0.lowerBound), .int($0.upperBound)]) })),
+            ("defaults", Self.json(of: defaults)),
+            ("blocks", .object(blocks)),
+            ("layers", .object(layers)),
+        ])
+    }
+
+    public static func json(of s: LayerSettings) -> JSONValue {
+        .object([
+            ("keep_fp", .bool(s.keepFloat)), ("weight_bits", .int(s.weightBits)),
+            ("weight_granularity", .string(s.weightGranularity.rawValue)), ("weight_clip", .string(s.weightClip.rawValue)),
+            ("activations", .string(s.activations.rawValue)),
+            ("activation_granularity", .string(s.activationGranularity.rawValue)),
+            ("estimator", .string(s.estimator.rawValue)), ("percentile", .double(s.percentile)),
+            ("alpha", .double(s.alpha)), ("smoothing", .string(s.smoothing.rawValue)),
+        ])
+    }
+
+    /// Parses and checks a plan's own structure (names are checked later against a model by `validate`).
+    public init(json: JSONValue, source: String) throws {
+        func fail(_ field: String, _ why: String) -> PlanError { PlanError("\(source): \(field): \(why)") }
+        guard json["format"]?.stringValue == Self.format else { throw fail("format", "expected \"\(Self.format)\"") }
+        guard let version = json["version"]?.intValue else { throw fail("version", "missing") }
+        guard version == Self.version else { throw fail("version", "\(version) is not supported (this build reads \(Self.version))") }
+        guard let hash = json["checkpoint"]?["hash"]?.stringValue else { throw fail("checkpoint.hash", "missing") }
+        checkpointHash = hash
+        architecture = json["checkpoint"]?["architecture"]?.stringValue ?? "STDiT3"
+        guard let c = json["calibration"] else { throw fail("calibration", "missing") }
+        guard let prompts = c["prompts"]?.arrayValue?.compactMap(\.stringValue), !prompts.isEmpty else { throw fail("calibration.prompts", "must be a non-empty list of strings") }
+        guard let seeds = c["seeds"]?.arrayValue?.compactMap({ $0.intValue.flatMap { UInt64(exactly: $0) } }), !seeds.isEmpty else { throw fail("calibration.seeds", "must be a non-empty list of non-negative integers") }
+        guard let sampler = c["sampler"]?.stringValue else { throw fail("calibration.sampler", "missing") }
+        guard let steps = c["steps"]?.intValue, (1...1000).contains(steps) else { throw fail("calibration.steps", "must be an integer in 1…1000") }
+        guard let cfg = c["cfg_scale"]?.doubleValue, cfg.isFinite else { throw fail("calibration.cfg_scale", "must be a finite number") }
+        guard let hashOfCalibration = c["checkpoint_hash"]?.stringValue else { throw fail("calibration.checkpoint_hash", "missing") }
+        calibration = CalibrationCache.Key(checkpointHash: hashOfCalibration, prompts: prompts, sampler: sampler, steps: steps,
+                                           cfgScale: Float(cfg), seeds: seeds)
+        guard let t = json["sampler"]?["t"]?.arrayValue?.compactMap(\.doubleValue), t.count == steps else {
+            throw fail("sampler.t", "must list \(steps) timesteps (calibration.steps)")
+        }
+        timesteps = t.map(Float.init)
+        guard let groups = json["step_groups"]?.arrayValue else { throw fail("step_groups", "missing") }
+        stepGroups = try groups.enumerated().map { i, g in
+            guard let pair = g.arrayValue?.compactMap(\.intValue), pair.count == 2, pair[0] >= 0, pair[0] <= pair[1] else {
+                throw fail("step_groups[\(i)]", "must be [first, last] step indices")
+            }
+            return pair[0]...pair[1]
+        }
+        defaults = LayerSettings()
+        if let d = json["defaults"] { try Self.apply(d, to: &defaults, path: "\(source): defaults", alphaApplies: true) }
+        guard let b = (json["blocks"] ?? .object([])).objectValue else { throw fail("blocks", "must be an object") }
+        guard let l = (json["layers"] ?? .object([])).objectValue else { throw fail("layers", "must be an object") }
+        blocks = b
+        layers = l
+        do { try validateStructureOnly() } catch let e as PlanError { throw PlanError("\(source): \(e.description)") }
+    }
+
+    private func validateStructureOnly() throws {
+        for (name, entry) in blocks { var s = defaults; try Self.apply(entry, to: &s, path: "blocks.\"\(name)\"", alphaApplies: true) }
+        for (name, entry) in layers { var s = defaults; try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true) }
+    }
+
+    /// Applies a settings object (as in `defaults`) to `s`.
+    public static func applySettings(_ entry: JSONValue, to s: inout LayerSettings, path: String) throws {
+        try apply(entry, to: &s, path: path, alphaApplies: true)
+    }
+
+    /// Applies the members of one settings object; unknown keys and bad values name the field.
+    static func apply(_ entry: JSONValue, to s: inout LayerSettings, path: String, alphaApplies: Bool) throws {
+        guard let members = entry.objectValue else { throw PlanError("\(path): must be an object, found \(entry.typeName)") }
+        func fail(_ key: String, _ why: String) -> PlanError { PlanError("\(path).\(key): \(why)") }
+        func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ value: JSONValue, _: T.Type) throws -> T where T.RawValue == String {
+            guard let text = value.stringValue, let v = T(rawValue: text) else {
+                throw fail(key, "must be one of \(T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), found \(value.stringValue.map { "\"\($0)\"" } ?? value.typeName)")
+            }
+            return v
+        }
+        for (key, value) in members {
+            switch key {
+            case "keep_fp":
+                guard let b = value.boolValue else { throw fail(key, "must be true or false") }
+                s.keepFloat = b
+            case "weight_bits":
+                guard let bits = value.intValue, (4...8).contains(bits) else { throw fail(key, "\(value.doubleValue.map { "\($0)" } ?? value.typeName) is outside 4…8") }
+                s.weightBits = bits
+            case "weight_granularity": s.weightGranularity = try choice(key, value, QuantizedWeights.Granularity.self)
+            case "weight_clip": s.weightClip = try choice(key, value, WeightQuantizer.Clip.self)
+            case "activations": s.activations = try choice(key, value, LayerSettings.Activations.self)
+            case "activation_granularity": s.activationGranularity = try choice(key, value, LayerSettings.ActivationGranularity.self)
+            case "estimator": s.estimator = try choice(key, value, LayerSettings.Estimator.self)
+            case "percentile":
+                guard let p = value.doubleValue, p > 0, p <= 100 else { throw fail(key, "must be in (0, 100]") }
+                s.percentile = p
+            case "alpha":
+                guard let a = value.doubleValue, a >= 0, a <= 1 else { throw fail(key, "\(value.doubleValue.map { "\($0)" } ?? value.typeName) is outside [0, 1]") }
+                if alphaApplies { s.alpha = a }
+            case "smoothing": s.smoothing = try choice(key, value, LayerSettings.Smoothing.self)
+            default:
+                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, activations, activation_granularity, estimator, percentile, alpha, smoothing)")
+            }
+        }
+    }
+}

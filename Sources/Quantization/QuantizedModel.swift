@@ -1,0 +1,244 @@
+import Tensors
+import VideoDiT
+
+/// One weight set of a block linear: the float weights after smoothing and after any `1/s` of a
+/// downstream layer folded into its rows, and their integer version.
+public struct WeightSet: Sendable {
+    /// `[C, K]` float32: `W·diag(s)` with folded V rows divided by the consumer's `s`.
+    public let weight: [Float]
+    /// `[C]`, folded like the rows.
+    public let bias: [Float]?
+    /// Nil for layers kept in floating point.
+    public let quantized: QuantizedWeights?
+}
+
+/// A block linear as the plan deploys it.
+public struct QuantizedLayer: Sendable {
+    public let name: String
+    public let outputs: Int
+    public let inputs: Int
+    public let settings: LayerSettings
+    public let fold: SmoothQuant.Fold
+    /// Per weight set: SmoothQuant's `s` `[K]`, nil where α = 0.
+    public let smoothing: [[Float]?]
+    /// One set, or one per step group (time-step-wise smoothing here or in the layer whose `1/s`
+    /// folds into this one's rows).
+    public let weightSets: [WeightSet]
+    /// Per step: the static encoding of the input; empty for float or dynamic layers.
+    public let encodings: [ActivationEncoding]
+    let groupOfStep: [Int]
+
+    public var isQuantized: Bool { !settings.keepFloat }
+    public var isStatic: Bool { isQuantized && settings.activations != .dynamic }
+
+    public func setIndex(step: Int?) -> Int {
+        weightSets.count == 1 ? 0 : groupOfStep[min(step ?? 0, groupOfStep.count - 1)]
+    }
+
+    public func encoding(step: Int?) -> ActivationEncoding {
+        encodings[min(step ?? 0, encodings.count - 1)]
+    }
+
+    /// `1/s` to multiply the input by before quantization: explicit folds only.
+    public func explicitInverse(set: Int) -> [Float]? {
+        guard fold == .explicit, let s = smoothing[set] else { return nil }
+        return s.map { 1 / $0 }
+    }
+
+    /// Number of distinct static activation encodings deployed (per step, per group or one).
+    public var deployedEncodings: Int {
+        guard isStatic else { return 0 }
+        switch settings.activationGranularity {
+        case .step: return groupOfStep.count
+        case .group: return Set(groupOfStep).count
+        case .global: return 1
+        }
+    }
+}
+
+/// A model quantized by a plan from calibration statistics: every block linear's weight sets and
+/// per-step encodings, and the upstream folds (per block and step group).
+public final class QuantizedModel: @unchecked Sendable {
+    public let plan: QuantizationPlan
+    /// Block linears in forward order.
+    public let layers: [QuantizedLayer]
+    public let groupOfStep: [Int]
+    /// Per block, per step group: `1/s` for the modulation rows feeding `attn.qkv` / `mlp.fc1`.
+    public let modulationFolds: [String: [(msa: [Float]?, mlp: [Float]?)]]
+    /// Per block, per step group: the folded copy of `y_embedder.y_proj.fc2` (`weight` `[C, Cy]`, `bias` `[C]`).
+    public let captionProjections: [String: [(weight: [Float], bias: [Float]?)]]
+    /// `y_embedder.y_proj.fc2`'s `[outputs, inputs]`.
+    public let captionProjectionShape: (outputs: Int, inputs: Int)
+    let index: [String: Int]
+
+    public subscript(name: String) -> QuantizedLayer? { index[name].map { layers[$0] } }
+
+    /// Deployed integer weight bytes: Σ C·K·b/8 over quantized layers and their weight sets.
+    public var weightBytes: Int {
+        layers.filter(\.isQuantized).reduce(0) { $0 + $1.weightSets.count * ($1.outputs * $1.inputs * $1.settings.weightBits + 7) / 8 }
+    }
+
+    /// Static activation-scale bytes: 8 (scale and zero point) per deployed encoding.
+    public var scaleBytes: Int { layers.reduce(0) { $0 + 8 * $1.deployedEncodings } }
+
+    /// Builds the quantized model. `statistics[layer][step]` must cover every quantized layer and step.
+    public init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan) throws {
+        let linears = model.blockLinears
+        try plan.validate(layerNames: linears.map(\.name))
+        self.plan = plan
+        let groups = plan.groupOfStep
+        groupOfStep = groups
+        let G = plan.stepGroups.count, S = plan.steps
+        var settings: [String: LayerSettings] = [:]
+        for l in linears { settings[l.name] = try plan.settings(for: l.name, foldable: SmoothQuant.fold(of: l.name).isFolded) }
+
+        func stats(_ layer: String, _ step: Int) throws -> LayerStepStatistics {
+            guard let s = statistics[layer]?[step] else {
+                throw PlanError("no calibration statistics for \(layer) at step \(step) (calibration key \(plan.calibration.digest))")
+            }
+            return s
+        }
+        func merged(_ layer: String, _ steps: some Sequence<Int>) throws -> LayerStepStatistics {
+            var it = steps.makeIterator()
+            var acc = try stats(layer, it.next()!)
+            while let s = it.next() { acc.merge(try stats(layer, s)) }
+            return acc
+        }
+
+        // 1. Smoothing vectors per layer and group (nil: none).
+        var smoothing: [String: [[Float]?]] = [:]
+        for l in linears {
+            let s = settings[l.name]!
+            guard s.alpha > 0, !s.keepFloat, s.activations != .dynamic else { smoothing[l.name] = Array(repeating: nil, count: G); continue }
+            func vector(_ steps: some Sequence<Int>) throws -> [Float] {
+                SmoothQuant.smoothing(activationAbsMax: try merged(l.name, steps).channelAbsMax, weight: l.weight,
+                                      outputs: l.outputs, inputs: l.inputs, alpha: s.alpha)
+            }
+            switch s.smoothing {
+            case .aggregated:
+                let v = try vector(0..<S)
+                smoothing[l.name] = Array(repeating: v, count: G)
+            case .timestep:
+                smoothing[l.name] = try plan.stepGroups.map { try vector($0) }
+            }
+        }
+        func varies(_ v: [[Float]?]) -> Bool { v.contains { $0 != v[0] } }
+
+        // 2. Weight sets: own smoothing on the columns, consumers' 1/s on the V rows.
+        var consumers: [String: String] = [:]
+        for l in linears { if case .valueRows(let upstream) = SmoothQuant.fold(of: l.name) { consumers[upstream] = l.name } }
+        var built: [QuantizedLayer] = []
+        for l in linears {
+            let s = settings[l.name]!
+            let own = smoothing[l.name]!
+            let consumer = consumers[l.name].flatMap { smoothing[$0] }
+            let setCount = varies(own) || (consumer.map(varies) ?? false) ? G : 1
+            var sets: [WeightSet] = []
+            for g in 0..<setCount {
+                var w = l.weight, b = l.bias
+                if let sv = own[g] {
+                    for c in 0..<l.outputs { for k in 0..<l.inputs { w[c * l.inputs + k] *= sv[k] } }
+                }
+                if let sv = consumer?[g] {
+                    let first = l.outputs - sv.count
+                    for j in 0..<sv.count {
+                        let r = first + j
+                        for k in 0..<l.inputs { w[r * l.inputs + k] /= sv[j] }
+                        b?[r] /= sv[j]
+                    }
+                }
+                let q = s.keepFloat ? nil : WeightQuantizer.quantize(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
+                                                                     granularity: s.weightGranularity, clip: s.weightClip)
+                sets.append(WeightSet(weight: w, bias: b, quantized: q))
+            }
+            let ownSets: [[Float]?] = setCount == 1 ? [own[0]] : own
+
+            // 3. Static encodings per step, from the statistics of x / s over the steps sharing them.
+            var encodings: [ActivationEncoding] = []
+            if !s.keepFloat && s.activations != .dynamic {
+                let kind: ActivationEncoding.Kind = s.activations == .int8 ? .symmetricInt8 : .asymmetricUInt8
+                var byPool: [ClosedRange<Int>: ActivationEncoding] = [:]
+                for step in 0..<S {
+                    let pool: ClosedRange<Int>
+                    switch s.activationGranularity {
+                    case .step: pool = step...step
+                    case .group: pool = plan.stepGroups[groups[step]]
+                    case .global: pool = 0...(S - 1)
+                    }
+                    if let e = byPool[pool] { encodings.append(e); continue }
+                    let e = try Self.encoding(layer: l.name, steps: pool, stats: stats, smoothing: { ownSets[setCount == 1 ? 0 : groups[$0]] },
+                                              settings: s, kind: kind)
+                    byPool[pool] = e
+                    encodings.append(e)
+                }
+            }
+            built.append(QuantizedLayer(name: l.name, outputs: l.outputs, inputs: l.inputs, settings: s, fold: SmoothQuant.fold(of: l.name),
+                                        smoothing: ownSets, weightSets: sets, encodings: encodings, groupOfStep: groups))
+        }
+        layers = built
+        index = Dictionary(uniqueKeysWithValues: built.enumerated().map { ($1.name, $0) })
+
+        // 4. Upstream folds per block and group.
+        var modulation: [String: [(msa: [Float]?, mlp: [Float]?)]] = [:]
+        var captions: [String: [(weight: [Float], bias: [Float]?)]] = [:]
+        let fc2 = model.captionProjectionOutput
+        let fc2Weight = fc2.weight, fc2Bias = fc2.biasValues
+        captionProjectionShape = (fc2.outputFeatures, fc2.inputFeatures)
+        for block in Set(linears.map { QuantizationPlan.block(of: $0.name) }) {
+            func inverse(_ suffix: String, _ g: Int) -> [Float]? {
+                smoothing[block + suffix]?[g].map { $0.map { 1 / $0 } }
+            }
+            let folds = (0..<G).map { g in (msa: inverse(".attn.qkv", g), mlp: inverse(".mlp.fc1", g)) }
+            if folds.contains(where: { $0.msa != nil || $0.mlp != nil }) { modulation[block] = folds }
+            if let kv = smoothing[block + ".cross_attn.kv_linear"], kv.contains(where: { $0 != nil }) {
+                captions[block] = kv.map { sv in
+                    guard let sv else { return (fc2Weight, fc2Bias) }
+                    let k = fc2.inputFeatures
+                    var w = fc2Weight, b = fc2Bias
+                    for r in 0..<sv.count {
+                        for i in 0..<k { w[r * k + i] /= sv[r] }
+                        b?[r] /= sv[r]
+                    }
+                    return (w, b)
+                }
+            }
+        }
+        modulationFolds = modulation
+        captionProjections = captions
+    }
+
+    /// The static encoding covering `x / s` over `steps`: min-max from per-channel ranges (exact),
+    /// percentile and MSE from the sampled rows.
+    static func encoding(layer: String, steps: ClosedRange<Int>, stats: (String, Int) throws -> LayerStepStatistics,
+                         smoothing: (Int) -> [Float]?, settings s: LayerSettings, kind: ActivationEncoding.Kind) throws -> ActivationEncoding {
+        var lo = Float.infinity, hi = -Float.infinity
+        var samples: [Float] = []
+        for step in steps {
+            let st = try stats(layer, step)
+            if let sv = smoothing(step) {
+                for k in 0..<st.width where st.channelMinimum[k] <= st.channelMaximum[k] {
+                    lo = min(lo, st.channelMinimum[k] / sv[k])
+                    hi = max(hi, st.channelMaximum[k] / sv[k])
+                }
+            } else {
+                lo = min(lo, st.minimum)
+                hi = max(hi, st.maximum)
+            }
+            if s.estimator != .minmax {
+                if let sv = smoothing(step) {
+                    samples += st.reservoir.enumerated().map { $1 / sv[$0 % st.width] }
+                } else {
+                    samples += st.reservoir
+                }
+            }
+        }
+        guard lo.isFinite, hi.isFinite else { throw PlanError("\(layer): calibration saw no finite inputs at steps \(steps)") }
+        switch s.estimator {
+        case .minmax: return .covering(min: lo, max: hi, kind: kind)
+        case .percentile: return samples.isEmpty ? .covering(min: lo, max: hi, kind: kind)
+            : ActivationRangeEstimator.percentile(samples, p: s.percentile, kind: kind)
+        case .mse: return samples.isEmpty ? .covering(min: lo, max: hi, kind: kind)
+            : ActivationRangeEstimator.mse(samples, min: lo, max: hi, kind: kind)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Tensors
+import VideoDiT
+
+/// Writes a quantized model as a deployable folder: `plan.json` and `quantized.safetensors`.
+///
+/// Tensors (`S` steps, `G` step groups, `w<g>` one weight set, `w0` only when aggregated):
+/// - `<layer>.w<g>.weight` I8 `[C, K]` (F32 for a layer kept in float whose rows carry a fold),
+///   `.weight_scale` F32 `[C]`, `.bias` F32 `[C]` (folded), `.smoothing` F32 `[K]` (SmoothQuant's
+///   `s`, where α > 0), `.input_multiplier` F32 `[K]` (`1/s`, only for explicit folds);
+/// - `<layer>.act_scale` F32 `[S]`, `<layer>.act_zero_point` I32 `[S]` for static layers;
+/// - `<block>.modulation` F32 `[S, 6, C]`: the per-step modulation rows with `1/s` folded in
+///   (shift, scale, gate of attention, then of the MLP; the model adds `1 + scale`);
+/// - `<block>.caption_projection.w<g>.weight` / `.bias`: the block's folded `y_proj.fc2`;
+/// - `step_group` I32 `[S]`.
+/// The bytes depend only on the model, the statistics and the plan, so rebuilding reproduces them.
+public enum QuantizedModelExport {
+    public static let format = "stsq-quantized/1"
+
+    public static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var w = SafetensorsWriter()
+        w.metadata = [("format", format), ("checkpoint_hash", q.plan.checkpointHash), ("calibration", q.plan.calibration.digest),
+                      ("fps", "\(fps)")]
+        let S = q.plan.steps
+        for layer in q.layers {
+            let modified = layer.weightSets.count > 1 || layer.smoothing.contains { $0 != nil }
+                || layer.weightSets[0].weight != model.blockLinears.first { $0.name == layer.name }?.weight
+            guard layer.isQuantized || modified else { continue }
+            for (g, set) in layer.weightSets.enumerated() {
+                let p = "\(layer.name).w\(g)"
+                if let qw = set.quantized {
+                    w.add(p + ".weight", dtype: .i8, shape: [layer.outputs, layer.inputs], elements: qw.values)
+                    w.add(p + ".weight_scale", Tensor(shape: [layer.outputs], scalars: qw.scales))
+                } else {
+                    w.add(p + ".weight", Tensor(shape: [layer.outputs, layer.inputs], scalars: set.weight))
+                }
+                if let b = set.bias { w.add(p + ".bias", Tensor(shape: [layer.outputs], scalars: b)) }
+                if let s = layer.smoothing[g] { w.add(p + ".smoothing", Tensor(shape: [layer.inputs], scalars: s)) }
+                if let m = layer.explicitInverse(set: g) { w.add(p + ".input_multiplier", Tensor(shape: [layer.inputs], scalars: m)) }
+            }
+            if layer.isStatic {
+                w.add(layer.name + ".act_scale", Tensor(shape: [S], scalars: layer.encodings.map(\.scale)))
+                w.add(layer.name + ".act_zero_point", dtype: .i32, shape: [S], elements: layer.encodings.map(\.zeroPoint))
+            }
+        }
+        let perStep = try q.plan.timesteps.map { try model.modulationRows(timestep: $0, fps: fps) }
+        for (b, (block, rows)) in perStep[0].enumerated() {
+            let C = rows.count / 6
+            var table: [Float] = []
+            for step in 0..<S {
+                var r = perStep[step][b].rows
+                if let fold = q.modulationFolds[block]?[q.groupOfStep[step]] {
+                    for (inverse, shiftRow) in [(fold.msa, 0), (fold.mlp, 3)] {
+                        guard let inverse else { continue }
+                        for i in 0..<C {
+                            r[shiftRow * C + i] *= inverse[i]
+                            r[(shiftRow + 1) * C + i] = (1 + r[(shiftRow + 1) * C + i]) * inverse[i] - 1
+                        }
+                    }
+                }
+                table += r
+            }
+            w.add(block + ".modulation", Tensor(shape: [S, 6, C], scalars: table))
+            for (g, projection) in (q.captionProjections[block] ?? []).enumerated() {
+                let (o, i) = q.captionProjectionShape
+                w.add("\(block).caption_projection.w\(g).weight", Tensor(shape: [o, i], scalars: projection.weight))
+                if let bias = projection.bias { w.add("\(block).caption_projection.w\(g).bias", Tensor(shape: [o], scalars: bias)) }
+            }
+        }
+        w.add("step_group", dtype: .i32, shape: [S], elements: q.groupOfStep.map(Int32.init))
+        try w.write(to: directory + "/quantized.safetensors")
+        try AtomicFile.write(Array(q.plan.json.serialized(pretty: true).utf8), to: directory + "/plan.json")
+    }
+
+    /// `quantize --explain`: per layer, its settings, fold and deployed sizes.
+    public static func explain(_ q: QuantizedModel) -> [String] {
+        var lines: [String] = []
+        for l in q.layers {
+            let s = l.settings
+            guard l.isQuantized else {
+                lines.append("\(l.name): kept in float" + (l.weightSets.count > 1 ? " (\(l.weightSets.count) folded weight sets)" : ""))
+                continue
+            }
+            let acts = s.activations == .dynamic ? "dynamic per-token int8"
+                : "\(s.activations.rawValue) per-tensor, \(s.activationGranularity.rawValue) scales (\(l.deployedEncodings)), \(s.estimator.rawValue)"
+            var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue) \(s.weightClip.rawValue) · A \(acts)"
+            if s.alpha > 0 {
+                line += " · SmoothQuant α=\(s.alpha) \(s.smoothing.rawValue) (\(l.weightSets.count) weight set\(l.weightSets.count == 1 ? "" : "s")): \(l.fold)"
+            } else if l.weightSets.count > 1 {
+                line += " · \(l.weightSets.count) weight sets (a consumer's time-step-wise 1/s is folded into its rows)"
+            }
+            lines.append(line)
+        }
+        lines.append("weights \(q.weightBytes) bytes, activation scales \(q.scaleBytes) bytes")
+        return lines
+    }
+}

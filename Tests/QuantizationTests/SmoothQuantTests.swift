@@ -1,0 +1,141 @@
+import DemoModel
+import Foundation
+import Testing
+import Tensors
+@testable import Quantization
+@testable import VideoDiT
+
+@Test func smoothingVectorFollowsTheFormula() {
+    // W [2, 3]: column maxima 2, 0.5, 0 (the last channel cannot migrate: s = 1).
+    let w: [Float] = [1, -0.5, 0, -2, 0.25, 0]
+    let x: [Float] = [8, 2, 5]
+    let s = SmoothQuant.smoothing(activationAbsMax: x, weight: w, outputs: 2, inputs: 3, alpha: 0.5)
+    #expect(abs(s[0] - (8.0 as Float).squareRoot() / (2.0 as Float).squareRoot()) < 1e-6)   // √8/√2 = 2
+    #expect(abs(s[1] - 2) < 1e-6)   // √2/√0.5
+    #expect(s[2] == 1)
+    // α = 1: s = max|X|; α = 0: s = 1/max|W|; a silent channel clamps to 1e-5.
+    #expect(SmoothQuant.smoothing(activationAbsMax: x, weight: w, outputs: 2, inputs: 3, alpha: 1)[0] == 8)
+    #expect(SmoothQuant.smoothing(activationAbsMax: x, weight: w, outputs: 2, inputs: 3, alpha: 0)[1] == 2)
+    #expect(SmoothQuant.smoothing(activationAbsMax: [0, 2, 5], weight: w, outputs: 2, inputs: 3, alpha: 1)[0] == 1e-5)
+}
+
+@Test func everyBlockLinearHasTheFoldQuantizationMdGivesIt() {
+    #expect(SmoothQuant.fold(of: "spatial_blocks.0.attn.qkv") == .modulation)
+    #expect(SmoothQuant.fold(of: "temporal_blocks.3.mlp.fc1") == .modulation)
+    #expect(SmoothQuant.fold(of: "spatial_blocks.0.attn.proj") == .valueRows(of: "spatial_blocks.0.attn.qkv"))
+    #expect(SmoothQuant.fold(of: "blocks.7.attn_temp.proj") == .valueRows(of: "blocks.7.attn_temp.qkv"))
+    #expect(SmoothQuant.fold(of: "temporal_blocks.1.cross_attn.proj") == .valueRows(of: "temporal_blocks.1.cross_attn.kv_linear"))
+    #expect(SmoothQuant.fold(of: "spatial_blocks.2.cross_attn.kv_linear") == .captionProjection)
+    #expect(SmoothQuant.fold(of: "spatial_blocks.2.cross_attn.q_linear") == .explicit)
+    #expect(SmoothQuant.fold(of: "spatial_blocks.2.mlp.fc2") == .explicit)
+    #expect(SmoothQuant.fold(of: "blocks.0.attn_temp.qkv") == .explicit)
+}
+
+/// The demo model, calibrated over 3 rectified-flow steps of two prompts, and one input per step.
+struct SmoothQuantFixture {
+    let model: STDiT3
+    let statistics: [String: [Int: LayerStepStatistics]]
+    let key: CalibrationCache.Key
+    let inputs: ModelInputs
+
+    init() throws {
+        let path = try #require(DemoModel.checkpointPath)
+        let loaded = try ModelLoader.load(path: path)
+        model = try #require(loaded.model as? STDiT3)
+        let encoder = try #require(loaded.textEncoder)
+        let prompts = ["a red circle moving left on a blue background", "a green square growing on a black background"]
+        statistics = try Calibrator(model: model, steps: 3, cfgScale: 5, size: [8, 32, 32], transformRatio: nil)
+            .run(conditions: try prompts.map { try encoder.encode([$0]) }, seeds: [3])
+        key = CalibrationCache.Key(checkpointHash: "test", prompts: prompts, sampler: "rflow", steps: 3, cfgScale: 5, seeds: [3])
+        var generator = NoiseGenerator(seed: 11)
+        let condition = try encoder.encode(["a yellow triangle moving up on a white background"])
+        var y = condition.embeddings.scalars
+        y += model.nullCaption.prefix(y.count)
+        inputs = ModelInputs(x: generator.gaussian(shape: [2, 3, 8, 32, 32]), timestep: [700, 700],
+                             y: Tensor(shape: [2, 1, condition.embeddings.shape[2], 32], scalars: y), mask: condition.mask,
+                             fps: [24], height: [32], width: [32])
+    }
+
+    func plan(_ edit: (inout LayerSettings) -> Void, groups: Int = 3, layers: [(String, JSONValue)] = []) -> QuantizationPlan {
+        var defaults = LayerSettings()
+        edit(&defaults)
+        return QuantizationPlan(checkpointHash: "test", architecture: "STDiT3", calibration: key, timesteps: [1000, 666, 333],
+                                stepGroups: QuantizationPlan.equalGroups(steps: 3, count: groups), defaults: defaults, layers: layers)
+    }
+}
+
+let sharedSmoothQuantFixture = Result { try SmoothQuantFixture() }
+
+/// Every explicit-vector layer also gets α through its own entry, so all four fold kinds are used.
+func explicitLayerOverrides(_ model: STDiT3, alpha: Double) -> [(String, JSONValue)] {
+    model.blockLinears.filter { SmoothQuant.fold(of: $0.name) == .explicit }.map { ($0.name, .object([("alpha", .double(alpha))])) }
+}
+
+/// Folding is exact algebra: the folded float model's output equals the original's. Tolerance:
+/// 1e-5 · max|ref| — each fold rescales by s and 1/s once (a few float32 roundings per value),
+/// far below it; a missed or doubled `1/s` shows up as an O(1) relative error.
+@Test(arguments: [LayerSettings.Smoothing.aggregated, .timestep])
+func foldedFloatModelEqualsTheOriginal(smoothing: LayerSettings.Smoothing) throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let plan = f.plan({ $0.alpha = 0.6; $0.smoothing = smoothing }, layers: explicitLayerOverrides(f.model, alpha: 0.6))
+    let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    #expect(quantized.modulationFolds.count == 8 && quantized.captionProjections.count == 8)
+    if smoothing == .timestep { #expect(quantized["spatial_blocks.1.attn.qkv"]!.weightSets.count == 3) }
+    let reference = try f.model.forward(f.inputs, executor: Float32Executor(), step: nil)
+    let executor = QuantizedModelExecutor(model: quantized, mode: .float)
+    for step in 0..<3 {
+        let folded = try f.model.forward(f.inputs, executor: executor, step: step)
+        let scale = reference.scalars.map(abs).max()!
+        let worst = zip(reference.scalars, folded.scalars).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-5 * scale, "step \(step): max|Δ| \(worst) vs max|ref| \(scale)")
+    }
+    // The weights really changed (the test is not comparing the model with itself).
+    let qkv = quantized["spatial_blocks.0.attn.qkv"]!
+    #expect(qkv.weightSets[0].weight != f.model.blockLinears[0].weight)
+}
+
+/// The int8 path and the fake-quant reference see the same integers on every layer of a smoothed
+/// plan (explicit vectors included): they differ by float rounding only (bound as in
+/// `int8AndFakeQuantAgreePerLayerOnTheDemoModel`).
+@Test(arguments: [(LayerSettings.Activations.int8, LayerSettings.Smoothing.aggregated, 8),
+                  (.uint8, .timestep, 4)])
+func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations, smoothing: LayerSettings.Smoothing, bits: Int) throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let plan = f.plan({ $0.alpha = 0.5; $0.smoothing = smoothing; $0.activations = activations; $0.weightBits = bits },
+                      layers: explicitLayerOverrides(f.model, alpha: 0.5))
+    let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    let capture = CapturingExecutor(pattern: "*", inner: QuantizedModelExecutor(model: quantized, mode: .float))
+    _ = try f.model.forward(f.inputs, executor: capture, step: 2)
+    let fake = QuantizedModelExecutor(model: quantized, mode: .fakeQuant), int8 = QuantizedModelExecutor(model: quantized, mode: .int8)
+    for layer in f.model.blockLinears {
+        let c = capture.captures.first { $0.layer == layer.name }!
+        var a = [Float](repeating: 0, count: c.rows * layer.outputs), b = a
+        try c.input.withUnsafeBufferPointer { x in
+            try fake.run(layer, step: 2, input: x.baseAddress!, rows: c.rows, output: &a)
+            try int8.run(layer, step: 2, input: x.baseAddress!, rows: c.rows, output: &b)
+        }
+        let scale = a.map(abs).max()!
+        let worst = zip(a, b).map { abs($0 - $1) }.max()!
+        #expect(worst <= 4 * Float(layer.inputs) * scale.ulp, "\(layer.name): max|Δ| \(worst), max|y| \(scale)")
+    }
+}
+
+/// Per-step encodings come from that step's statistics of `x / s`: with min-max they cover
+/// exactly the smoothed range, and a global plan covers the union of all steps.
+@Test func encodingsCoverTheSmoothedRangeOfTheirSteps() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let name = "spatial_blocks.0.mlp.fc1"
+    let perStep = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5 })
+    let global = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5; $0.activationGranularity = .global })
+    let layer = perStep[name]!, s = layer.smoothing[0]!
+    for step in 0..<3 {
+        let st = f.statistics[name]![step]!
+        let hi = zip(st.channelAbsMax, s).map { $0 / $1 }.max()!
+        #expect(abs(layer.encoding(step: step).scale - hi / 127) <= hi / 127 * 1e-6)
+    }
+    let scales = (0..<3).map { layer.encoding(step: $0).scale }
+    #expect(Set(scales).count == 3, "per-step scales should differ between steps")
+    #expect(global[name]!.encodings.allSatisfy { $0.scale == scales.max()! })
+    #expect(perStep.scaleBytes == 56 * 3 * 8 && global.scaleBytes == 56 * 8)   // 8 blocks × 7 linears
+    #expect(perStep.weightBytes == f.model.blockLinears.reduce(0) { $0 + $1.outputs * $1.inputs })
+}
