@@ -25,7 +25,7 @@ let package = Package(
         // The bundled demo checkpoint (a SwiftPM resource).
         .target(name: "DemoModel", resources: [.copy("Resources/demo")]),
         // Metrics: prompt fidelity on the demo scene world (video metrics and ablations to come).
-        .target(name: "Evaluation", dependencies: ["Tensors", "VideoDiT"]),
+        .target(name: "Evaluation", dependencies: ["Tensors", "VideoDiT", "Quantization"]),
         // The app's state, actions and jobs; no terminal code.
         .target(name: "Workbench", dependencies: ["Tensors", "VideoDiT", "Quantization"]),
         // ncurses backend (only Backend/ calls ncurses), cell grid, views, themes.

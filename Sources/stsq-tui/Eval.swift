@@ -1,0 +1,70 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Quantization
+import Tensors
+import VideoDiT
+
+/// `stsq-tui eval [CHECKPOINT] [--prompts FILE] [--seeds 0,1] [--json]`: the headline table.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The headline table: FP32, dynamic per-token, static global, static per-step and SmoothQuant (aggregated, time-step-wise; W8A8 and W4A8) on the same prompts and seeds.",
+        discussion: """
+            Video PSNR, SSIM and flicker ratio are against the FP32 video of the same prompt and seed; step error is \
+            ‖v_q − v_fp‖²/‖v_fp‖² of the guided velocity at every step of the quantized run; worst SQNR is the lowest \
+            local layer SQNR on the calibration rows. Static rows run the int8 path (dynamic per-token runs fake-quant).
+            """)
+
+    @Argument(help: "An STDiT3 checkpoint with its own text encoder; default: the bundled demo model.")
+    var checkpoint: String?
+    @Option(help: "Evaluation prompt list, one a line.") var prompts = "sample-prompts/eval.txt"
+    @Option(help: "Comma-separated noise seeds for the evaluation videos.") var seeds = "0,1"
+    @OptionGroup var calibration: CalibrationOptions
+    @Option(help: "SmoothQuant α of the smoothed rows.") var alpha = 0.5
+    @Option(help: "Step groups of the time-step-wise rows (default: one per step).") var groups: Int?
+    @Option(help: "Static activations: int8 (symmetric) or uint8 (asymmetric).") var activations = "int8"
+    @Option(help: "Comma-separated row ids to run (fp32 always runs first).") var rows: String?
+    @Flag(help: "Run the fake-quant reference instead of the int8 path.") var fakeQuant = false
+    @Flag(help: "Print JSON instead of a table.") var json = false
+    @Option(help: "Prompts per sampler batch.") var batch = 12
+
+    func run() throws {
+        try reportingErrors {
+            let setup = try QuantizationSetup(checkpoint: checkpoint, options: calibration)
+            guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw ValidationError("cannot read \(prompts)") }
+            let list = FidelityRun.readPrompts(text)
+            guard !list.isEmpty else { throw ValidationError("\(prompts): no prompts") }
+            let seedList = try parseSeeds(seeds, option: "--seeds")
+            guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
+            guard let kind = LayerSettings.Activations(rawValue: activations), kind != .dynamic else {
+                throw ValidationError("--activations must be int8 or uint8, got '\(activations)'")
+            }
+            let steps = setup.schedule.timesteps.count
+            guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+            var methods = HeadlineTable.Method.standard(alpha: alpha, timestepGroups: min(max(groups ?? steps, 1), steps), activations: kind)
+            if let rows {
+                let wanted = Set(rows.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                let unknown = wanted.subtracting(methods.map(\.id))
+                guard unknown.isEmpty else { throw ValidationError("--rows: unknown \(unknown.sorted()) (known: \(methods.map(\.id).joined(separator: ", ")))") }
+                methods = methods.filter { $0.id == "fp32" || wanted.contains($0.id) }
+            }
+            let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
+            let table = HeadlineTable(model: setup.model, encoder: setup.encoder, statistics: statistics,
+                                      basePlan: setup.plan(defaults: LayerSettings(), groups: 1), schedule: setup.schedule,
+                                      cfgScale: setup.cfgScale, fps: setup.fps, size: setup.size)
+            let result = try table.run(methods: methods, prompts: list, seeds: seedList, batch: batch, int8: !fakeQuant) { id, i, n in
+                FileHandleStderr.write("\r\(id): batch \(i)/\(n)   ")
+            }
+            FileHandleStderr.write("\n")
+            if json {
+                print(HeadlineTable.json(result).serialized())
+                return
+            }
+            print("\(list.count) prompts × \(seedList.count) seeds, \(steps) steps, CFG \(setup.cfgScale); calibration \(setup.key.prompts.count) prompts × \(setup.key.seeds.count) seeds; α = \(alpha), \(kind.rawValue) activations, \(fakeQuant ? "fake-quant" : "int8") path")
+            HeadlineTable.markdown(result).forEach { print($0) }
+            for r in result where r.worstLayer != nil {
+                FileHandleStderr.write(String(format: "%@: worst layer %@, %.1f s\n", r.id, r.worstLayer!, r.seconds))
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Quantization
+import Tensors
+import VideoDiT
+
+/// `stsq-tui plan [CHECKPOINT] --out plan.json [settings]`: a starting plan for a checkpoint.
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a quantization plan (plan.json) for a checkpoint: its hash, schedule, calibration and default settings.")
+
+    @Argument(help: "An STDiT3 checkpoint with its own text encoder; default: the bundled demo model.")
+    var checkpoint: String?
+    @OptionGroup var calibration: CalibrationOptions
+    @Option(help: "Output plan.") var out: String
+    @Option(help: "Weight bits, 4…8.") var weightBits = 8
+    @Option(help: "Activations: int8, uint8 or dynamic.") var activations = "int8"
+    @Option(help: "Activation scales per: step, group or global.") var granularity = "step"
+    @Option(help: "Range estimator: minmax, percentile or mse.") var estimator = "minmax"
+    @Option(help: "SmoothQuant α for the foldable layers of every block (0 disables).") var alpha = 0.0
+    @Option(help: "Smoothing: aggregated or timestep.") var smoothing = "aggregated"
+    @Option(help: "Number of step groups (equal, contiguous).") var groups = 1
+
+    func run() throws {
+        try reportingErrors {
+            let setup = try QuantizationSetup(checkpoint: checkpoint, options: calibration)
+            let settings: JSONValue = .object([("weight_bits", .int(weightBits)), ("activations", .string(activations)),
+                                               ("activation_granularity", .string(granularity)), ("estimator", .string(estimator)),
+                                               ("alpha", .double(alpha)), ("smoothing", .string(smoothing))])
+            var defaults = LayerSettings()
+            do { try QuantizationPlan.applySettings(settings, to: &defaults, path: "options") } catch let e as PlanError { throw ValidationError(e.description) }
+            guard groups >= 1 else { throw ValidationError("--groups must be at least 1") }
+            let plan = setup.plan(defaults: defaults, groups: groups)
+            try AtomicFile.write(Array(plan.json.serialized(pretty: true).utf8), to: out)
+            print("wrote \(out) (\(plan.steps) steps, \(plan.stepGroups.count) step groups, calibration \(plan.calibration.digest))")
+        }
+    }
+}
+
+/// `stsq-tui quantize [CHECKPOINT] --plan plan.json --out DIR [--explain]`.
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the quantized model a plan describes from cached calibration statistics and write it (plan.json + quantized.safetensors).")
+
+    @Argument(help: "The checkpoint the plan was made for; default: the bundled demo model.")
+    var checkpoint: String?
+    @Option(help: "The plan (see `stsq-tui plan`).") var plan: String
+    @Option(help: "Output folder.") var out: String?
+    @Flag(help: "Print, per layer, how it is quantized and where SmoothQuant's 1/s went.") var explain = false
+    @Option(help: "Calibration cache folder.") var cacheDirectory = CalibrationCache.defaultDirectory
+
+    func run() throws {
+        try reportingErrors {
+            guard out != nil || explain else { throw ValidationError("give --out DIR, --explain, or both") }
+            let parsed = try readPlan(plan)
+            var options = try CalibrationOptions.parse([])
+            options.cacheDirectory = cacheDirectory
+            let setup = try QuantizationSetup(checkpoint: checkpoint, options: options, overridingKey: parsed.calibration)
+            try setup.check(parsed, source: plan)
+            let statistics = try setup.statistics(cacheDirectory: cacheDirectory)
+            let start = monotonicSeconds()
+            let quantized: QuantizedModel
+            do { quantized = try QuantizedModel(model: setup.model, statistics: statistics, plan: parsed) } catch let e as PlanError {
+                throw ValidationError("\(plan): \(e.description)")
+            }
+            let seconds = monotonicSeconds() - start
+            if explain { QuantizedModelExport.explain(quantized).forEach { print($0) } }
+            if let out {
+                try QuantizedModelExport.write(quantized, model: setup.model, fps: setup.fps, to: out)
+                print(String(format: "quantized %d layers in %.0f ms: %d weight bytes, %d activation-scale bytes → %@/quantized.safetensors",
+                             quantized.layers.filter(\.isQuantized).count, seconds * 1000, quantized.weightBytes, quantized.scaleBytes, out))
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+/// `plan` → `quantize` on the demo model with a 2-prompt, 2-step calibration in a private cache.
+struct QuantizeWorkspace {
+    let directory = NSTemporaryDirectory() + "stsq-quantize-\(UUID().uuidString)"
+    var cache: String { directory + "/cache" }
+    var plan: String { directory + "/plan.json" }
+
+    init(arguments: [String] = ["--alpha", "0.5", "--smoothing", "timestep", "--groups", "2"]) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let prompts = directory + "/prompts.txt"
+        try "# two prompts\na red circle moving left on a blue background\na green square growing on a black background\n"
+            .write(toFile: prompts, atomically: true, encoding: .utf8)
+        let result = try runTool(["plan", "--calibration-prompts", prompts, "--steps", "2", "--cache-directory", cache,
+                                  "--out", plan] + arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    func planJSON() throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: plan))) as? [String: Any])
+    }
+
+    /// A copy of the plan with one edit, written beside it.
+    func edited(_ edit: (inout [String: Any]) -> Void) throws -> String {
+        var json = try planJSON()
+        edit(&json)
+        let path = directory + "/edited-\(UUID().uuidString).json"
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func quantize(_ plan: String, out: String? = nil, explain: Bool = false) throws -> CommandResult {
+        try runTool(["quantize", "--plan", plan, "--cache-directory", cache] + (out.map { ["--out", $0] } ?? []) + (explain ? ["--explain"] : []))
+    }
+}
+
+@Test func quantizeWritesTheModelExplainsTheFoldsAndReproducesItsBytes() throws {
+    let w = try QuantizeWorkspace()
+    let first = try w.quantize(w.plan, out: w.directory + "/a", explain: true)
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(first.stdout.contains("spatial_blocks.0.attn.proj: W8 per-channel minmax"))
+    #expect(first.stdout.contains("folded into the V rows and bias of spatial_blocks.0.attn.qkv"))
+    #expect(first.stdout.contains("folded into the block's per-step modulation table"))
+    #expect(first.stdout.contains("folded into the block's copy of y_embedder.y_proj.fc2"))
+    // Time-step-wise with 2 groups: 2 weight sets per smoothed layer.
+    #expect(first.stdout.contains("timestep (2 weight sets)"))
+    let second = try w.quantize(w.directory + "/a/plan.json", out: w.directory + "/b")
+    #expect(second.status == 0, "\(second.stderr)")
+    for file in ["quantized.safetensors", "plan.json"] {
+        let a = try Data(contentsOf: URL(fileURLWithPath: w.directory + "/a/" + file))
+        let b = try Data(contentsOf: URL(fileURLWithPath: w.directory + "/b/" + file))
+        #expect(a == b, "\(file) differs between the plan and its reopened copy")
+    }
+    let listing = try runTool(["inspect", w.directory + "/a/quantized.safetensors"])
+    #expect(listing.stdout.contains("spatial_blocks.0.attn.qkv.w1.weight"))
+    #expect(listing.stdout.contains("spatial_blocks.0.modulation"))
+    #expect(listing.stdout.contains("spatial_blocks.0.mlp.fc2.act_scale"))
+}
+
+@Test func badPlansAreRefusedNamingTheField() throws {
+    let w = try QuantizeWorkspace(arguments: [])
+    let cases: [(String, (inout [String: Any]) -> Void)] = [
+        ("defaults.weight_bits", { var d = $0["defaults"] as! [String: Any]; d["weight_bits"] = 9; $0["defaults"] = d }),
+        ("blocks.\"spatial_blocks.1\".alpha", { $0["blocks"] = ["spatial_blocks.1": ["alpha": 1.5]] }),
+        ("layers.\"spatial_blocks.9.attn.qkv\"", { $0["layers"] = ["spatial_blocks.9.attn.qkv": ["weight_bits": 4]] }),
+        ("layers.\"spatial_blocks.0.attn.qkv\".smoothing", { $0["layers"] = ["spatial_blocks.0.attn.qkv": ["smoothing": "sometimes"]] }),
+        ("checkpoint.hash", { var c = $0["checkpoint"] as! [String: Any]; c["hash"] = "0123456789abcdef"; $0["checkpoint"] = c }),
+        ("sampler.t", { var s = $0["sampler"] as! [String: Any]; s["t"] = [1000, 900]; $0["sampler"] = s }),
+        ("step_groups", { $0["step_groups"] = [[0, 0]] }),
+        ("version", { $0["version"] = 7 }),
+    ]
+    for (field, edit) in cases {
+        let result = try w.quantize(try w.edited(edit), explain: true)
+        #expect(result.status == 1, "\(field): status \(result.status)")
+        #expect(result.stderr.contains(field), "\(field) not named in: \(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+}
