@@ -77,3 +77,28 @@ struct QuantizeWorkspace {
         #expect(!result.stderr.contains("Fatal error"))
     }
 }
+
+@Test func evalPrintsTheHeadlineRowsAsJSON() throws {
+    let w = try QuantizeWorkspace()
+    let prompts = w.directory + "/eval.txt"
+    try "a yellow triangle moving up on a white background\n".write(toFile: prompts, atomically: true, encoding: .utf8)
+    let result = try runTool(["eval", "--calibration-prompts", w.directory + "/prompts.txt", "--steps", "2",
+                              "--cache-directory", w.cache, "--prompts", prompts, "--seeds", "0",
+                              "--rows", "static_w8a8_per_step,tsq_w4a8", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    let rows = try #require(object["rows"] as? [[String: Any]])
+    #expect(rows.map { $0["id"] as? String } == ["fp32", "static_w8a8_per_step", "tsq_w4a8"])
+    for key in ["psnr_db", "ssim", "flicker_ratio", "prompt_fidelity", "step_error", "worst_sqnr_db", "weight_bytes", "scale_bytes"] {
+        #expect(rows.allSatisfy { $0.keys.contains(key) }, "\(key) missing")
+    }
+    #expect(rows[0]["psnr_db"] is NSNull && rows[0]["step_error"] as? Double == 0)
+    #expect((rows[1]["psnr_db"] as? Double ?? 0) > 10 && (rows[1]["step_error"] as? Double ?? 0) > 0)
+    #expect(rows[1]["prompt_fidelity"] as? Double != nil)
+    // 56 layers × 2 steps × 8 bytes of scales; W4 with one weight set per step for the smoothed layers.
+    #expect(rows[1]["scale_bytes"] as? Int == 56 * 2 * 8)
+    #expect(rows[0]["weight_bytes"] as? Int == 4 * (rows[1]["weight_bytes"] as? Int ?? 0))
+    #expect((rows[2]["weight_bytes"] as? Int ?? 0) > (rows[1]["weight_bytes"] as? Int ?? 0) / 2)
+    let bad = try runTool(["eval", "--rows", "nonsense", "--cache-directory", w.cache])
+    #expect(bad.status == 1 && bad.stderr.contains("nonsense"))
+}
