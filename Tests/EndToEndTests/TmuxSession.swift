@@ -20,10 +20,10 @@ final class TmuxSession {
     }
 
     init(arguments: [String], width: Int = 120, height: Int = 36, environment: [String: String] = [:]) throws {
-        let env = (["TERM": "tmux-256color"].merging(environment) { $1 }).map { "\($0.key)=\($0.value)" }.sorted()
+        let env = (["TERM": "tmux-256color", "LC_ALL": "C.UTF-8"].merging(environment) { $1 }).map { "\($0.key)=\($0.value)" }.sorted()
         let quoted = ([TmuxSession.binary] + arguments).map { "'\($0)'" }.joined(separator: " ")
         // `trap :` (a handler, not SIG_IGN, so the program still gets SIGINT) keeps the shell alive on Ctrl-C.
-        let script = "trap : INT; env \(env.joined(separator: " ")) \(quoted); echo EXIT:$?; sleep 600"
+        let script = "trap : INT; ulimit -c 0; env \(env.joined(separator: " ")) \(quoted); echo EXIT:$?; sleep 600"
         try tmux(["new-session", "-d", "-x", "\(width)", "-y", "\(height)", script], capture: false)
     }
 

@@ -74,6 +74,7 @@ import Testing
     @Test func brokenThemeFallsBackWithAMessage() throws {
         let path = NSTemporaryDirectory() + "e2e-theme-\(UUID().uuidString).toml"
         try "[colors]\ntext = \"#ffffff\"\nglow = \"#000000\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit3-layout.safetensors"), "--theme", path])
         try tmux.waitFor(":3: 'glow': unknown colour role")
         try tmux.send("t")                                       // cycling themes still works

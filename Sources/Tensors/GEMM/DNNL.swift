@@ -241,10 +241,14 @@ func reorder(from sourceDesc: dnnl_memory_desc_t, _ source: UnsafeRawPointer,
     let from = try DNNLMemory(s), to = try DNNLMemory(d)
     try from.bind(source)
     try to.bind(destination)
-    try DNNLRuntime.shared.execute(primitive.primitive, [
-        dnnl_exec_arg_t(arg: stsq_dnnl_arg_from(), memory: from.memory),
-        dnnl_exec_arg_t(arg: stsq_dnnl_arg_to(), memory: to.memory),
-    ])
+    // Swift may release objects after their last use, which here is reading their handles:
+    // keep them alive until the primitive has run.
+    try withExtendedLifetime((primitive, from, to)) {
+        try DNNLRuntime.shared.execute(primitive.primitive, [
+            dnnl_exec_arg_t(arg: stsq_dnnl_arg_from(), memory: from.memory),
+            dnnl_exec_arg_t(arg: stsq_dnnl_arg_to(), memory: to.memory),
+        ])
+    }
 }
 
 /// 64-byte aligned heap memory owned by a Swift object (packed weights).

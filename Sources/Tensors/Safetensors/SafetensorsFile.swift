@@ -100,7 +100,11 @@ public final class SafetensorsFile: @unchecked Sendable {
         return view(of: entries[i])
     }
 
+    /// The view of one of this file's own `entries` (an entry from elsewhere is a programmer error:
+    /// its byte range was validated against another file).
     public func view(of entry: SafetensorsEntry) -> TensorView {
+        precondition(index[entry.name].map { entries[$0] == entry } ?? false,
+                     "\(entry.name) is not an entry of \(path)")
         let start = mapping.map { $0 + dataStart + entry.dataOffsets.lowerBound }
         return TensorView(entry: entry, bytes: UnsafeRawBufferPointer(start: start, count: entry.byteCount),
                           file: self)

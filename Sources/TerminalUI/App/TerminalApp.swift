@@ -1,3 +1,4 @@
+import Tensors
 import Workbench
 #if canImport(Glibc)
 import Glibc
@@ -44,6 +45,7 @@ public final class TerminalApp {
     public func run() {
         defer { terminal.shutdown() }
         var dirty = true
+        var immediateTimeouts = 0
         while !workbench.state.shouldQuit {
             let (width, height) = terminal.size
             if (width, height, 0, workbench.state.zoomed) != lastViewport {
@@ -58,9 +60,18 @@ public final class TerminalApp {
                 terminal.draw(grid, theme: theme)
                 dirty = false
             }
+            let asked = monotonicSeconds()
             if let key = terminal.readKey() {
                 handle(key, width: width, height: height)
                 dirty = true
+                immediateTimeouts = 0
+            } else if monotonicSeconds() - asked < 0.005 {
+                // "No key" without waiting out the input timeout: the terminal's input is gone
+                // (closed pty, EOF). Stop instead of spinning a core.
+                immediateTimeouts += 1
+                if immediateTimeouts >= 200 { break }
+            } else {
+                immediateTimeouts = 0
             }
             if workbench.drainCompletedJobs() { dirty = true }
         }

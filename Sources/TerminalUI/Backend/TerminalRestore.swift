@@ -12,6 +12,8 @@ nonisolated(unsafe) private var savedTermios = termios()
 nonisolated(unsafe) private var resetBytes: UnsafeMutablePointer<UInt8>?
 nonisolated(unsafe) private var resetCount = 0
 nonisolated(unsafe) var terminalIsActive = false
+nonisolated(unsafe) private var previousActions: [Int32: sigaction] = [:]
+nonisolated(unsafe) private var exitHandlerRegistered = false
 
 enum TerminalRestore {
     static let fatalSignals: [Int32] = [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT]
@@ -52,8 +54,14 @@ enum TerminalRestore {
             }
             sigemptyset(&action.sa_mask)
             action.sa_flags = 0
-            sigaction(sig, &action, nil)
+            var previous = sigaction()
+            sigaction(sig, &action, &previous)
+            // Keep the first saved action: a second install must not save our own handler.
+            if previousActions[sig] == nil { previousActions[sig] = previous }
         }
+        // atexit handlers cannot be removed, so register one for the whole process.
+        guard !exitHandlerRegistered else { return }
+        exitHandlerRegistered = true
         atexit {
             if terminalIsActive {
                 terminalIsActive = false
@@ -62,8 +70,16 @@ enum TerminalRestore {
         }
     }
 
+    /// Puts back the signal actions that were in place before `install`.
     static func uninstall() {
-        for sig in quitSignals + fatalSignals { signal(sig, SIG_DFL) }
+        for sig in quitSignals + fatalSignals {
+            if var previous = previousActions[sig] {
+                sigaction(sig, &previous, nil)
+            } else {
+                signal(sig, SIG_DFL)
+            }
+        }
+        previousActions = [:]
     }
 }
 
