@@ -21,6 +21,8 @@ public struct LayerSettings: Sendable, Equatable {
     public var weightBits = 8
     public var weightGranularity: QuantizedWeights.Granularity = .perChannel
     public var weightClip: WeightQuantizer.Clip = .minmax
+    /// Symmetric (z = 0, the default) or asymmetric (per-channel integer zero point) weights.
+    public var weightSymmetric = true
     public var activations: Activations = .int8
     public var activationGranularity: ActivationGranularity = .step
     public var estimator: Estimator = .minmax
@@ -151,6 +153,7 @@ public struct QuantizationPlan: Sendable, Equatable {
         .object([
             ("keep_fp", .bool(s.keepFloat)), ("weight_bits", .int(s.weightBits)),
             ("weight_granularity", .string(s.weightGranularity.rawValue)), ("weight_clip", .string(s.weightClip.rawValue)),
+            ("weight_symmetric", .bool(s.weightSymmetric)),
             ("activations", .string(s.activations.rawValue)),
             ("activation_granularity", .string(s.activationGranularity.rawValue)),
             ("estimator", .string(s.estimator.rawValue)), ("percentile", .double(s.percentile)),
@@ -226,6 +229,9 @@ public struct QuantizationPlan: Sendable, Equatable {
                 s.weightBits = bits
             case "weight_granularity": s.weightGranularity = try choice(key, value, QuantizedWeights.Granularity.self)
             case "weight_clip": s.weightClip = try choice(key, value, WeightQuantizer.Clip.self)
+            case "weight_symmetric":
+                guard let b = value.boolValue else { throw fail(key, "must be true or false") }
+                s.weightSymmetric = b
             case "activations": s.activations = try choice(key, value, LayerSettings.Activations.self)
             case "activation_granularity": s.activationGranularity = try choice(key, value, LayerSettings.ActivationGranularity.self)
             case "estimator": s.estimator = try choice(key, value, LayerSettings.Estimator.self)
@@ -237,7 +243,7 @@ public struct QuantizationPlan: Sendable, Equatable {
                 if alphaApplies { s.alpha = a }
             case "smoothing": s.smoothing = try choice(key, value, LayerSettings.Smoothing.self)
             default:
-                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, activations, activation_granularity, estimator, percentile, alpha, smoothing)")
+                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, activations, activation_granularity, estimator, percentile, alpha, smoothing)")
             }
         }
     }

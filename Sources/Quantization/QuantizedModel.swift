@@ -147,8 +147,11 @@ public final class QuantizedModel: @unchecked Sendable {
                         b?[r] /= sv[j]
                     }
                 }
-                let q = s.keepFloat ? nil : WeightQuantizer.quantize(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
-                                                                     granularity: s.weightGranularity, clip: s.weightClip)
+                let q = s.keepFloat ? nil
+                    : s.weightSymmetric ? WeightQuantizer.quantize(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
+                                                                   granularity: s.weightGranularity, clip: s.weightClip)
+                    : WeightQuantizer.quantizeAsymmetric(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
+                                                         granularity: s.weightGranularity, clip: s.weightClip)
                 sets.append(WeightSet(weight: w, bias: b, quantized: q))
             }
             let ownSets: [[Float]?] = setCount == 1 ? [own[0]] : own

@@ -97,6 +97,20 @@ public final class QuantizedModelExecutor: FoldingExecutor {
         try codes.withUnsafeBytes {
             try product.forward($0.baseAddress!, rows: rows, inputScale: e.scale, zeroPoint: e.zeroPoint, into: output)
         }
+        guard !quantized.isSymmetric else { return }
+        // Asymmetric weights: Σ(xq − zx)(wq − zw) = Σ(xq − zx)·wq − zw·Σ(xq − zx); the GEMM did the
+        // first sum, the second is an exact integer row sum, applied with the same scales.
+        for r in 0..<rows {
+            var sum: Int64 = 0
+            for k in 0..<q.inputs {
+                let byte = codes[r * q.inputs + k]
+                let code = storage == .s8 ? Int64(Int8(bitPattern: byte)) : Int64(byte)
+                sum += code - Int64(e.zeroPoint)
+            }
+            for c in 0..<q.outputs where quantized.zeroPoints[c] != 0 {
+                output[r * q.outputs + c] -= e.scale * quantized.scales[c] * Float(Int64(quantized.zeroPoints[c]) * sum)
+            }
+        }
     }
 
     private func floatProduct(_ key: String, _ weight: @autoclosure () -> [Float], _ q: QuantizedLayer, _ bias: [Float]?) throws -> LinearFP32 {

@@ -32,6 +32,7 @@ public enum QuantizedModelExport {
                 if let qw = set.quantized {
                     w.add(p + ".weight", dtype: .i8, shape: [layer.outputs, layer.inputs], elements: qw.values)
                     w.add(p + ".weight_scale", Tensor(shape: [layer.outputs], scalars: qw.scales))
+                    if !qw.isSymmetric { w.add(p + ".weight_zero_point", dtype: .i32, shape: [layer.outputs], elements: qw.zeroPoints) }
                 } else {
                     w.add(p + ".weight", Tensor(shape: [layer.outputs, layer.inputs], scalars: set.weight))
                 }
@@ -84,7 +85,7 @@ public enum QuantizedModelExport {
             }
             let acts = s.activations == .dynamic ? "dynamic per-token int8"
                 : "\(s.activations.rawValue) per-tensor, \(s.activationGranularity.rawValue) scales (\(l.deployedEncodings)), \(s.estimator.rawValue)"
-            var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue) \(s.weightClip.rawValue) · A \(acts)"
+            var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue)\(s.weightSymmetric ? "" : " asymmetric") \(s.weightClip.rawValue) · A \(acts)"
             if s.alpha > 0 {
                 line += " · SmoothQuant α=\(s.alpha) \(s.smoothing.rawValue) (\(l.weightSets.count) weight set\(l.weightSets.count == 1 ? "" : "s")): \(l.fold)"
             } else if l.weightSets.count > 1 {

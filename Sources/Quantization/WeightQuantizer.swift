@@ -13,13 +13,27 @@ public struct QuantizedWeights: Sendable, Equatable {
     public let values: [Int8]
     /// Δ per output channel (`C` values; all equal for per-tensor).
     public let scales: [Float]
+    /// Integer zero point per output channel: all 0 when symmetric.
+    public let zeroPoints: [Int32]
 
-    /// Row-major `[C, K]` floats `Δ[c] · q[c, k]`.
+    public var isSymmetric: Bool { zeroPoints.allSatisfy { $0 == 0 } }
+
+    public init(outputs: Int, inputs: Int, bits: Int, granularity: Granularity, values: [Int8], scales: [Float], zeroPoints: [Int32]? = nil) {
+        self.outputs = outputs
+        self.inputs = inputs
+        self.bits = bits
+        self.granularity = granularity
+        self.values = values
+        self.scales = scales
+        self.zeroPoints = zeroPoints ?? [Int32](repeating: 0, count: outputs)
+    }
+
+    /// Row-major `[C, K]` floats `Δ[c] · (q[c, k] − z[c])`.
     public func dequantized() -> [Float] {
         var out = [Float](repeating: 0, count: values.count)
         for c in 0..<outputs {
-            let s = scales[c]
-            for k in 0..<inputs { out[c * inputs + k] = s * Float(values[c * inputs + k]) }
+            let s = scales[c], z = zeroPoints[c]
+            for k in 0..<inputs { out[c * inputs + k] = s * Float(Int32(values[c * inputs + k]) - z) }
         }
         return out
     }
@@ -67,6 +81,59 @@ public enum WeightQuantizer {
     public static func quantize(_ weight: [Float], outputs: Int, inputs: Int, bits: Int = 8,
                                 granularity: QuantizedWeights.Granularity = .perChannel, clip: Clip = .minmax) -> QuantizedWeights {
         weight.withUnsafeBufferPointer { quantize($0, outputs: outputs, inputs: inputs, bits: bits, granularity: granularity, clip: clip) }
+    }
+
+    /// The asymmetric variant (scalar reference): per channel (or tensor) the range
+    /// `[min(W, 0), max(W, 0)]` (clipped by `r` under MSE), `Δ = range / (2^b − 1)`, an integer
+    /// zero point z so that `q = clamp(round(W/Δ) + z, −2^(b−1), 2^(b−1) − 1)` (stored in int8)
+    /// and W ≈ Δ·(q − z).
+    public static func quantizeAsymmetric(_ weight: [Float], outputs: Int, inputs: Int, bits: Int = 8,
+                                          granularity: QuantizedWeights.Granularity = .perChannel, clip: Clip = .minmax) -> QuantizedWeights {
+        precondition((2...8).contains(bits), "weight bits must be 2…8, got \(bits)")
+        precondition(weight.count == outputs * inputs, "weight holds \(weight.count) values, expected \(outputs)×\(inputs)")
+        let qmin = -Float(1 << (bits - 1)), qmax = Float((1 << (bits - 1)) - 1)
+        func encode(_ lo: Float, _ hi: Float) -> (scale: Float, zero: Float) {
+            let range = hi - lo
+            guard range > 0 else { return (1, 0) }
+            let scale = range / (qmax - qmin)
+            return (scale, min(max(qmin - (lo / scale).rounded(.toNearestOrAwayFromZero), qmin), qmax))
+        }
+        func code(_ w: Float, _ e: (scale: Float, zero: Float)) -> Float {
+            min(max((w / e.scale).rounded(.toNearestOrAwayFromZero) + e.zero, qmin), qmax)
+        }
+        func rowError(_ rows: Range<Int>, _ e: (scale: Float, zero: Float)) -> Double {
+            var total = 0.0
+            for c in rows { for k in 0..<inputs {
+                let w = weight[c * inputs + k], d = Double(w - e.scale * (code(w, e) - e.zero))
+                total += d * d
+            } }
+            return total
+        }
+        var lows = [Float](repeating: 0, count: outputs), highs = lows
+        for c in 0..<outputs { for k in 0..<inputs {
+            lows[c] = min(lows[c], weight[c * inputs + k])
+            highs[c] = max(highs[c], weight[c * inputs + k])
+        } }
+        let groups: [Range<Int>] = granularity == .perChannel ? (0..<outputs).map { $0..<($0 + 1) } : [0..<outputs]
+        var encodings = [(scale: Float, zero: Float)](repeating: (1, 0), count: outputs)
+        for rows in groups {
+            let lo = rows.map { lows[$0] }.min() ?? 0, hi = rows.map { highs[$0] }.max() ?? 0
+            var best = encode(lo, hi)
+            if clip == .mse {
+                var bestError = Double.infinity
+                for step in 0...50 {
+                    let r = 1 - Float(step) / 100
+                    let e = encode(lo * r, hi * r)
+                    let error = rowError(rows, e)
+                    if error < bestError { (best, bestError) = (e, error) }
+                }
+            }
+            for c in rows { encodings[c] = best }
+        }
+        var values = [Int8](repeating: 0, count: outputs * inputs)
+        for c in 0..<outputs { for k in 0..<inputs { values[c * inputs + k] = Int8(code(weight[c * inputs + k], encodings[c])) } }
+        return QuantizedWeights(outputs: outputs, inputs: inputs, bits: bits, granularity: granularity, values: values,
+                                scales: encodings.map(\.scale), zeroPoints: encodings.map { Int32($0.zero) })
     }
 
     /// The clipped range per channel (per tensor: one shared ratio, errors summed over all rows).

@@ -14,6 +14,7 @@ struct Plan: ParsableCommand {
     @OptionGroup var calibration: CalibrationOptions
     @Option(help: "Output plan.") var out: String
     @Option(help: "Weight bits, 4…8.") var weightBits = 8
+    @Flag(help: "Asymmetric weights (a per-channel zero point).") var asymmetricWeights = false
     @Option(help: "Activations: int8, uint8 or dynamic.") var activations = "int8"
     @Option(help: "Activation scales per: step, group or global.") var granularity = "step"
     @Option(help: "Range estimator: minmax, percentile or mse.") var estimator = "minmax"
@@ -24,7 +25,8 @@ struct Plan: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let setup = try QuantizationSetup(checkpoint: checkpoint, options: calibration)
-            let settings: JSONValue = .object([("weight_bits", .int(weightBits)), ("activations", .string(activations)),
+            let settings: JSONValue = .object([("weight_bits", .int(weightBits)),
+                                               ("weight_symmetric", .bool(!asymmetricWeights)), ("activations", .string(activations)),
                                                ("activation_granularity", .string(granularity)), ("estimator", .string(estimator)),
                                                ("alpha", .double(alpha)), ("smoothing", .string(smoothing))])
             var defaults = LayerSettings()

@@ -97,11 +97,15 @@ func foldedFloatModelEqualsTheOriginal(smoothing: LayerSettings.Smoothing) throw
 /// The int8 path and the fake-quant reference see the same integers on every layer of a smoothed
 /// plan (explicit vectors included): they differ by float rounding only (bound as in
 /// `int8AndFakeQuantAgreePerLayerOnTheDemoModel`).
-@Test(arguments: [(LayerSettings.Activations.int8, LayerSettings.Smoothing.aggregated, 8),
-                  (.uint8, .timestep, 4)])
-func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations, smoothing: LayerSettings.Smoothing, bits: Int) throws {
+/// Asymmetric weights add `zw·Σ(xq − zx)` after the GEMM, so their bound is relative to the
+/// larger of |y| and that term.
+@Test(arguments: [(LayerSettings.Activations.int8, LayerSettings.Smoothing.aggregated, 8, true),
+                  (.uint8, .timestep, 4, true), (.uint8, .aggregated, 8, false), (.int8, .timestep, 6, false)])
+func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations, smoothing: LayerSettings.Smoothing, bits: Int,
+                                          symmetricWeights: Bool) throws {
     let f = try sharedSmoothQuantFixture.get()
-    let plan = f.plan({ $0.alpha = 0.5; $0.smoothing = smoothing; $0.activations = activations; $0.weightBits = bits },
+    let plan = f.plan({ $0.alpha = 0.5; $0.smoothing = smoothing; $0.activations = activations; $0.weightBits = bits
+                        $0.weightSymmetric = symmetricWeights },
                       layers: explicitLayerOverrides(f.model, alpha: 0.5))
     let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
     let capture = CapturingExecutor(pattern: "*", inner: QuantizedModelExecutor(model: quantized, mode: .float))
@@ -114,7 +118,14 @@ func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations
             try fake.run(layer, step: 2, input: x.baseAddress!, rows: c.rows, output: &a)
             try int8.run(layer, step: 2, input: x.baseAddress!, rows: c.rows, output: &b)
         }
-        let scale = a.map(abs).max()!
+        var scale = a.map(abs).max()!
+        if !symmetricWeights {
+            // The largest compensation term Δx·Δw·|zw|·Σ|xq − zx| ≤ Δx·Δw·|zw|·K·(qmax − qmin).
+            let w = quantized[layer.name]!.weightSets[quantized[layer.name]!.setIndex(step: 2)].quantized!
+            let e = quantized[layer.name]!.encoding(step: 2)
+            let term = zip(w.scales, w.zeroPoints).map { e.scale * $0 * Float(abs($1)) }.max()! * Float(layer.inputs * 255)
+            scale = max(scale, term)
+        }
         let worst = zip(a, b).map { abs($0 - $1) }.max()!
         #expect(worst <= 4 * Float(layer.inputs) * scale.ulp, "\(layer.name): max|Δ| \(worst), max|y| \(scale)")
     }

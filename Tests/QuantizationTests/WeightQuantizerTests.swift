@@ -49,3 +49,21 @@ import Testing
     // The quiet row is crushed by one shared scale: per-channel is clearly better.
     #expect(stats.perChannelSQNRdB > stats.perTensorSQNRdB + 3)
 }
+
+/// Asymmetric weights, by hand: row [−1, 0, 3] at 8 bits spans [−1, 3], Δ = 4/255, z = −128 + 64 = −64
+/// (round(1/Δ) = 64); zero is exact, the extremes land on −128 and 127.
+@Test func asymmetricWeightsByHand() {
+    let q = WeightQuantizer.quantizeAsymmetric([-1, 0, 3], outputs: 1, inputs: 3, bits: 8)
+    #expect(q.scales == [Float(4) / 255])
+    #expect(q.zeroPoints == [-64])
+    #expect(q.values == [-128, -64, 127])
+    #expect(q.dequantized()[1] == 0)
+    // A one-signed row uses the whole grid, not half of it: error ≤ Δ/2 with Δ = max/(2^b − 1).
+    let positive: [Float] = (0..<64).map { Float($0) / 63 }
+    let a = WeightQuantizer.quantizeAsymmetric(positive, outputs: 1, inputs: 64, bits: 4)
+    let s = WeightQuantizer.quantize(positive, outputs: 1, inputs: 64, bits: 4)
+    func worst(_ q: QuantizedWeights) -> Float { zip(q.dequantized(), positive).map { abs($0 - $1) }.max()! }
+    #expect(worst(a) <= a.scales[0] / 2 * 1.0001 && a.scales[0] == Float(1) / 15)
+    #expect(worst(a) < worst(s))
+    #expect(a.values.allSatisfy { (-8...7).contains($0) })
+}
