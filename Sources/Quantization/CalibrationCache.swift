@@ -1,5 +1,6 @@
 import Foundation
 import Tensors
+import VideoDiT
 
 /// Calibration results on disk: one folder per key, `statistics.safetensors` (per layer and step:
 /// `<layer>@<step>.channel_min` / `.channel_max` [K], `.histogram` U64 [bins], `.reservoir` [n, K]) and
@@ -69,11 +70,21 @@ public struct CalibrationCache {
                       let lo = values["min"]?.doubleValue, let hi = values["max"]?.doubleValue else { continue }
                 let prefix = "\(layer)@\(step)"
                 let histogram = try file.view(prefix + ".histogram").withElements(as: UInt64.self, Array.init)
+                let channelMinimum = try file.tensor(prefix + ".channel_min").scalars
+                let channelMaximum = try file.tensor(prefix + ".channel_max").scalars
+                let reservoir = try file.tensor(prefix + ".reservoir").scalars
+                func bad(_ field: String) -> Error {
+                    ModelLoadError("\(folder): calibration cache entry \(prefix).\(field) does not fit width \(width); delete the folder to recalibrate")
+                }
+                guard width > 0, capacity >= 0, rows >= 0 else { throw bad("width") }
+                guard channelMinimum.count == width else { throw bad("channel_min") }
+                guard channelMaximum.count == width else { throw bad("channel_max") }
+                guard histogram.count == LayerStepStatistics.binCount else { throw bad("histogram") }
+                guard reservoir.count % width == 0, reservoir.count <= capacity * width else { throw bad("reservoir") }
                 result[layer, default: [:]][step] = LayerStepStatistics(
-                    width: width, channelMinimum: try file.tensor(prefix + ".channel_min").scalars,
-                    channelMaximum: try file.tensor(prefix + ".channel_max").scalars,
+                    width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum,
                     minimum: Float(lo), maximum: Float(hi), histogram: histogram, rows: rows,
-                    reservoir: try file.tensor(prefix + ".reservoir").scalars, reservoirCapacity: capacity)
+                    reservoir: reservoir, reservoirCapacity: capacity)
             }
         }
         return result

@@ -172,8 +172,13 @@ public struct QuantizationPlan: Sendable, Equatable {
         architecture = json["checkpoint"]?["architecture"]?.stringValue ?? "STDiT3"
         guard let c = json["calibration"] else { throw fail("calibration", "missing") }
         guard let prompts = c["prompts"]?.arrayValue?.compactMap(\.stringValue), !prompts.isEmpty else { throw fail("calibration.prompts", "must be a non-empty list of strings") }
-        guard let seeds = c["seeds"]?.arrayValue?.compactMap({ $0.intValue.flatMap { UInt64(exactly: $0) } }), !seeds.isEmpty else { throw fail("calibration.seeds", "must be a non-empty list of non-negative integers") }
+        guard let seedValues = c["seeds"]?.arrayValue, !seedValues.isEmpty else { throw fail("calibration.seeds", "must be a non-empty list of non-negative integers") }
+        let seeds = try seedValues.enumerated().map { i, v -> UInt64 in
+            guard case .number(let literal) = v, let seed = UInt64(literal) else { throw fail("calibration.seeds[\(i)]", "must be a non-negative integer") }
+            return seed
+        }
         guard let sampler = c["sampler"]?.stringValue else { throw fail("calibration.sampler", "missing") }
+        guard sampler == "rflow" else { throw fail("calibration.sampler", "\"\(sampler)\" is not supported: calibration and quantized sampling run rectified flow (\"rflow\")") }
         guard let steps = c["steps"]?.intValue, (1...1000).contains(steps) else { throw fail("calibration.steps", "must be an integer in 1…1000") }
         guard let cfg = c["cfg_scale"]?.doubleValue, cfg.isFinite else { throw fail("calibration.cfg_scale", "must be a finite number") }
         guard let hashOfCalibration = c["checkpoint_hash"]?.stringValue else { throw fail("calibration.checkpoint_hash", "missing") }
@@ -183,12 +188,18 @@ public struct QuantizationPlan: Sendable, Equatable {
             throw fail("sampler.t", "must list \(steps) timesteps (calibration.steps)")
         }
         timesteps = t.map(Float.init)
+        if let name = json["sampler"]?["name"]?.stringValue, name != sampler { throw fail("sampler.name", "\"\(name)\" differs from calibration.sampler \"\(sampler)\"") }
+        if let n = json["sampler"]?["steps"], n.intValue != steps { throw fail("sampler.steps", "differs from calibration.steps (\(steps))") }
+        if let scale = json["sampler"]?["cfg_scale"], scale.doubleValue.map(Float.init) != Float(cfg) {
+            throw fail("sampler.cfg_scale", "differs from calibration.cfg_scale (\(cfg))")
+        }
         guard let groups = json["step_groups"]?.arrayValue else { throw fail("step_groups", "missing") }
         stepGroups = try groups.enumerated().map { i, g in
-            guard let pair = g.arrayValue?.compactMap(\.intValue), pair.count == 2, pair[0] >= 0, pair[0] <= pair[1] else {
+            guard let items = g.arrayValue, items.count == 2, let first = items[0].intValue, let last = items[1].intValue,
+                  first >= 0, first <= last else {
                 throw fail("step_groups[\(i)]", "must be [first, last] step indices")
             }
-            return pair[0]...pair[1]
+            return first...last
         }
         defaults = LayerSettings()
         if let d = json["defaults"] { try Self.apply(d, to: &defaults, path: "\(source): defaults", alphaApplies: true) }

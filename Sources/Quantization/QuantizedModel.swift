@@ -92,9 +92,13 @@ public final class QuantizedModel: @unchecked Sendable {
         var settings: [String: LayerSettings] = [:]
         for l in linears { settings[l.name] = try plan.settings(for: l.name, foldable: SmoothQuant.fold(of: l.name).isFolded) }
 
+        let widths = Dictionary(uniqueKeysWithValues: linears.map { ($0.name, $0.inputs) })
         func stats(_ layer: String, _ step: Int) throws -> LayerStepStatistics {
             guard let s = statistics[layer]?[step] else {
                 throw PlanError("no calibration statistics for \(layer) at step \(step) (calibration key \(plan.calibration.digest))")
+            }
+            guard s.width == widths[layer] else {
+                throw PlanError("calibration statistics for \(layer) at step \(step) have width \(s.width), the layer has \(widths[layer] ?? 0) inputs")
             }
             return s
         }
@@ -193,7 +197,8 @@ public final class QuantizedModel: @unchecked Sendable {
             }
             let folds = (0..<G).map { g in (msa: inverse(".attn.qkv", g), mlp: inverse(".mlp.fc1", g)) }
             if folds.contains(where: { $0.msa != nil || $0.mlp != nil }) { modulation[block] = folds }
-            if let kv = smoothing[block + ".cross_attn.kv_linear"], kv.contains(where: { $0 != nil }) {
+            if var kv = smoothing[block + ".cross_attn.kv_linear"], kv.contains(where: { $0 != nil }) {
+                if !varies(kv) { kv = [kv[0]] }   // aggregated: one copy, not one per group
                 captions[block] = kv.map { sv in
                     guard let sv else { return (fc2Weight, fc2Bias) }
                     let k = fc2.inputFeatures

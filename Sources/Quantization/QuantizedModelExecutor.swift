@@ -31,10 +31,14 @@ public final class QuantizedModelExecutor: FoldingExecutor {
 
     public func captionProjection(block: String, step: Int?) -> LinearFP32? {
         guard let sets = model.captionProjections[block] else { return nil }
-        let g = group(step), key = "\(block)|\(g)"
+        let g = sets.count == 1 ? 0 : group(step), key = "\(block)|\(g)"
         if let p = captionProducts[key] { return p }
-        let p = try? LinearFP32(weight: sets[g].weight, outputs: model.captionProjectionShape.outputs,
-                                inputs: model.captionProjectionShape.inputs, bias: sets[g].bias)
+        // Falling back to the shared projection would silently give wrong numbers (kv_linear's
+        // weights carry s), so a failure here is fatal; oneDNN fp32 primitives do not fail in practice.
+        guard let p = try? LinearFP32(weight: sets[g].weight, outputs: model.captionProjectionShape.outputs,
+                                      inputs: model.captionProjectionShape.inputs, bias: sets[g].bias) else {
+            preconditionFailure("could not create the folded caption projection of \(block)")
+        }
         captionProducts[key] = p
         return p
     }

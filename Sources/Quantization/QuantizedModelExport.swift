@@ -86,14 +86,17 @@ public enum QuantizedModelExport {
             let acts = s.activations == .dynamic ? "dynamic per-token int8"
                 : "\(s.activations.rawValue) per-tensor, \(s.activationGranularity.rawValue) scales (\(l.deployedEncodings)), \(s.estimator.rawValue)"
             var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue)\(s.weightSymmetric ? "" : " asymmetric") \(s.weightClip.rawValue) · A \(acts)"
-            if s.alpha > 0 {
+            if l.smoothing.contains(where: { $0 != nil }) {
                 line += " · SmoothQuant α=\(s.alpha) \(s.smoothing.rawValue) (\(l.weightSets.count) weight set\(l.weightSets.count == 1 ? "" : "s")): \(l.fold)"
+            } else if s.alpha > 0 {
+                line += " · α=\(s.alpha) ignored (\(s.activations == .dynamic ? "dynamic activations" : "kept in float"))"
             } else if l.weightSets.count > 1 {
                 line += " · \(l.weightSets.count) weight sets (a consumer's time-step-wise 1/s is folded into its rows)"
             }
             lines.append(line)
         }
-        lines.append("weights \(q.weightBytes) bytes, activation scales \(q.scaleBytes) bytes")
+        let copies = q.captionProjections.values.reduce(0) { $0 + $1.count } * q.captionProjectionShape.outputs * (q.captionProjectionShape.inputs + 1) * 4
+        lines.append("weights \(q.weightBytes) bytes, activation scales \(q.scaleBytes) bytes; float fold copies of y_proj.fc2 \(copies) bytes")
         return lines
     }
 }

@@ -31,6 +31,9 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let setup = try QuantizationSetup(checkpoint: checkpoint, options: calibration)
+            guard setup.model.config.inChannels == 3 else {
+                throw ValidationError("\(setup.path): eval compares RGB frames, so it needs a pixel-space model (in_channels 3); this one has \(setup.model.config.inChannels) latent channels and no VAE here")
+            }
             guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw ValidationError("cannot read \(prompts)") }
             let list = FidelityRun.readPrompts(text)
             guard !list.isEmpty else { throw ValidationError("\(prompts): no prompts") }

@@ -102,3 +102,17 @@ struct QuantizeWorkspace {
     let bad = try runTool(["eval", "--rows", "nonsense", "--cache-directory", w.cache])
     #expect(bad.status == 1 && bad.stderr.contains("nonsense"))
 }
+
+@Test func planFieldsThatChangeTheCalibrationAreCheckedToo() throws {
+    let w = try QuantizeWorkspace(arguments: [])
+    let cases: [(String, (inout [String: Any]) -> Void)] = [
+        ("calibration.seeds[1]", { var c = $0["calibration"] as! [String: Any]; c["seeds"] = [0, "x"]; $0["calibration"] = c }),
+        ("calibration.sampler", { var c = $0["calibration"] as! [String: Any]; c["sampler"] = "ddim"; $0["calibration"] = c }),
+        ("sampler.cfg_scale", { var s = $0["sampler"] as! [String: Any]; s["cfg_scale"] = 9; $0["sampler"] = s }),
+        ("step_groups[0]", { $0["step_groups"] = [[0, "x"]] }),
+    ]
+    for (field, edit) in cases {
+        let result = try w.quantize(try w.edited(edit), explain: true)
+        #expect(result.status == 1 && result.stderr.contains(field), "\(field) not named in: \(result.stderr)")
+    }
+}
