@@ -9,9 +9,17 @@ public enum LayerSQNR {
     /// dB per quantized layer name.
     public static func local(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
                              mode: QuantizedModelExecutor.Mode = .int8) throws -> [String: Double] {
+        try energies(q, model: model, statistics: statistics, mode: mode).mapValues {
+            $0.noise > 0 ? 10 * log10($0.signal / $0.noise) : .infinity
+        }
+    }
+
+    /// Σ‖y‖² and Σ‖y − y_q‖² per quantized layer over the calibration rows of every step.
+    public static func energies(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
+                                mode: QuantizedModelExecutor.Mode) throws -> [String: (signal: Double, noise: Double)] {
         let reference = QuantizedModelExecutor(model: q, mode: .float)
         let quantized = QuantizedModelExecutor(model: q, mode: mode)
-        var result: [String: Double] = [:]
+        var result: [String: (signal: Double, noise: Double)] = [:]
         for linear in model.blockLinears {
             guard let layer = q[linear.name], layer.isQuantized else { continue }
             var signal = 0.0, noise = 0.0
@@ -33,7 +41,7 @@ public enum LayerSQNR {
                     noise += d * d
                 }
             }
-            result[linear.name] = noise > 0 ? 10 * log10(signal / noise) : .infinity
+            result[linear.name] = (signal, noise)
         }
         return result
     }

@@ -21,6 +21,8 @@ struct Plan: ParsableCommand {
     @Option(help: "SmoothQuant α for the foldable layers of every block (0 disables).") var alpha = 0.0
     @Option(help: "Smoothing: aggregated or timestep.") var smoothing = "aggregated"
     @Option(help: "Number of step groups (equal, contiguous).") var groups = 1
+    @Flag(help: "Choose α per block by search (grid 0…1 step 0.05, local error of the block's linears on the calibration rows); calibrates first if needed.")
+    var autoAlpha = false
 
     func run() throws {
         try reportingErrors {
@@ -32,7 +34,25 @@ struct Plan: ParsableCommand {
             var defaults = LayerSettings()
             do { try QuantizationPlan.applySettings(settings, to: &defaults, path: "options") } catch let e as PlanError { throw ValidationError(e.description) }
             guard groups >= 1 else { throw ValidationError("--groups must be at least 1") }
-            let plan = setup.plan(defaults: defaults, groups: groups)
+            var plan = setup.plan(defaults: defaults, groups: groups)
+            if autoAlpha {
+                let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
+                let start = monotonicSeconds()
+                let result = try AlphaSearch.search(model: setup.model, statistics: statistics, plan: plan)
+                let blocks = result.best.keys.sorted { a, b in
+                    let order = setup.model.blockLinears.map { QuantizationPlan.block(of: $0.name) }
+                    return order.firstIndex(of: a)! < order.firstIndex(of: b)!
+                }
+                plan.blocks = blocks.map { ($0, .object([("alpha", .double(result.best[$0]!))])) }
+                print(String(format: "α search over %d values in %.1f s; relative error of each block's linears (α = 0 → best):", AlphaSearch.defaultGrid.count,
+                             monotonicSeconds() - start))
+                for block in blocks {
+                    let curve = result.curves[block]!
+                    let at0 = curve.first { $0.alpha == 0 }?.error ?? .nan
+                    let best = curve.first { $0.alpha == result.best[block]! }!.error
+                    print(String(format: "  %-20@ α %.2f  %.3e → %.3e", block as NSString, result.best[block]!, at0, best))
+                }
+            }
             try AtomicFile.write(Array(plan.json.serialized(pretty: true).utf8), to: out)
             print("wrote \(out) (\(plan.steps) steps, \(plan.stepGroups.count) step groups, calibration \(plan.calibration.digest))")
         }

@@ -150,3 +150,19 @@ func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations
     #expect(perStep.scaleBytes == 56 * 3 * 8 && global.scaleBytes == 56 * 8)   // 8 blocks × 7 linears
     #expect(perStep.weightBytes == f.model.blockLinears.reduce(0) { $0 + $1.outputs * $1.inputs })
 }
+
+/// The α search reports a curve per block over the grid and picks each block's minimum; α = 0
+/// and the picked α differ in error exactly as the curve says.
+@Test func alphaSearchPicksEachBlocksMinimum() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let result = try AlphaSearch.search(model: f.model, statistics: f.statistics, plan: f.plan { _ in }, grid: [0, 0.5, 1])
+    #expect(result.best.count == 8)
+    for (block, curve) in result.curves {
+        #expect(curve.map(\.alpha) == [0, 0.5, 1])
+        let minimum = curve.map(\.error).min()!
+        #expect(curve.first { $0.alpha == result.best[block]! }!.error == minimum)
+        #expect(curve.allSatisfy { $0.error > 0 && $0.error < 1 })
+    }
+    // Smoothing changes the error (the search is not comparing a plan with itself).
+    #expect(result.curves.values.contains { $0[0].error != $0[1].error })
+}
