@@ -52,13 +52,7 @@ public enum QuantizedModelExport {
             for step in 0..<S {
                 var r = perStep[step][b].rows
                 if let fold = q.modulationFolds[block]?[q.groupOfStep[step]] {
-                    for (inverse, shiftRow) in [(fold.msa, 0), (fold.mlp, 3)] {
-                        guard let inverse else { continue }
-                        for i in 0..<C {
-                            r[shiftRow * C + i] *= inverse[i]
-                            r[(shiftRow + 1) * C + i] = (1 + r[(shiftRow + 1) * C + i]) * inverse[i] - 1
-                        }
-                    }
+                    SmoothingFolds.fold(&r, offset: 0, width: C, msa: fold.msa, mlp: fold.mlp)
                 }
                 table += r
             }

@@ -17,23 +17,27 @@ public protocol FoldingExecutor: LinearExecutor {
     func captionProjection(block: String, step: Int?) -> LinearFP32?
 }
 
-enum SmoothingFolds {
-    /// Folds `1/s` into the modulation rows `mod` `[B, 6, C]` of one block (rows 0/1 feed the
-    /// attention input, 3/4 the MLP input).
+public enum SmoothingFolds {
+    /// Folds `1/s` into one sample's modulation rows `mod[offset ..< offset + 6C]` (rows 0/1 feed
+    /// the attention input, 3/4 the MLP input): `shift/s` and `(1 + scale)/s − 1`.
+    public static func fold(_ mod: inout [Float], offset: Int, width C: Int, msa: [Float]?, mlp: [Float]?) {
+        for (inverse, shiftRow) in [(msa, 0), (mlp, 3)] {
+            guard let inverse else { continue }
+            precondition(inverse.count == C, "modulation fold has \(inverse.count) values, expected \(C)")
+            let shift = offset + shiftRow * C, scale = shift + C
+            for i in 0..<C {
+                mod[shift + i] *= inverse[i]
+                mod[scale + i] = (1 + mod[scale + i]) * inverse[i] - 1
+            }
+        }
+    }
+
+    /// Folds the executor's `1/s` into the modulation rows `mod` `[B, 6, C]` of one block.
     static func apply(to mod: inout [Float], batch B: Int, width C: Int, executor: LinearExecutor, block: String, step: Int?) {
         guard let folding = executor as? FoldingExecutor else { return }
         let folds = folding.modulationFold(block: block, step: step)
-        for (inverse, shiftRow) in [(folds.msa, 0), (folds.mlp, 3)] {
-            guard let inverse else { continue }
-            precondition(inverse.count == C, "modulation fold for \(block) has \(inverse.count) values, expected \(C)")
-            for b in 0..<B {
-                let shift = (b * 6 + shiftRow) * C, scale = shift + C
-                for i in 0..<C {
-                    mod[shift + i] *= inverse[i]
-                    mod[scale + i] = (1 + mod[scale + i]) * inverse[i] - 1
-                }
-            }
-        }
+        guard folds.msa != nil || folds.mlp != nil else { return }
+        for b in 0..<B { fold(&mod, offset: b * 6 * C, width: C, msa: folds.msa, mlp: folds.mlp) }
     }
 
     /// The packed caption tokens the block's `kv_linear` reads: the shared projection, or the

@@ -28,10 +28,7 @@ struct Fidelity: ParsableCommand {
             }
             guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw ValidationError("cannot read \(prompts)") }
             let list = FidelityRun.readPrompts(text)
-            let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
-                guard let v = UInt64(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad seed '\(s)'") }
-                return v
-            }
+            let seedList = try parseSeeds(seeds, option: "--seeds")
             let d = loaded.samplerDefaults
             let size = [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32]
             let schedule = try RectifiedFlowSchedule.forSampling(steps: steps ?? d?.steps ?? 30, defaults: d, disableTransform: false,

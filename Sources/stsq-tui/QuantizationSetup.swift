@@ -66,16 +66,22 @@ struct QuantizationSetup {
 
     /// Cached statistics, or a calibration run (progress on stderr) saved to the cache.
     func statistics(cacheDirectory: String) throws -> [String: [Int: LayerStepStatistics]] {
-        let cache = CalibrationCache(directory: cacheDirectory)
-        if let cached = try cache.load(key) { return cached }
+        if let cached = try CalibrationCache(directory: cacheDirectory).load(key) { return cached }
         let start = monotonicSeconds()
+        let statistics = try calibrate(cacheDirectory: cacheDirectory)
+        FileHandleStderr.write(String(format: "calibrated %d prompts × %d seeds in %.1f s\n", key.prompts.count, key.seeds.count,
+                                      monotonicSeconds() - start))
+        return statistics
+    }
+
+    /// Records the statistics now (progress on stderr) and saves them to the cache.
+    func calibrate(cacheDirectory: String) throws -> [String: [Int: LayerStepStatistics]] {
         let calibrator = Calibrator(model: model, schedule: schedule, cfgScale: cfgScale, size: size, fps: fps)
         let statistics = try calibrator.run(conditions: try key.prompts.map { try encoder.encode([$0]) }, seeds: key.seeds) { done, total in
             FileHandleStderr.write("\rcalibrating: \(done)/\(total) sampler steps")
         }
-        FileHandleStderr.write(String(format: "\rcalibrated %d prompts × %d seeds in %.1f s\n", key.prompts.count, key.seeds.count,
-                                      monotonicSeconds() - start))
-        try cache.save(statistics, for: key)
+        FileHandleStderr.write("\n")
+        try CalibrationCache(directory: cacheDirectory).save(statistics, for: key)
         return statistics
     }
 

@@ -23,16 +23,22 @@ struct DemoCalibration {
         captures = Dictionary(capture.captures.map { ($0.layer, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    func plan(_ kind: ActivationEncoding.Kind) -> [String: LayerQuantization] {
-        var layers: [String: LayerQuantization] = [:]
+    /// A one-step W8A8 model whose statistics are exactly the captured inputs: per-channel weights,
+    /// min-max activation encodings of this very input.
+    func quantized(_ kind: ActivationEncoding.Kind) throws -> QuantizedModel {
+        var statistics: [String: [Int: LayerStepStatistics]] = [:]
         for layer in model.blockLinears {
-            let x = captures[layer.name]!.input
-            let encoding = ActivationEncoding.covering(min: x.min()!, max: x.max()!, kind: kind)
-            layers[layer.name] = LayerQuantization(
-                weights: WeightQuantizer.quantize(layer.weight, outputs: layer.outputs, inputs: layer.inputs),
-                bias: layer.bias, encoding: { _ in encoding })
+            let capture = captures[layer.name]!
+            var st = LayerStepStatistics(width: layer.inputs)
+            capture.input.withUnsafeBufferPointer { st.observe($0.baseAddress!, rows: capture.rows) }
+            statistics[layer.name] = [0: st]
         }
-        return layers
+        var defaults = LayerSettings()
+        defaults.activations = kind == .symmetricInt8 ? .int8 : .uint8
+        let key = CalibrationCache.Key(checkpointHash: "test", prompts: ["golden"], sampler: "rflow", steps: 1, cfgScale: 1, seeds: [0])
+        let plan = QuantizationPlan(checkpointHash: "test", architecture: "STDiT3", calibration: key, timesteps: [inputs.timestep[0]],
+                                    stepGroups: [0...0], defaults: defaults)
+        return try QuantizedModel(model: try #require(model as? STDiT3), statistics: statistics, plan: plan)
     }
 }
 
@@ -43,8 +49,8 @@ struct DemoCalibration {
 @Test(arguments: [ActivationEncoding.Kind.asymmetricUInt8, .symmetricInt8])
 func int8AndFakeQuantAgreePerLayerOnTheDemoModel(kind: ActivationEncoding.Kind) throws {
     let calibration = try sharedDemoCalibration.get()
-    let plan = calibration.plan(kind)
-    let fake = FakeQuantExecutor(layers: plan), int8 = Int8Executor(layers: plan)
+    let model = try calibration.quantized(kind)
+    let fake = QuantizedModelExecutor(model: model, mode: .fakeQuant), int8 = QuantizedModelExecutor(model: model, mode: .int8)
     var worstRelative: Float = 0
     for layer in calibration.model.blockLinears {
         let capture = calibration.captures[layer.name]!
@@ -69,7 +75,7 @@ let sharedDemoCalibration = Result { try DemoCalibration() }
 @Test func int8ModelTracksFloat32OnTheDemoModel() throws {
     let calibration = try sharedDemoCalibration.get()
     let fp = try calibration.model.forward(calibration.inputs, executor: Float32Executor(), step: nil)
-    let q = try calibration.model.forward(calibration.inputs, executor: Int8Executor(layers: calibration.plan(.asymmetricUInt8)), step: nil)
+    let q = try calibration.model.forward(calibration.inputs, executor: QuantizedModelExecutor(model: try calibration.quantized(.asymmetricUInt8), mode: .int8), step: nil)
     let sqnr = sqnrDB(reference: fp.scalars, approximation: q.scalars)
     #expect(sqnr > 20, "W8A8 output SQNR \(sqnr) dB")
 }
