@@ -592,6 +592,35 @@ def get_batch(step, bs, seed, device, render_device):
     return x0, fg[:, None], [p["prompt"] for p in params]
 
 
+def inflate_temporal_patch(sd, old_cfg, new_cfg, seed=0, diff_scale=0.5):
+    """A DemoModel state dict of temporal patch 1 turned into one of temporal patch k (the same
+    spatial patch and every other hyper-parameter equal), as I3D inflates image models: the patch
+    embedding's kernel is spread evenly over the k frames (a token embeds their mean), plus a
+    random part that sums to zero over the frames (scaled by diff_scale against the kernel's
+    spread); the final layer's rows are repeated for each of the k frames it now predicts. With
+    diff_scale 0 the inflated model computes what the old one computes on the k-frame means,
+    repeated over the k frames."""
+    po, pn = list(old_cfg["patch_size"]), list(new_cfg["patch_size"])
+    rest_o = {k: v for k, v in old_cfg.items() if k != "patch_size"}
+    rest_n = {k: v for k, v in new_cfg.items() if k != "patch_size"}
+    if po[0] != 1 or po[1:] != pn[1:] or rest_o != rest_n:
+        raise SystemExit(f"cannot inflate {old_cfg} into {new_cfg}: only the temporal patch may change, from 1")
+    k = pn[0]
+    out = dict(sd)
+    w = sd["stdit.x_embedder.proj.weight"]                       # [C, Cin, 1, ph, pw]
+    # Symmetric weights alone are a saddle: no token would ever tell its k frames apart, and the
+    # gradient that could teach it is zero. A random zero-mean-over-frames part breaks the tie:
+    # it embeds the frame differences (noise included), and the final layer learns to use them.
+    g = torch.Generator().manual_seed(seed)
+    diff = torch.randn(w.shape[0], w.shape[1], k, *w.shape[3:], generator=g)
+    diff = (diff - diff.mean(2, keepdim=True)) * (w.std() * diff_scale)
+    out["stdit.x_embedder.proj.weight"] = ((w / k).repeat(1, 1, k, 1, 1) + diff).contiguous()
+    for name in ("stdit.final_layer.linear.weight", "stdit.final_layer.linear.bias"):
+        v = sd[name]                                             # rows (ph, pw, c) -> (pt, ph, pw, c)
+        out[name] = v.repeat(k, *([1] * (v.dim() - 1))).contiguous()
+    return out
+
+
 def shift_time(u, r):
     """OpenSora's timestep_transform with an explicit factor r (§9.2 step 2): u' = r u / (1 + (r-1) u).
     r > 1 moves steps towards pure noise; r = 1 is the identity."""
@@ -675,8 +704,15 @@ def train(a):
         print(f"resumed from {a.state} at step {step}", flush=True)
     elif a.init_from:
         st = torch.load(a.init_from, map_location="cpu", weights_only=False)
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
+        if list(st["cfg"]["patch_size"]) != list(cfg["patch_size"]):
+            # The EMA weights, inflated in time; model and EMA both start from them.
+            sd = inflate_temporal_patch(st["ema"], st["cfg"], cfg)
+            model.load_state_dict(sd)
+            ema.load_state_dict(sd)
+            print(f"inflated {st['cfg']['patch_size']} -> {cfg['patch_size']}", flush=True)
+        else:
+            model.load_state_dict(st["model"])
+            ema.load_state_dict(st["ema"])
         step = st.get("step", 0)
         print(f"initialised from {a.init_from} (step {step})", flush=True)
     nparam = sum(p.numel() for p in model.stdit.parameters())
@@ -714,6 +750,13 @@ def train(a):
         y = torch.where(drop[:, None, None, None], y_null, y)
         u = torch.sigmoid(torch.randn(B, device=device, generator=gen))   # logit-normal
         u = shift_time(u, a.t_shift)                                        # more high-noise steps
+        if a.high_noise_frac > 0:
+            # The frame order of a motion is set at the highest noise levels, where the model
+            # must tell the first frame from the last by itself (STDiT3 has no absolute temporal
+            # position, only RoPE); logit-normal draws almost never land there.
+            hi = torch.rand(B, device=device, generator=gen) < a.high_noise_frac
+            u_hi = 0.9 + 0.1 * torch.rand(B, device=device, generator=gen)
+            u = torch.where(hi, u_hi, u)
         t = u * 1000.0
         eps = torch.randn(x0.shape, device=device, generator=gen)
         ub = u[:, None, None, None, None]
@@ -829,6 +872,8 @@ def main(argv=None):
     ap.add_argument("--cfg-scale", type=float, default=5.0)
     ap.add_argument("--t-shift", type=float, default=1.0,
                     help="training: apply u' = r u / (1 + (r-1) u) to the logit-normal time (r > 1: more noise)")
+    ap.add_argument("--high-noise-frac", type=float, default=0.0,
+                    help="fraction of training samples drawn with t uniform in [900, 1000]")
     ap.add_argument("--sample-shift", type=float, default=1.0,
                     help="sampling: same transform on the uniform RF time grid (1 = none)")
     ap.add_argument("--final-eval", action="store_true")

@@ -16,8 +16,10 @@ import Tensors
     #expect(statistics.count == model.blockLinears.count)
     let qkv = try #require(statistics["spatial_blocks.0.attn.qkv"])
     #expect(Set(qkv.keys) == [0, 1])
-    // One CFG batch of 2 prompts × (cond, uncond) × 512 tokens per step.
-    #expect(qkv[0]!.rows == 4 * 512)
+    // One CFG batch of 2 prompts × (cond, uncond) × all video tokens per step.
+    let patch = model.config.patchSize
+    let tokens = (8 / patch[0]) * (32 / patch[1]) * (32 / patch[2])
+    #expect(qkv[0]!.rows == 4 * tokens)
     #expect(qkv[0]!.reservoir.count == 32 * 128)
     // Caption tokens: 9 words + EOS and 8 words + EOS, for the conditional and (tiled mask) unconditional halves.
     #expect(statistics["spatial_blocks.0.cross_attn.kv_linear"]![1]!.rows == 2 * (10 + 9))
