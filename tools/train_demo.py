@@ -496,7 +496,7 @@ def sampler_meta(steps, cfg_scale, shift=1.0):
             "value_range": [-1, 1], "vae": None}
 
 
-def export(model: DemoModel, out_dir, steps_done, sampler=(30, 5.0, 1.0), dtype=None):
+def export(model: DemoModel, out_dir, steps_done, sampler=(30, 5.0, 1.0), dtype=None, weights="EMA"):
     from safetensors.torch import save_file
     os.makedirs(out_dir, exist_ok=True)
     sd = {k: v.detach().float().cpu().contiguous() for k, v in model.flat_state_dict().items()}
@@ -507,7 +507,7 @@ def export(model: DemoModel, out_dir, steps_done, sampler=(30, 5.0, 1.0), dtype=
     meta = {"format": "pt", "config": json.dumps(model.cfg), "vocabulary": json.dumps(model.vocab),
             "tokenizer": json.dumps(tokenizer_meta()),
             "sampler": json.dumps(sampler_meta(*sampler)),
-            "training_steps": str(steps_done), "description": "stsq-tui demo STDiT3 (EMA weights)"}
+            "training_steps": str(steps_done), "description": f"stsq-tui demo STDiT3 ({weights} weights)"}
     tmp = os.path.join(out_dir, "model.safetensors.tmp")
     save_file(sd, tmp, metadata=meta)
     os.replace(tmp, os.path.join(out_dir, "model.safetensors"))
@@ -590,6 +590,32 @@ def get_batch(step, bs, seed, device, render_device):
     bg = torch.tensor([scenes.BACKGROUNDS[p["background"]] for p in params], device=device)
     fg = ((vid - bg[:, None, None, None]).abs().sum(-1) > 1e-3).float()  # [B, T, H, W]
     return x0, fg[:, None], [p["prompt"] for p in params]
+
+
+REVERSED_MOTION = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def reverse_pairs(x0, fg, prompts):
+    """The second half of a batch replaced by the first half played backwards, with the motion
+    word swapped ("left" <-> "right", "up" <-> "down"). A translation played backwards is a
+    translation the other way with the same start-position distribution, so the data stay the
+    scene world's. With the same noise (also reversed) and t for both halves, the two halves of a
+    pair differ only in frame order and in the motion word, which is the interaction the model
+    must learn to follow a prompt's direction. Growing scenes (their reverse is not in the world)
+    and scenes whose reverse is a held-out combination are kept as they are."""
+    h = x0.shape[0] // 2
+    x0, fg, prompts = x0.clone(), fg.clone(), list(prompts)
+    for i in range(h):
+        at = scenes.parse_prompt(prompts[i])
+        other = (at["colour"], at["shape"], REVERSED_MOTION.get(at["motion"]), at["background"])
+        if at["motion"] in REVERSED_MOTION and other not in scenes.HELD_OUT:
+            x0[h + i] = x0[i].flip(1)
+            fg[h + i] = fg[i].flip(1)
+            prompts[h + i] = scenes.prompt_of(at["colour"], at["shape"], REVERSED_MOTION[at["motion"]],
+                                              at["background"])
+        else:
+            x0[h + i], fg[h + i], prompts[h + i] = x0[i], fg[i], prompts[i]
+    return x0, fg, prompts
 
 
 def inflate_temporal_patch(sd, old_cfg, new_cfg, seed=0, diff_scale=0.5):
@@ -744,6 +770,8 @@ def train(a):
             break
         x0, fg, prompts = get_batch(step, a.batch, a.seed, device, device)
         B = x0.shape[0]
+        if a.reverse_pairs:
+            x0, fg, prompts = reverse_pairs(x0, fg, prompts)
         y, mask = model.encode(prompts, device)
         drop = torch.rand(B, device=device, generator=gen) < a.caption_dropout
         y_null = model.stdit.y_embedder.y_embedding[None, None].expand_as(y)
@@ -751,14 +779,20 @@ def train(a):
         u = torch.sigmoid(torch.randn(B, device=device, generator=gen))   # logit-normal
         u = shift_time(u, a.t_shift)                                        # more high-noise steps
         if a.high_noise_frac > 0:
-            # The frame order of a motion is set at the highest noise levels, where the model
-            # must tell the first frame from the last by itself (STDiT3 has no absolute temporal
-            # position, only RoPE); logit-normal draws almost never land there.
+            # Which way an object moves is decided at the highest noise levels, where only the
+            # prompt can tell (the frames carry no signal yet); logit-normal draws almost never
+            # land there.
             hi = torch.rand(B, device=device, generator=gen) < a.high_noise_frac
             u_hi = 0.9 + 0.1 * torch.rand(B, device=device, generator=gen)
             u = torch.where(hi, u_hi, u)
-        t = u * 1000.0
         eps = torch.randn(x0.shape, device=device, generator=gen)
+        if a.reverse_pairs:
+            h = B // 2
+            drop = torch.cat([drop[:h], drop[:h]])
+            u = torch.cat([u[:h], u[:h]])
+            eps = torch.cat([eps[:h], eps[:h].flip(2)])
+            y = torch.where(drop[:, None, None, None], y_null, model.encode(prompts, device)[0])
+        t = u * 1000.0
         ub = u[:, None, None, None, None]
         x_t = (1 - ub) * x0 + ub * eps
         target = x0 - eps
@@ -874,6 +908,8 @@ def main(argv=None):
                     help="training: apply u' = r u / (1 + (r-1) u) to the logit-normal time (r > 1: more noise)")
     ap.add_argument("--high-noise-frac", type=float, default=0.0,
                     help="fraction of training samples drawn with t uniform in [900, 1000]")
+    ap.add_argument("--reverse-pairs", action="store_true",
+                    help="second half of each batch: the first half played backwards, motion word swapped")
     ap.add_argument("--sample-shift", type=float, default=1.0,
                     help="sampling: same transform on the uniform RF time grid (1 = none)")
     ap.add_argument("--final-eval", action="store_true")
@@ -881,9 +917,20 @@ def main(argv=None):
     ap.add_argument("--target-attr", type=float, default=0.95)
     ap.add_argument("--sample-only", metavar="CHECKPOINT",
                     help="no training: sample eval prompts from a model.safetensors and judge them")
+    ap.add_argument("--export-state", metavar="STATE",
+                    help="no training: export a training state's weights to --out as model.safetensors")
+    ap.add_argument("--weights", choices=("ema", "raw"), default="ema", help="with --export-state")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--gif-dir", help="with --sample-only: write GIFs here")
     a = ap.parse_args(argv)
+    if a.export_state:
+        st = torch.load(a.export_state, map_location="cpu", weights_only=False)
+        model = DemoModel(st["cfg"], st["vocab"])
+        model.load_state_dict(st["ema" if a.weights == "ema" else "model"])
+        export(model.eval(), a.out, st["step"], (a.eval_steps, a.cfg_scale, a.sample_shift),
+               weights="EMA" if a.weights == "ema" else "raw, non-EMA")
+        print(f"exported the {a.weights} weights of {a.export_state} (step {st['step']}) to {a.out}")
+        return 0
     if a.sample_only:
         torch.set_num_threads(a.threads)
         model = load_checkpoint(a.sample_only, a.device)
