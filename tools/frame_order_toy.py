@@ -38,6 +38,8 @@ def main(argv=None):
     ap.add_argument("--pairs", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    if a.pairs and not a.conditioned:
+        ap.error("--pairs needs --conditioned (a pair differs in the caption word's sign)")
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
     T, B = a.frames, a.batch

@@ -695,6 +695,8 @@ def save_state(path, model, ema, opt, step, extra):
 
 
 def train(a):
+    if a.reverse_pairs and a.batch % 2:
+        raise SystemExit(f"--reverse-pairs pairs up each batch: --batch must be even, got {a.batch}")
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
     random.seed(a.seed)
@@ -774,6 +776,9 @@ def train(a):
             x0, fg, prompts = reverse_pairs(x0, fg, prompts)
         y, mask = model.encode(prompts, device)
         drop = torch.rand(B, device=device, generator=gen) < a.caption_dropout
+        h = B // 2
+        if a.reverse_pairs:                 # both halves of a pair share dropout, t and noise
+            drop = torch.cat([drop[:h], drop[:h]])
         y_null = model.stdit.y_embedder.y_embedding[None, None].expand_as(y)
         y = torch.where(drop[:, None, None, None], y_null, y)
         u = torch.sigmoid(torch.randn(B, device=device, generator=gen))   # logit-normal
@@ -787,11 +792,8 @@ def train(a):
             u = torch.where(hi, u_hi, u)
         eps = torch.randn(x0.shape, device=device, generator=gen)
         if a.reverse_pairs:
-            h = B // 2
-            drop = torch.cat([drop[:h], drop[:h]])
             u = torch.cat([u[:h], u[:h]])
             eps = torch.cat([eps[:h], eps[:h].flip(2)])
-            y = torch.where(drop[:, None, None, None], y_null, model.encode(prompts, device)[0])
         t = u * 1000.0
         ub = u[:, None, None, None, None]
         x_t = (1 - ub) * x0 + ub * eps
