@@ -655,12 +655,19 @@ def shift_time(u, r):
     return r * u / (1 + (r - 1) * u)
 
 
-def lr_at(step, a, start_step=0):
+def lr_at(step, a, start_step=0, minutes=0.0):
+    """Learning rate at `step`; `minutes` is the time trained since this run started."""
     lr = a.lr
     if step < a.warmup:
         lr = a.lr * (step + 1) / a.warmup
     if a.rewarm and step - start_step < a.rewarm:     # re-warm after a resume
         lr = min(lr, a.lr * (step - start_step + 1) / a.rewarm)
+    if a.anneal_minutes and a.max_minutes:
+        # Linear decay to anneal_floor * lr over the last anneal_minutes of a --max-minutes run
+        # (time-based because the step rate is not known in advance on a new machine).
+        left = a.max_minutes - minutes
+        frac = min(1.0, max(0.0, left / a.anneal_minutes))
+        lr *= a.anneal_floor + (1 - a.anneal_floor) * frac
     return lr
 
 
@@ -814,7 +821,7 @@ def train(a):
             d_ref = x0[:, :, 1:] - x0[:, :, :-1]
             loss = loss + a.motion_weight * ((d_hat - d_ref) ** 2).mean()
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a, start_step)
+            g["lr"] = lr_at(step, a, start_step, (time.time() - t_start) / 60)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, a.grad_clip)
@@ -830,7 +837,7 @@ def train(a):
         if step % a.log_every == 0:
             el = time.time() - t_log
             log(loss_log, f"{now_utc():%Y-%m-%dT%H:%M:%S} step {step} loss {acc_loss / acc_n:.5f} "
-                          f"lr {lr_at(step, a, start_step):.2e} s/step {el / acc_n:.3f}")
+                          f"lr {lr_at(step, a, start_step, (time.time() - t_start) / 60):.2e} s/step {el / acc_n:.3f}")
             acc_loss, acc_n, t_log = 0.0, 0, time.time()
         if a.eval_every_min and time.time() - last_eval >= a.eval_every_min * 60:
             q = quality(a, ema, eval_prompts, device, step, qual_log, t_start, start_step)
@@ -899,6 +906,9 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--max-minutes", type=float, default=0)
     ap.add_argument("--stop-at", help="UTC HH:MM at which to stop")
+    ap.add_argument("--anneal-minutes", type=float, default=0,
+                    help="with --max-minutes: decay the lr linearly over the run's last N minutes")
+    ap.add_argument("--anneal-floor", type=float, default=0.1, help="lr factor reached at the end of --anneal-minutes")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--eval-every-min", type=float, default=0)
