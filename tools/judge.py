@@ -11,8 +11,12 @@ Method (video [T, H, W, 3], RGB in [0, 1]):
 - object mask per frame: pixels whose RGB distance to the measured background exceeds 0.5;
 - object colour: per-channel median of all mask pixels, nearest object colour of the palette
   (the background's own colour excluded);
-- shape: fill ratio of the mask (area / bounding-box area) in each frame, median over frames:
-  square ~1.0, circle ~0.79, triangle ~0.5 (thresholds 0.64 and 0.9);
+- shape: the template that best overlaps the mask. In each frame, each of the three shapes is
+  drawn (4×4 supersampled coverage) with the mask's area, centred on the mask's centroid (the
+  upward triangle on its centroid, 2/3 of the height below the apex), and compared by soft IoU
+  Σ min(mask, cover) / Σ max(mask, cover). The mean IoU over the frames whose mask does not touch
+  the frame edge (all frames if every one does) picks the shape. A bounding-box fill ratio, the
+  first method, called a clean square a circle when one stray pixel widened its box;
 - motion: area of the last two frames over the first two (>= 2.0: growing), else the larger of
   the centroid's x and y displacement from the first two frames to the last two decides
   left/right/up/down.
@@ -36,6 +40,40 @@ _BG_NAMES = list(scenes.BACKGROUNDS)
 _BG_RGB = np.array([scenes.BACKGROUNDS[c] for c in _BG_NAMES], dtype=np.float32)
 
 
+SHAPE_ORDER = ("circle", "square", "triangle")
+_SS = 4                                                   # template supersampling per axis
+
+
+def shape_templates(cx: float, cy: float, area: float, H: int, W: int) -> np.ndarray:
+    """Coverage [3, H, W] in [0, 1] of a circle, a square and an upward triangle, each of `area`
+    pixels with its centroid at (cx, cy) (pixel-centre coordinates: pixel x spans [x, x + 1])."""
+    sub = (np.arange(_SS) + 0.5) / _SS
+    ys = (np.arange(H)[:, None] + sub[None, :]).reshape(-1)[:, None] - cy     # [H*SS, 1]
+    xs = (np.arange(W)[:, None] + sub[None, :]).reshape(-1)[None, :] - cx     # [1, W*SS]
+    side, tri = np.sqrt(area), np.sqrt(2 * area)          # square side; triangle base = height
+    circle = xs * xs + ys * ys <= area / np.pi
+    square = (np.abs(xs) <= side / 2) & (np.abs(ys) <= side / 2)
+    depth = ys + 2 * tri / 3                              # 0 at the apex, tri at the base
+    triangle = (depth >= 0) & (depth <= tri) & (np.abs(xs) <= depth / 2)
+    cover = np.stack([circle, square, triangle]).astype(np.float64)
+    return cover.reshape(3, H, _SS, W, _SS).mean(axis=(2, 4))
+
+
+def shape_ious(mask: np.ndarray, areas, cxs, cys) -> list[float]:
+    """Mean soft IoU [circle, square, triangle] of the mask [T, H, W] with the templates."""
+    T, H, W = mask.shape
+    frames = [t for t in range(T) if areas[t] > 0]
+    inner = [t for t in frames
+             if not (mask[t, 0].any() or mask[t, -1].any() or mask[t, :, 0].any() or mask[t, :, -1].any())]
+    used = inner or frames
+    total = np.zeros(3)
+    for t in used:
+        m = mask[t].astype(np.float64)
+        cover = shape_templates(cxs[t], cys[t], areas[t], H, W)
+        total += np.minimum(m, cover).sum(axis=(1, 2)) / np.maximum(m, cover).sum(axis=(1, 2))
+    return [float(v) for v in total / max(len(used), 1)]
+
+
 def judge(video: np.ndarray) -> dict:
     """Attributes decided from frames: {'colour', 'shape', 'motion', 'background'} (+ details)."""
     v = np.asarray(video, dtype=np.float32)
@@ -52,7 +90,7 @@ def judge(video: np.ndarray) -> dict:
     d[np.all(_OBJ_RGB == scenes.BACKGROUNDS[bg], axis=1)] = np.inf
     out["colour"] = _OBJ_NAMES[int(np.argmin(d))]
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32) + 0.5
-    areas, cxs, cys, fills = [], [], [], []
+    areas, cxs, cys = [], [], []
     for t in range(T):
         m = mask[t]
         a = float(m.sum())
@@ -63,14 +101,9 @@ def judge(video: np.ndarray) -> dict:
             continue
         cxs.append(float(xs[m].mean()))
         cys.append(float(ys[m].mean()))
-        rows = np.where(m.any(1))[0]
-        cols = np.where(m.any(0))[0]
-        box = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
-        fills.append(a / box)
-    if fills:
-        f = float(np.median(fills))
-        out["shape"] = "triangle" if f < 0.64 else ("circle" if f < 0.9 else "square")
-        out["fill"] = f
+    ious = shape_ious(mask, areas, cxs, cys)
+    out["shape"] = SHAPE_ORDER[int(np.argmax(ious))]
+    out["ious"] = ious
     areas = np.array(areas)
     cxs, cys = np.array(cxs), np.array(cys)
     a0, a1 = areas[:2].mean(), areas[-2:].mean()

@@ -7,7 +7,11 @@ import Tensors
 /// - background: per-channel median of all pixels, nearest background of the palette;
 /// - object mask: pixels farther than 0.5 (RGB distance) from that background colour;
 /// - object colour: per-channel median of the mask, nearest object colour (the background's excluded);
-/// - shape: median over frames of mask area / bounding-box area: < 0.64 triangle, < 0.9 circle, else square;
+/// - shape: the template that best overlaps the mask. Each frame's mask is compared with a circle,
+///   a square and an upward triangle of the mask's area centred on its centroid (4×4 supersampled
+///   coverage, soft IoU Σ min / Σ max); the mean IoU over the frames whose mask does not touch the
+///   frame edge (all frames if each does) picks the shape. Robust to a stray pixel, which widened
+///   the bounding box of the fill-ratio rule used before and turned clean squares into circles;
 /// - motion: mean area of the last two frames over the first two ≥ 2 → growing; otherwise the
 ///   larger of the centroid's x and y displacement (first two frames → last two) gives the direction.
 public enum PromptFidelity {
@@ -19,6 +23,12 @@ public enum PromptFidelity {
 
     /// `video` `[3, T, H, W]` with values in [-1, 1] (the model's output convention).
     public static func judge(_ video: Tensor) -> SceneWorld.Attributes {
+        judgeWithDetails(video).attributes
+    }
+
+    /// `judge`, plus the mean template IoUs [circle, square, triangle] behind the shape (empty when
+    /// no object was found).
+    static func judgeWithDetails(_ video: Tensor) -> (attributes: SceneWorld.Attributes, shapeIoUs: [Double]) {
         precondition(video.rank == 4 && video.shape[0] == 3, "video must be [3, T, H, W], got \(video.shape)")
         let (T, H, W) = (video.shape[1], video.shape[2], video.shape[3])
         let plane = T * H * W
@@ -31,30 +41,25 @@ public enum PromptFidelity {
         var result = SceneWorld.Attributes(colour: nil, shape: nil, motion: nil, background: background.name)
         let mask = pixels.map { (($0 - backgroundRGB) * ($0 - backgroundRGB)).sum().squareRoot() > 0.5 }
         let objectPixels = zip(pixels, mask).filter(\.1).map(\.0)
-        guard !objectPixels.isEmpty else { return result }
+        guard !objectPixels.isEmpty else { return (result, []) }
         result.colour = nearest(medianRGB(objectPixels), in: SceneWorld.colours, excluding: background.rgb).name
 
-        var areas: [Double] = [], xs: [Double] = [], ys: [Double] = [], fills: [Double] = []
+        var areas: [Double] = [], xs: [Double] = [], ys: [Double] = []
         for t in 0..<T {
             var area = 0.0, sx = 0.0, sy = 0.0
-            var (top, bottom, left, right) = (H, -1, W, -1)
             for y in 0..<H {
                 for x in 0..<W where mask[(t * H + y) * W + x] {
                     area += 1
                     sx += Double(x) + 0.5
                     sy += Double(y) + 0.5
-                    (top, bottom, left, right) = (min(top, y), max(bottom, y), min(left, x), max(right, x))
                 }
             }
             areas.append(area)
             xs.append(area > 0 ? sx / area : .nan)
             ys.append(area > 0 ? sy / area : .nan)
-            if area > 0 { fills.append(area / Double((bottom - top + 1) * (right - left + 1))) }
         }
-        if !fills.isEmpty {
-            let fill = median(fills)
-            result.shape = fill < 0.64 ? "triangle" : (fill < 0.9 ? "circle" : "square")
-        }
+        let ious = shapeIoUs(mask: mask, T: T, H: H, W: W, areas: areas, xs: xs, ys: ys)
+        result.shape = shapeOrder[ious.indices.max { ious[$0] < ious[$1] }!]      // the first of equals, as numpy's argmax
         let growth = mean(areas.suffix(2)) / max(mean(areas.prefix(2)), 1)
         var dx = nanMean(xs.suffix(2)) - nanMean(xs.prefix(2))
         var dy = nanMean(ys.suffix(2)) - nanMean(ys.prefix(2))
@@ -66,7 +71,7 @@ public enum PromptFidelity {
         } else {
             result.motion = dy > 0 ? "down" : "up"
         }
-        return result
+        return (result, ious)
     }
 
     /// The video against its prompt; nil when the prompt is not of the scene grammar.
@@ -76,6 +81,65 @@ public enum PromptFidelity {
         func match(_ a: String?, _ b: String?) -> Double { a != nil && a == b ? 1 : 0 }
         return Score(colour: match(got.colour, want.colour), shape: match(got.shape, want.shape),
                      motion: match(got.motion, want.motion), background: match(got.background, want.background))
+    }
+
+    // MARK: - Shape templates
+
+    /// The order of `shapeIoUs`' entries.
+    static let shapeOrder = ["circle", "square", "triangle"]
+    static let templateSupersampling = 4
+
+    /// Coverage `[3][H·W]` in [0, 1] of a circle, a square and an upward triangle (base = height),
+    /// each of `area` pixels with its centroid at (cx, cy); pixel x spans [x, x + 1).
+    static func shapeTemplates(cx: Double, cy: Double, area: Double, H: Int, W: Int) -> [[Double]] {
+        let ss = templateSupersampling
+        let radius2 = area / Double.pi, side = area.squareRoot(), tri = (2 * area).squareRoot()
+        let weight = 1 / Double(ss * ss)
+        var cover = [[Double]](repeating: [Double](repeating: 0, count: H * W), count: 3)
+        for y in 0..<H {
+            for x in 0..<W {
+                var hits = SIMD3<Double>(0, 0, 0)
+                for sy in 0..<ss {
+                    let dy = Double(y) + (Double(sy) + 0.5) / Double(ss) - cy
+                    let depth = dy + 2 * tri / 3          // 0 at the triangle's apex
+                    for sx in 0..<ss {
+                        let dx = Double(x) + (Double(sx) + 0.5) / Double(ss) - cx
+                        if dx * dx + dy * dy <= radius2 { hits.x += 1 }
+                        if abs(dx) <= side / 2 && abs(dy) <= side / 2 { hits.y += 1 }
+                        if depth >= 0 && depth <= tri && abs(dx) <= depth / 2 { hits.z += 1 }
+                    }
+                }
+                for k in 0..<3 { cover[k][y * W + x] = hits[k] * weight }
+            }
+        }
+        return cover
+    }
+
+    /// Mean soft IoU [circle, square, triangle] of the object mask `[T·H·W]` with the templates,
+    /// over the frames whose mask is non-empty and clear of the frame edge (all non-empty frames
+    /// if none is clear).
+    static func shapeIoUs(mask: [Bool], T: Int, H: Int, W: Int, areas: [Double], xs: [Double], ys: [Double])
+        -> [Double] {
+        let frames = (0..<T).filter { areas[$0] > 0 }
+        let inner = frames.filter { t in
+            let at = { (y: Int, x: Int) in mask[(t * H + y) * W + x] }
+            return !(0..<W).contains { at(0, $0) || at(H - 1, $0) } && !(0..<H).contains { at($0, 0) || at($0, W - 1) }
+        }
+        let used = inner.isEmpty ? frames : inner
+        var total = [Double](repeating: 0, count: 3)
+        for t in used {
+            let cover = shapeTemplates(cx: xs[t], cy: ys[t], area: areas[t], H: H, W: W)
+            for k in 0..<3 {
+                var inter = 0.0, union = 0.0
+                for i in 0..<(H * W) {
+                    let m: Double = mask[t * H * W + i] ? 1 : 0
+                    inter += min(m, cover[k][i])
+                    union += max(m, cover[k][i])
+                }
+                total[k] += inter / union
+            }
+        }
+        return total.map { $0 / Double(max(used.count, 1)) }
     }
 
     // MARK: - Helpers

@@ -60,3 +60,51 @@ func renderedScenes() throws -> [(Tensor, String)] {
     #expect(FidelityRun.readPrompts("# eval\n\n a red circle moving left on a blue background \n#x\n") ==
             ["a red circle moving left on a blue background"])
 }
+
+@Test func judgeMatchesPythonOnGeneratedVideos() throws {
+    // Demo-model samples judged by tools/judge.py (tools/make_judge_fixtures.py). Attributes must
+    // agree exactly; template IoUs to 1e-4 (the pixel values pass through Float, the centroids
+    // through numpy float32 there and Double here).
+    let path = URL(fileURLWithPath: sceneFixture).deletingLastPathComponent().appendingPathComponent("judge-parity.safetensors").path
+    let file = try SafetensorsFile(path: path)
+    let view = try file.view("videos")
+    let bytes = try view.withElements(as: UInt8.self, Array.init)
+    let perVideo = view.shape.dropFirst().reduce(1, *)
+    let prompts = try JSONValue.parse(file.metadataValue("prompts") ?? "[]").arrayValue?.compactMap(\.stringValue) ?? []
+    let judged = try JSONValue.parse(file.metadataValue("judged") ?? "[]").arrayValue ?? []
+    #expect(prompts.count == 16 && judged.count == 16)
+    for (i, want) in judged.enumerated() {
+        let video = Tensor(shape: Array(view.shape.dropFirst()),
+                           scalars: bytes[(i * perVideo)..<((i + 1) * perVideo)].map { Float($0) / 127.5 - 1 })
+        let (got, ious) = PromptFidelity.judgeWithDetails(video)
+        let expected = SceneWorld.Attributes(colour: want["colour"]?.stringValue, shape: want["shape"]?.stringValue,
+                                             motion: want["motion"]?.stringValue, background: want["background"]?.stringValue)
+        #expect(got == expected, "\(prompts[i])")
+        let wantIoUs = want["ious"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        #expect(wantIoUs.count == 3 && zip(ious, wantIoUs).allSatisfy { abs($0 - $1) <= 1e-4 },
+                "\(prompts[i]): \(ious) vs \(wantIoUs)")
+    }
+}
+
+@Test func aStrayPixelDoesNotTurnASquareIntoACircle() throws {
+    // One object-coloured pixel above the object in every frame: the bounding-box fill rule this
+    // judge used before called such squares circles.
+    let squares = try renderedScenes().filter { SceneWorld.parse($0.1)?.shape == "square" }
+    #expect(squares.count == 15)
+    for (video, prompt) in squares {
+        let (T, H, W) = (video.shape[1], video.shape[2], video.shape[3])
+        let (plane, frame) = (T * H * W, H * W)
+        func rgb(_ i: Int) -> [Float] { (0..<3).map { video.scalars[$0 * plane + i] } }
+        var scalars = video.scalars
+        for t in 0..<T {
+            let corner = rgb(t * frame)
+            let object = (0..<frame).filter { rgb(t * frame + $0) != corner }
+            guard let top = object.map({ $0 / W }).min(), top > 0 else { continue }
+            let x = object.filter { $0 / W == top }.map { $0 % W }.min()!
+            let colour = rgb(t * frame + object[object.count / 2])          // a pixel inside
+            for c in 0..<3 { scalars[c * plane + t * frame + (top - 1) * W + x] = colour[c] }
+        }
+        let judged = PromptFidelity.judge(Tensor(shape: video.shape, scalars: scalars))
+        #expect(judged.shape == "square", "\(prompt): judged \(judged)")
+    }
+}
