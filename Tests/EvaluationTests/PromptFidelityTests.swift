@@ -6,17 +6,26 @@ import Tensors
 let sceneFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/scenes.safetensors").path
 
-/// Videos rendered by the scene world (tools/make_scene_fixtures.py), as `[3, T, H, W]` in [-1, 1].
-func renderedScenes() throws -> [(Tensor, String)] {
-    let file = try SafetensorsFile(path: sceneFixture)
+/// A fixture's `videos` U8 `[N, 3, T, H, W]` as `[3, T, H, W]` tensors in [-1, 1], with its
+/// `prompts` metadata and the file (for further metadata).
+func fixtureVideos(_ name: String) throws -> (videos: [Tensor], prompts: [String], file: SafetensorsFile) {
+    let path = URL(fileURLWithPath: sceneFixture).deletingLastPathComponent().appendingPathComponent(name).path
+    let file = try SafetensorsFile(path: path)
     let view = try file.view("videos")
     let bytes = try view.withElements(as: UInt8.self, Array.init)
     let perVideo = view.shape.dropFirst().reduce(1, *)
     let prompts = try JSONValue.parse(file.metadataValue("prompts") ?? "[]").arrayValue?.compactMap(\.stringValue) ?? []
-    return prompts.enumerated().map { i, prompt in
-        (Tensor(shape: Array(view.shape.dropFirst()),
-                scalars: bytes[(i * perVideo)..<((i + 1) * perVideo)].map { Float($0) / 127.5 - 1 }), prompt)
+    let videos = (0..<view.shape[0]).map { i in
+        Tensor(shape: Array(view.shape.dropFirst()),
+               scalars: bytes[(i * perVideo)..<((i + 1) * perVideo)].map { Float($0) / 127.5 - 1 })
     }
+    return (videos, prompts, file)
+}
+
+/// Videos rendered by the scene world (tools/make_scene_fixtures.py), with their prompts.
+func renderedScenes() throws -> [(Tensor, String)] {
+    let fixture = try fixtureVideos("scenes.safetensors")
+    return Array(zip(fixture.videos, fixture.prompts))
 }
 
 @Test func judgeScoresEveryRenderedSceneAsItsPrompt() throws {
@@ -65,17 +74,10 @@ func renderedScenes() throws -> [(Tensor, String)] {
     // Demo-model samples judged by tools/judge.py (tools/make_judge_fixtures.py). Attributes must
     // agree exactly; template IoUs to 1e-4 (the pixel values pass through Float, the centroids
     // through numpy float32 there and Double here).
-    let path = URL(fileURLWithPath: sceneFixture).deletingLastPathComponent().appendingPathComponent("judge-parity.safetensors").path
-    let file = try SafetensorsFile(path: path)
-    let view = try file.view("videos")
-    let bytes = try view.withElements(as: UInt8.self, Array.init)
-    let perVideo = view.shape.dropFirst().reduce(1, *)
-    let prompts = try JSONValue.parse(file.metadataValue("prompts") ?? "[]").arrayValue?.compactMap(\.stringValue) ?? []
+    let (videos, prompts, file) = try fixtureVideos("judge-parity.safetensors")
     let judged = try JSONValue.parse(file.metadataValue("judged") ?? "[]").arrayValue ?? []
-    #expect(prompts.count == 16 && judged.count == 16)
-    for (i, want) in judged.enumerated() {
-        let video = Tensor(shape: Array(view.shape.dropFirst()),
-                           scalars: bytes[(i * perVideo)..<((i + 1) * perVideo)].map { Float($0) / 127.5 - 1 })
+    #expect(videos.count == 16 && prompts.count == 16 && judged.count == 16)
+    for (i, (video, want)) in zip(videos, judged).enumerated() {
         let (got, ious) = PromptFidelity.judgeWithDetails(video)
         let expected = SceneWorld.Attributes(colour: want["colour"]?.stringValue, shape: want["shape"]?.stringValue,
                                              motion: want["motion"]?.stringValue, background: want["background"]?.stringValue)
