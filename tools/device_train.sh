@@ -9,6 +9,9 @@
 # split into 15 MB parts (state.pt.part-aa, -ab, ...; `cat` them back together), and train.log.
 # The options are the CPU run's (tools/README.md) with a larger batch, which costs a GPU next to
 # nothing, and a linear lr decay over the last 40% of the minutes.
+# PYTHON (default python3) must have torch, numpy and safetensors; DEVICE (default cuda) picks the
+# device, e.g. `DEVICE=cpu PYTHON=tools/.venv/bin/python tools/device_train.sh STATE /tmp/out 0.2`
+# for a smoke run here.
 set -uo pipefail
 state=$1 out=$2 minutes=${3:-6.5}
 py=${PYTHON:-python3} device=${DEVICE:-cuda}   # DEVICE=cpu: a local smoke run
