@@ -14,9 +14,11 @@ Method (video [T, H, W, 3], RGB in [0, 1]):
 - shape: the template that best overlaps the mask. In each frame, each of the three shapes is
   drawn (4×4 supersampled coverage) with the mask's area, centred on the mask's centroid (the
   upward triangle on its centroid, 2/3 of the height below the apex), and compared by soft IoU
-  Σ min(mask, cover) / Σ max(mask, cover). The mean IoU over the frames whose mask does not touch
-  the frame edge (all frames if every one does) picks the shape. A bounding-box fill ratio, the
-  first method, called a clean square a circle when one stray pixel widened its box;
+  Σ min(mask, cover) / Σ max(mask, cover). The mean IoU over the frames whose mask has at least 9
+  pixels and does not touch the frame edge (all frames of 9+ pixels if every one does) picks the
+  shape; no shape if no frame has 9 pixels or the best mean IoU is below 0.6. A bounding-box
+  fill ratio, the first method, called a clean square a circle when one stray pixel widened its
+  box;
 - motion: area of the last two frames over the first two (>= 2.0: growing), else the larger of
   the centroid's x and y displacement from the first two frames to the last two decides
   left/right/up/down.
@@ -42,11 +44,13 @@ _BG_RGB = np.array([scenes.BACKGROUNDS[c] for c in _BG_NAMES], dtype=np.float32)
 
 SHAPE_ORDER = ("circle", "square", "triangle")
 _SS = 4                                                   # template supersampling per axis
+MIN_SHAPE_AREA = 9      # pixels: a frame's mask smaller than 3×3 has no shape to speak of
+MIN_SHAPE_IOU = 0.6     # below this best mean IoU the mask is no shape of the grammar (noise, blobs)
 
 
 def shape_templates(cx: float, cy: float, area: float, H: int, W: int) -> np.ndarray:
     """Coverage [3, H, W] in [0, 1] of a circle, a square and an upward triangle, each of `area`
-    pixels with its centroid at (cx, cy) (pixel-centre coordinates: pixel x spans [x, x + 1])."""
+    pixels with its centroid at (cx, cy). Pixel x spans [x, x + 1), so its centre is x + 0.5."""
     sub = (np.arange(_SS) + 0.5) / _SS
     ys = (np.arange(H)[:, None] + sub[None, :]).reshape(-1)[:, None] - cy     # [H*SS, 1]
     xs = (np.arange(W)[:, None] + sub[None, :]).reshape(-1)[None, :] - cx     # [1, W*SS]
@@ -60,9 +64,14 @@ def shape_templates(cx: float, cy: float, area: float, H: int, W: int) -> np.nda
 
 
 def shape_ious(mask: np.ndarray, areas, cxs, cys) -> list[float]:
-    """Mean soft IoU [circle, square, triangle] of the mask [T, H, W] with the templates."""
+    """Mean soft IoU [circle, square, triangle] of the mask [T, H, W] with the templates, over the
+    frames with at least MIN_SHAPE_AREA mask pixels that are clear of the frame edge (a clipped
+    shape would be compared with whole templates); all such frames if every one touches the edge;
+    [] if none has that many pixels."""
     T, H, W = mask.shape
-    frames = [t for t in range(T) if areas[t] > 0]
+    frames = [t for t in range(T) if areas[t] >= MIN_SHAPE_AREA]
+    if not frames:
+        return []
     inner = [t for t in frames
              if not (mask[t, 0].any() or mask[t, -1].any() or mask[t, :, 0].any() or mask[t, :, -1].any())]
     used = inner or frames
@@ -71,7 +80,7 @@ def shape_ious(mask: np.ndarray, areas, cxs, cys) -> list[float]:
         m = mask[t].astype(np.float64)
         cover = shape_templates(cxs[t], cys[t], areas[t], H, W)
         total += np.minimum(m, cover).sum(axis=(1, 2)) / np.maximum(m, cover).sum(axis=(1, 2))
-    return [float(v) for v in total / max(len(used), 1)]
+    return [float(v) for v in total / len(used)]
 
 
 def judge(video: np.ndarray) -> dict:
@@ -89,7 +98,7 @@ def judge(video: np.ndarray) -> dict:
     d = ((_OBJ_RGB - obj_rgb) ** 2).sum(1)
     d[np.all(_OBJ_RGB == scenes.BACKGROUNDS[bg], axis=1)] = np.inf
     out["colour"] = _OBJ_NAMES[int(np.argmin(d))]
-    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32) + 0.5
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
     areas, cxs, cys = [], [], []
     for t in range(T):
         m = mask[t]
@@ -102,7 +111,8 @@ def judge(video: np.ndarray) -> dict:
         cxs.append(float(xs[m].mean()))
         cys.append(float(ys[m].mean()))
     ious = shape_ious(mask, areas, cxs, cys)
-    out["shape"] = SHAPE_ORDER[int(np.argmax(ious))]
+    if ious and max(ious) >= MIN_SHAPE_IOU:
+        out["shape"] = SHAPE_ORDER[int(np.argmax(ious))]
     out["ious"] = ious
     areas = np.array(areas)
     cxs, cys = np.array(cxs), np.array(cys)

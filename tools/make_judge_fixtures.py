@@ -4,7 +4,8 @@ judge's parity test (rendered scenes are too clean to tell two shape rules apart
 
 Writes Tests/Fixtures/judge-parity.safetensors: `videos` U8 [N, 3, T, H, W] (RGB, 0..255, the
 Python sampler's output of the first N eval prompts, seed 0) and metadata `prompts` (JSON list)
-and `judged` (JSON list of {colour, shape, motion, background, ious}), judged on the U8 videos.
+and `judged` (JSON list of {colour, shape, motion, background, ious}), judged on the U8 videos
+converted as the Swift test converts them.
 
 Usage: tools/.venv/bin/python tools/make_judge_fixtures.py [N]
 """
@@ -32,7 +33,9 @@ def main():
     u8 = np.round(scenes.from_model(np.asarray(vids)) * 255).astype(np.uint8)     # [N, T, H, W, 3]
     judged = []
     for v in u8:
-        j = judge.judge(v.astype(np.float32) / 255)
+        # The Swift test's conversion, in the same float32 steps: u8 / 127.5 - 1, then (x + 1) / 2.
+        x = v.astype(np.float32) / np.float32(127.5) - np.float32(1)
+        j = judge.judge((x + np.float32(1)) / np.float32(2))
         judged.append({k: j[k] for k in ("colour", "shape", "motion", "background")} | {"ious": j["ious"]})
     out = ROOT / "Tests/Fixtures/judge-parity.safetensors"
     save_file({"videos": np.ascontiguousarray(u8.transpose(0, 4, 1, 2, 3))}, str(out),

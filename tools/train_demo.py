@@ -935,6 +935,8 @@ def main(argv=None):
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--gif-dir", help="with --sample-only: write GIFs here")
     a = ap.parse_args(argv)
+    if a.anneal_minutes and not a.max_minutes:
+        ap.error("--anneal-minutes decays over the end of a --max-minutes run: give --max-minutes too")
     if a.export_state:
         st = torch.load(a.export_state, map_location="cpu", weights_only=False)
         model = DemoModel(st["cfg"], st["vocab"])

@@ -9,8 +9,10 @@ import Tensors
 /// - object colour: per-channel median of the mask, nearest object colour (the background's excluded);
 /// - shape: the template that best overlaps the mask. Each frame's mask is compared with a circle,
 ///   a square and an upward triangle of the mask's area centred on its centroid (4×4 supersampled
-///   coverage, soft IoU Σ min / Σ max); the mean IoU over the frames whose mask does not touch the
-///   frame edge (all frames if each does) picks the shape. Robust to a stray pixel, which widened
+///   coverage, soft IoU Σ min / Σ max); the mean IoU over the frames whose mask has at least 9
+///   pixels and does not touch the frame edge (all frames of 9+ pixels if each does) picks the
+///   shape; none if no frame has 9 pixels or the best mean IoU is below 0.6. Robust to a stray
+///   pixel, which widened
 ///   the bounding box of the fill-ratio rule used before and turned clean squares into circles;
 /// - motion: mean area of the last two frames over the first two ≥ 2 → growing; otherwise the
 ///   larger of the centroid's x and y displacement (first two frames → last two) gives the direction.
@@ -59,7 +61,9 @@ public enum PromptFidelity {
             ys.append(area > 0 ? sy / area : .nan)
         }
         let ious = shapeIoUs(mask: mask, T: T, H: H, W: W, areas: areas, xs: xs, ys: ys)
-        result.shape = shapeOrder[ious.indices.max { ious[$0] < ious[$1] }!]      // the first of equals, as numpy's argmax
+        if let best = ious.indices.max(by: { ious[$0] < ious[$1] }), ious[best] >= minShapeIoU {
+            result.shape = shapeOrder[best]                // the first of equals, as numpy's argmax
+        }
         let growth = mean(areas.suffix(2)) / max(mean(areas.prefix(2)), 1)
         var dx = nanMean(xs.suffix(2)) - nanMean(xs.prefix(2))
         var dy = nanMean(ys.suffix(2)) - nanMean(ys.prefix(2))
@@ -88,6 +92,10 @@ public enum PromptFidelity {
     /// The order of `shapeIoUs`' entries.
     static let shapeOrder = ["circle", "square", "triangle"]
     static let templateSupersampling = 4
+    /// A frame's mask smaller than 3×3 pixels has no shape to speak of.
+    static let minShapeArea = 9.0
+    /// Below this best mean IoU the mask is no shape of the grammar (noise, several blobs).
+    static let minShapeIoU = 0.6
 
     /// Coverage `[3][H·W]` in [0, 1] of a circle, a square and an upward triangle (base = height),
     /// each of `area` pixels with its centroid at (cx, cy); pixel x spans [x, x + 1).
@@ -116,11 +124,13 @@ public enum PromptFidelity {
     }
 
     /// Mean soft IoU [circle, square, triangle] of the object mask `[T·H·W]` with the templates,
-    /// over the frames whose mask is non-empty and clear of the frame edge (all non-empty frames
-    /// if none is clear).
+    /// over the frames with at least `minShapeArea` mask pixels that are clear of the frame edge (a
+    /// clipped shape would be compared with whole templates); all such frames if every one touches
+    /// the edge; empty if none has that many pixels.
     static func shapeIoUs(mask: [Bool], T: Int, H: Int, W: Int, areas: [Double], xs: [Double], ys: [Double])
         -> [Double] {
-        let frames = (0..<T).filter { areas[$0] > 0 }
+        let frames = (0..<T).filter { areas[$0] >= minShapeArea }
+        if frames.isEmpty { return [] }
         let inner = frames.filter { t in
             let at = { (y: Int, x: Int) in mask[(t * H + y) * W + x] }
             return !(0..<W).contains { at(0, $0) || at(H - 1, $0) } && !(0..<H).contains { at($0, 0) || at($0, W - 1) }
@@ -139,7 +149,7 @@ public enum PromptFidelity {
                 total[k] += inter / union
             }
         }
-        return total.map { $0 / Double(max(used.count, 1)) }
+        return total.map { $0 / Double(used.count) }
     }
 
     // MARK: - Helpers
