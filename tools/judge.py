@@ -43,7 +43,6 @@ _BG_NAMES = list(scenes.BACKGROUNDS)
 _BG_RGB = np.array([scenes.BACKGROUNDS[c] for c in _BG_NAMES], dtype=np.float32)
 
 
-SHAPE_ORDER = ("circle", "square", "triangle")
 _SS = 4                                                   # template supersampling per axis
 MIN_SHAPE_AREA = 9      # pixels: a frame's mask smaller than 3×3 has no shape to speak of
 MIN_SHAPE_IOU = 0.6     # below this best mean IoU the mask is no shape of the grammar (noise, blobs)
@@ -113,7 +112,7 @@ def judge(video: np.ndarray) -> dict:
         cys.append(float(ys[m].mean()))
     ious = shape_ious(mask, areas, cxs, cys)
     if ious and max(ious) >= MIN_SHAPE_IOU:
-        out["shape"] = SHAPE_ORDER[int(np.argmax(ious))]
+        out["shape"] = scenes.SHAPES[int(np.argmax(ious))]
     out["ious"] = ious
     areas = np.array(areas)
     cxs, cys = np.array(cxs), np.array(cys)

@@ -31,7 +31,6 @@ import train_demo  # noqa: E402
 
 COLOUR, SHAPE, BACKGROUND = "red", "circle", "gray"
 SIGN = {"left": ("x", -1), "right": ("x", 1), "up": ("y", -1), "down": ("y", 1)}
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def centroids(x0: np.ndarray) -> np.ndarray:
@@ -66,7 +65,7 @@ def probe(model, us, n=16, seed=0):
             eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
             xt = (1 - u) * x0 + u * eps
             got = []
-            for word in (motion, OPPOSITE[motion]):
+            for word in (motion, train_demo.REVERSED_MOTION[motion]):
                 y, mask = model.encode([scenes.prompt_of(COLOUR, SHAPE, word, BACKGROUND)] * n, "cpu")
                 v = st(xt, full(u * 1000), y, mask, full(train_demo.FPS), full(scenes.HEIGHT), full(scenes.WIDTH))
                 x0_hat = (xt + u * v).numpy()

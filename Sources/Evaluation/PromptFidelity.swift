@@ -12,8 +12,8 @@ import Tensors
 ///   coverage, soft IoU Σ min / Σ max); the mean IoU over the frames whose mask has at least 9
 ///   pixels and does not touch the frame edge (all frames of 9+ pixels if each does) picks the
 ///   shape; none if no frame has 9 pixels or the best mean IoU is below 0.6. Robust to a stray
-///   pixel, which widened
-///   the bounding box of the fill-ratio rule used before and turned clean squares into circles;
+///   pixel, which widened the bounding box of the fill-ratio rule used before and turned clean
+///   squares into circles;
 /// - motion: mean area of the last two frames over the first two ≥ 2 → growing; otherwise the
 ///   larger of the centroid's x and y displacement (first two frames → last two) gives the direction.
 public enum PromptFidelity {
@@ -62,7 +62,7 @@ public enum PromptFidelity {
         }
         let ious = shapeIoUs(mask: mask, T: T, H: H, W: W, areas: areas, xs: xs, ys: ys)
         if let best = ious.indices.max(by: { ious[$0] < ious[$1] }), ious[best] >= minShapeIoU {
-            result.shape = shapeOrder[best]                // the first of equals, as numpy's argmax
+            result.shape = SceneWorld.shapes[best]      // the first of equals, as numpy's argmax
         }
         let growth = mean(areas.suffix(2)) / max(mean(areas.prefix(2)), 1)
         var dx = nanMean(xs.suffix(2)) - nanMean(xs.prefix(2))
@@ -89,8 +89,6 @@ public enum PromptFidelity {
 
     // MARK: - Shape templates
 
-    /// The order of `shapeIoUs`' entries.
-    static let shapeOrder = ["circle", "square", "triangle"]
     static let templateSupersampling = 4
     /// A frame's mask smaller than 3×3 pixels has no shape to speak of.
     static let minShapeArea = 9.0
@@ -123,7 +121,7 @@ public enum PromptFidelity {
         return cover
     }
 
-    /// Mean soft IoU [circle, square, triangle] of the object mask `[T·H·W]` with the templates,
+    /// Mean soft IoU, in `SceneWorld.shapes` order, of the object mask `[T·H·W]` with the templates,
     /// over the frames with at least `minShapeArea` mask pixels that are clear of the frame edge (a
     /// clipped shape would be compared with whole templates); all such frames if every one touches
     /// the edge; empty if none has that many pixels.
@@ -136,20 +134,19 @@ public enum PromptFidelity {
             return !(0..<W).contains { at(0, $0) || at(H - 1, $0) } && !(0..<H).contains { at($0, 0) || at($0, W - 1) }
         }
         let used = inner.isEmpty ? frames : inner
-        var total = [Double](repeating: 0, count: 3)
+        var total = SIMD3<Double>(repeating: 0)
         for t in used {
             let cover = shapeTemplates(cx: xs[t], cy: ys[t], area: areas[t], H: H, W: W)
-            for k in 0..<3 {
-                var inter = 0.0, union = 0.0
-                for i in 0..<(H * W) {
-                    let m: Double = mask[t * H * W + i] ? 1 : 0
-                    inter += min(m, cover[k][i])
-                    union += max(m, cover[k][i])
-                }
-                total[k] += inter / union
+            var inter = SIMD3<Double>(repeating: 0), union = SIMD3<Double>(repeating: 0)
+            for i in 0..<(H * W) {
+                let m = SIMD3<Double>(repeating: mask[t * H * W + i] ? 1 : 0)
+                let c = SIMD3(cover[0][i], cover[1][i], cover[2][i])
+                inter += pointwiseMin(m, c)
+                union += pointwiseMax(m, c)
             }
+            total += inter / union
         }
-        return total.map { $0 / Double(used.count) }
+        return (0..<3).map { total[$0] / Double(used.count) }
     }
 
     // MARK: - Helpers
