@@ -5,7 +5,8 @@ import VideoDiT
 /// - `.float`: the smoothed and folded weights in float32, no quantization (folding must leave
 ///   the model's output unchanged);
 /// - `.fakeQuant`: the reference — quantize-dequantize the input, float GEMM with dequantized weights;
-/// - `.int8`: the deployable path — u8/s8 activations, s8 weights, exact 32-bit sums on oneDNN.
+/// - `.int8`: the deployable path — integer codes, int8 weights, exact 32-bit sums on oneDNN
+///   (`LinearInt8`: quantization, product and epilogue inside oneDNN, exact on every ISA).
 /// Dynamic per-token layers (the ViDiT-Q baseline) run fake-quant in every quantized mode: their
 /// per-row scales have no static int8 kernel here, and their results equal the integer path's up
 /// to float rounding.
@@ -17,7 +18,6 @@ public final class QuantizedModelExecutor: FoldingExecutor {
     private var floatProducts: [String: LinearFP32] = [:]
     private var int8Products: [String: LinearInt8] = [:]
     private var captionProducts: [String: LinearFP32] = [:]
-    private var codes: [UInt8] = []
 
     public init(model: QuantizedModel, mode: Mode) {
         self.model = model
@@ -52,17 +52,23 @@ public final class QuantizedModelExecutor: FoldingExecutor {
             return
         }
         let set = q.setIndex(step: step)
+        if mode == .int8 && q.isStatic {
+            // Explicit 1/s, quantization, product and epilogue all run inside oneDNN.
+            try int8Product(q, set: set).forward(input, rows: rows, encoding: q.encoding(step: step), into: output)
+            return
+        }
         guard let inverse = q.explicitInverse(set: set) else {
-            return try run(q, set: set, step: step, x: input, rows: rows, output: output)
+            return try runReference(q, set: set, step: step, x: input, rows: rows, output: output)
         }
         var smoothed = [Float](repeating: 0, count: rows * q.inputs)
         for r in 0..<rows { for k in 0..<q.inputs { smoothed[r * q.inputs + k] = input[r * q.inputs + k] * inverse[k] } }
-        try smoothed.withUnsafeBufferPointer { try run(q, set: set, step: step, x: $0.baseAddress!, rows: rows, output: output) }
+        try smoothed.withUnsafeBufferPointer { try runReference(q, set: set, step: step, x: $0.baseAddress!, rows: rows, output: output) }
     }
 
-    /// `x` is the layer's input after any explicit `1/s`.
-    private func run(_ q: QuantizedLayer, set: Int, step: Int?, x: UnsafePointer<Float>, rows: Int,
-                     output: UnsafeMutablePointer<Float>) throws {
+    /// The float and fake-quant paths (and dynamic layers in every mode); `x` is the layer's input
+    /// after any explicit `1/s`.
+    private func runReference(_ q: QuantizedLayer, set: Int, step: Int?, x: UnsafePointer<Float>, rows: Int,
+                              output: UnsafeMutablePointer<Float>) throws {
         let count = rows * q.inputs
         let weights = q.weightSets[set]
         let key = "\(q.name)|\(set)"
@@ -70,51 +76,29 @@ public final class QuantizedModelExecutor: FoldingExecutor {
             try floatProduct(key, weights.weight, q, weights.bias).forward(x, rows: rows, into: output)
             return
         }
-        let quantized = weights.quantized!
-        if mode == .fakeQuant || !q.isStatic {
-            var fake = [Float](repeating: 0, count: count)
-            if q.isStatic {
-                let e = q.encoding(step: step)
-                for i in 0..<count { fake[i] = e.fakeQuantize(x[i]) }
-            } else {
-                fake = DynamicPerTokenQuantizer.fakeQuantize(Array(UnsafeBufferPointer(start: x, count: count)), rows: rows, width: q.inputs)
-            }
-            try fake.withUnsafeBufferPointer {
-                try floatProduct(key + "|dq", quantized.dequantized(), q, weights.bias).forward($0.baseAddress!, rows: rows, into: output)
-            }
-            return
-        }
-        let e = q.encoding(step: step)
-        let storage: ActivationStorage = e.kind == .symmetricInt8 ? .s8 : .u8
-        let product: LinearInt8
-        if let p = int8Products[key] {
-            product = p
+        var fake = [Float](repeating: 0, count: count)
+        if q.isStatic {
+            let e = q.encoding(step: step)
+            for i in 0..<count { fake[i] = e.fakeQuantize(x[i]) }
         } else {
-            product = try LinearInt8(weights: quantized.values, outputs: q.outputs, inputs: q.inputs, weightScales: quantized.scales,
-                                     bias: weights.bias, activations: storage)
-            int8Products[key] = product
+            fake = DynamicPerTokenQuantizer.fakeQuantize(Array(UnsafeBufferPointer(start: x, count: count)), rows: rows, width: q.inputs)
         }
-        if codes.count < count { codes = [UInt8](repeating: 0, count: count) }
-        codes.withUnsafeMutableBufferPointer { c in
-            for i in 0..<count { c[i] = UInt8(truncatingIfNeeded: e.code(x[i])) }
+        try fake.withUnsafeBufferPointer {
+            try floatProduct(key + "|dq", weights.quantized!.dequantized(), q, weights.bias).forward($0.baseAddress!, rows: rows, into: output)
         }
-        try codes.withUnsafeBytes {
-            try product.forward($0.baseAddress!, rows: rows, inputScale: e.scale, zeroPoint: e.zeroPoint, into: output)
-        }
-        guard !quantized.isSymmetric else { return }
-        // Asymmetric weights: Σ(xq − zx)(wq − zw) = Σ(xq − zx)·wq − zw·Σ(xq − zx); the GEMM did the
-        // first sum, the second is an exact integer row sum, applied with the same scales.
-        for r in 0..<rows {
-            var sum: Int64 = 0
-            for k in 0..<q.inputs {
-                let byte = codes[r * q.inputs + k]
-                let code = storage == .s8 ? Int64(Int8(bitPattern: byte)) : Int64(byte)
-                sum += code - Int64(e.zeroPoint)
-            }
-            for c in 0..<q.outputs where quantized.zeroPoints[c] != 0 {
-                output[r * q.outputs + c] -= e.scale * quantized.scales[c] * Float(Int64(quantized.zeroPoints[c]) * sum)
-            }
-        }
+    }
+
+    /// The int8 product of a static layer's weight set, created once: integer weights, their scales
+    /// and zero points, the folded bias and the explicit `1/s` (if any) as the input multiplier.
+    private func int8Product(_ q: QuantizedLayer, set: Int) throws -> LinearInt8 {
+        let key = "\(q.name)|\(set)"
+        if let product = int8Products[key] { return product }
+        let weights = q.weightSets[set], quantized = weights.quantized!
+        let product = try LinearInt8(weights: quantized.values, outputs: q.outputs, inputs: q.inputs, weightScales: quantized.scales,
+                                     weightZeroPoints: quantized.isSymmetric ? nil : quantized.zeroPoints, bias: weights.bias,
+                                     inputMultiplier: q.explicitInverse(set: set))
+        int8Products[key] = product
+        return product
     }
 
     private func floatProduct(_ key: String, _ weight: @autoclosure () -> [Float], _ q: QuantizedLayer, _ bias: [Float]?) throws -> LinearFP32 {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Quantization
+import Tensors
 
 // Bad statistics (NaN, ±∞, subnormal ranges) give a usable encoding; they never trap.
 

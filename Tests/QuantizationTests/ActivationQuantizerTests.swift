@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Quantization
+import Tensors
 
 @Test func asymmetricEncodingCoversTheRangeWithAnExactZero() {
     let e = ActivationEncoding.covering(min: -1, max: 3, kind: .asymmetricUInt8)
@@ -11,12 +12,16 @@ import Testing
     #expect(e.code(100) == 255 && e.code(-100) == 0)  // clamped
 }
 
-@Test func symmetricEncodingHalvesRoundAwayFromZero() {
+@Test func activationHalvesRoundToEven() {
     let e = ActivationEncoding.covering(min: -2, max: 1, kind: .symmetricInt8)
     #expect(e.scale == Float(2) / 127 && e.zeroPoint == 0)
     #expect(e.code(2) == 127 && e.code(-5) == -127)
+    // x / 0.5 = 0.5, −0.5, 1.5, 2.5, −2.5: ties go to the even neighbour (as ONNX QuantizeLinear).
     let s = ActivationEncoding(kind: .symmetricInt8, scale: 0.5, zeroPoint: 0)
-    #expect([0.25, -0.25, 0.75, 1e30].map(s.code) == [1, -1, 2, 127])
+    #expect([0.25, -0.25, 0.75, 1.25, -1.25, 1e30].map(s.code) == [0, 0, 2, 2, -2, 127])
+    // The zero point is added after rounding: 0.5 → 0, + 7.
+    let u = ActivationEncoding(kind: .asymmetricUInt8, scale: 0.5, zeroPoint: 7)
+    #expect([0.25, 0.75, -1.25, -100].map(u.code) == [7, 9, 5, 0])
 }
 
 @Test func percentileAndMSEEstimators() {

@@ -16,20 +16,6 @@ private func referenceLinear(_ x: [Float], rows: Int, _ w: [Float], outputs: Int
     return y
 }
 
-/// Σ_k (xq[n, k] − z) · wq[c, k] in Int32: the integer core of QUANTIZATION.md's formula.
-private func referenceAccumulators<X: BinaryInteger>(_ xq: [X], rows: Int, zeroPoint: Int32, _ wq: [Int8],
-                                                      outputs: Int, inputs: Int) -> [Int32] {
-    var acc = [Int32](repeating: 0, count: rows * outputs)
-    for n in 0..<rows {
-        for c in 0..<outputs {
-            var sum: Int32 = 0
-            for k in 0..<inputs { sum += (Int32(xq[n * inputs + k]) - zeroPoint) * Int32(wq[c * inputs + k]) }
-            acc[n * outputs + c] = sum
-        }
-    }
-    return acc
-}
-
 /// max |Δ| / max |ref|
 private func relativeError(_ got: [Float], _ reference: [Double]) -> Double {
     let scale = reference.reduce(0) { max($0, abs($1)) }
@@ -65,77 +51,6 @@ func linearFP32MatchesScalarReference(rows: Int, inputs: Int, outputs: Int, with
         #expect(y.shape == [1, rows, outputs])
         #expect(relativeError(y.scalars, referenceLinear(x, rows: rows, w, outputs: outputs, inputs: inputs, b)) <= fp32Tolerance)
     }
-}
-
-@Test(arguments: [(ActivationStorage.u8, Int32(0)), (.u8, 131), (.u8, 255), (.s8, 0), (.s8, -7)])
-func int8AccumulatorsAreBitExact(storage: ActivationStorage, zeroPoint: Int32) throws {
-    var generator = SeededGenerator(seed: UInt64(zeroPoint + 1000))
-    for (rows, inputs, outputs) in [(1, 16, 8), (37, 200, 65), (256, 512, 128)] {
-        let wq: [Int8] = (0..<(outputs * inputs)).map { _ in Int8.random(in: -127...127, using: &generator) }
-        let scales = (0..<outputs).map { _ in Float.random(in: 0.001...0.1, using: &generator) }
-        let layer = try LinearInt8(weights: wq, outputs: outputs, inputs: inputs, weightScales: scales, bias: nil,
-                                   activations: storage)
-        var acc = [Int32](repeating: 0, count: rows * outputs)
-        let expected: [Int32]
-        switch storage {
-        case .u8:
-            let xq: [UInt8] = (0..<(rows * inputs)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            try xq.withUnsafeBytes { try layer.accumulate($0.baseAddress!, rows: rows, zeroPoint: zeroPoint, into: &acc) }
-            expected = referenceAccumulators(xq, rows: rows, zeroPoint: zeroPoint, wq, outputs: outputs, inputs: inputs)
-        case .s8:
-            let xq: [Int8] = (0..<(rows * inputs)).map { _ in Int8.random(in: -128...127, using: &generator) }
-            try xq.withUnsafeBytes { try layer.accumulate($0.baseAddress!, rows: rows, zeroPoint: zeroPoint, into: &acc) }
-            expected = referenceAccumulators(xq, rows: rows, zeroPoint: zeroPoint, wq, outputs: outputs, inputs: inputs)
-        }
-        #expect(acc == expected, "rows \(rows) K \(inputs) C \(outputs)")
-    }
-}
-
-/// The f32 output is Δx·Δw[c]·(acc − z·Σw) + b with exact integers, then float roundings in
-/// oneDNN's epilogue: the folded bias b/(Δx·Δw), the scale multiply, and — oneDNN 2.6 applies the
-/// zero-point compensation in float after scaling — the subtraction of Δx·Δw·z·Σw. Tolerance:
-/// 4 float32 ulps of the largest term that passes through those roundings (output, bias,
-/// scaled uncompensated sum, scaled compensation).
-@Test(arguments: [ActivationStorage.u8, .s8])
-func int8OutputMatchesIntegerFormula(storage: ActivationStorage) throws {
-    var generator = SeededGenerator(seed: 77)
-    let (rows, inputs, outputs) = (50, 96, 40)
-    let wq: [Int8] = (0..<(outputs * inputs)).map { _ in Int8.random(in: -127...127, using: &generator) }
-    let scales = (0..<outputs).map { _ in Float.random(in: 0.001...0.05, using: &generator) }
-    let bias = generator.floats(outputs, in: -3...3)
-    let layer = try LinearInt8(weights: wq, outputs: outputs, inputs: inputs, weightScales: scales, bias: bias,
-                               activations: storage)
-    let inputScale: Float = 0.0213
-    let zeroPoint: Int32 = storage == .u8 ? 119 : 0
-    let xBytes: [UInt8] = (0..<(rows * inputs)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    func sums(_ z: Int32) -> [Int32] {
-        storage == .u8
-            ? referenceAccumulators(xBytes, rows: rows, zeroPoint: z, wq, outputs: outputs, inputs: inputs)
-            : referenceAccumulators(xBytes.map { Int8(bitPattern: $0) }, rows: rows, zeroPoint: z, wq, outputs: outputs, inputs: inputs)
-    }
-    let acc = sums(zeroPoint), raw = sums(0)
-    var y = [Float](repeating: 0, count: rows * outputs)
-    try xBytes.withUnsafeBytes {
-        try layer.forward($0.baseAddress!, rows: rows, inputScale: inputScale, zeroPoint: zeroPoint, into: &y)
-    }
-    var worstUlps: Float = 0
-    for n in 0..<rows {
-        for c in 0..<outputs {
-            let scale = Double(inputScale) * Double(scales[c])
-            let exact = scale * Double(acc[n * outputs + c]) + Double(bias[c])
-            let terms = [exact, Double(bias[c]), scale * Double(raw[n * outputs + c]),
-                         scale * Double(raw[n * outputs + c] - acc[n * outputs + c])]
-            let magnitude = max(Float(terms.map(abs).max()!), Float.leastNormalMagnitude)
-            worstUlps = max(worstUlps, Float(abs(Double(y[n * outputs + c]) - exact)) / magnitude.ulp)
-        }
-    }
-    #expect(worstUlps <= 4, "worst error \(worstUlps) ulps")
-    #expect(layer.cachedPrimitiveCount == 1)
-    // A second step with another activation scale gets its own cached primitive.
-    try xBytes.withUnsafeBytes {
-        try layer.forward($0.baseAddress!, rows: rows, inputScale: inputScale * 2, zeroPoint: zeroPoint, into: &y)
-    }
-    #expect(layer.cachedPrimitiveCount == 2)
 }
 
 /// C[b] = scale · A[b] · B[b] by the definition.

@@ -9,11 +9,11 @@ import Testing
     let wq: [Int8] = (0..<(outputs * inputs)).map { _ in Int8.random(in: -127...127, using: &generator) }
     let scales = (0..<outputs).map { _ in Float.random(in: 0.001...0.05, using: &generator) }
     let layer = try LinearInt8(weights: wq, outputs: outputs, inputs: inputs, weightScales: scales,
-                               bias: generator.floats(outputs), activations: .u8)
+                               bias: generator.floats(outputs))
     let x: [UInt8] = (0..<(rows * inputs)).map { _ in UInt8.random(in: 0...255, using: &generator) }
     func run(_ scale: Float) throws -> [Float] {
         var y = [Float](repeating: 0, count: rows * outputs)
-        try x.withUnsafeBytes { try layer.forward($0.baseAddress!, rows: rows, inputScale: scale, zeroPoint: 100, into: &y) }
+        try layer.forward(codes: x, rows: rows, inputScale: scale, zeroPoint: 100, into: &y)
         return y
     }
     let capacity = LinearInt8.maximumCachedPrimitives

@@ -55,11 +55,12 @@ public enum GEMMBenchmark {
         let xq = (0..<(m * k)).map { _ in nextByte() }
         let inputScale: Float = 0.02
         let zeroPoint: Int32 = 128
-        let int8 = try LinearInt8(weights: wq, outputs: n, inputs: k, weightScales: scales, bias: bias, activations: .u8)
+        let int8 = try LinearInt8(weights: wq, outputs: n, inputs: k, weightScales: scales, bias: bias)
         let xqa = AlignedBuffer(byteCount: m * k)
         xq.withUnsafeBytes { xqa.pointer.copyMemory(from: $0.baseAddress!, byteCount: m * k) }
         let int8Times = try TimingSamples.measure(minSeconds: minSeconds) {
-            try int8.forward(xqa.pointer, rows: m, inputScale: inputScale, zeroPoint: zeroPoint, into: y)
+            try int8.forward(codes: xqa.pointer.assumingMemoryBound(to: UInt8.self), rows: m, inputScale: inputScale,
+                             zeroPoint: zeroPoint, into: y)
         }
         results.append(GEMMBenchmarkResult(m: m, k: k, n: n, precision: .int8,
                                            gopsMedian: operations / int8Times.median / 1e9,

@@ -37,6 +37,17 @@ final class DNNLRuntime: @unchecked Sendable {
         self.stream = stream
     }
 
+    private var scratchBuffers: [AlignedBuffer] = []
+
+    /// A reusable 64-byte aligned buffer of at least `byteCount` bytes, one per `slot` (0, 1, …),
+    /// valid while the caller holds `lock`: activation codes and other per-call temporaries, kept
+    /// warm instead of faulting in fresh pages on every call.
+    func scratch(_ slot: Int, byteCount: Int) -> UnsafeMutableRawPointer {
+        while scratchBuffers.count <= slot { scratchBuffers.append(AlignedBuffer(byteCount: 0)) }
+        if scratchBuffers[slot].byteCount < byteCount { scratchBuffers[slot] = AlignedBuffer(byteCount: byteCount) }
+        return scratchBuffers[slot].pointer
+    }
+
     /// Runs a primitive to completion; the caller holds `lock`.
     func execute(_ primitive: dnnl_primitive_t, _ args: [dnnl_exec_arg_t]) throws {
         try args.withUnsafeBufferPointer { buffer in
@@ -152,42 +163,54 @@ final class DNNLPrimitive {
     }
 }
 
-/// A matmul primitive with its memory objects and argument list, built once and run many times
-/// with only the data pointers changing: no allocation per call.
-final class MatmulPlan {
+/// A primitive with one memory object per argument, built once and run many times with only the
+/// data pointers changing: no allocation per call.
+final class PrimitiveCall {
     let primitive: DNNLPrimitive
-    let src: DNNLMemory, weights: DNNLMemory, dst: DNNLMemory, bias: DNNLMemory?
+    /// In the order of the `arguments` given at creation.
+    let memories: [DNNLMemory]
     private let args: UnsafeMutableBufferPointer<dnnl_exec_arg_t>
-    /// Keeps data the plan points at (a folded bias) alive.
-    let owned: AnyObject?
+    /// Keeps data the call points at for its whole life (folded biases, constants).
+    let owned: [AnyObject]
+
+    init(_ primitive: DNNLPrimitive, arguments: [(index: Int32, desc: dnnl_memory_desc_t)], owned: [AnyObject] = []) throws {
+        self.primitive = primitive
+        memories = try arguments.map { try DNNLMemory($0.desc) }
+        self.owned = owned
+        args = .allocate(capacity: arguments.count)
+        _ = args.initialize(from: zip(arguments, memories).map { dnnl_exec_arg_t(arg: $0.index, memory: $1.memory) })
+    }
+
+    /// Points argument `slot` at `pointer`.
+    func bind(_ slot: Int, _ pointer: UnsafeRawPointer?) throws { try memories[slot].bind(pointer) }
+
+    /// Runs the primitive to completion; the caller holds `DNNLRuntime.shared.lock`.
+    func execute() throws { try DNNLRuntime.shared.execute(primitive.primitive, UnsafeBufferPointer(args)) }
+
+    deinit { args.deallocate() }
+}
+
+/// A matmul call `dst = src · weights (+ bias)`: argument slots 0 src, 1 weights, 2 dst, 3 bias.
+final class MatmulPlan {
+    let call: PrimitiveCall
+    var primitive: DNNLPrimitive { call.primitive }
+    var weights: DNNLMemory { call.memories[1] }
+    var bias: DNNLMemory? { call.memories.count > 3 ? call.memories[3] : nil }
 
     init(primitive: DNNLPrimitive, src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t,
-         bias: dnnl_memory_desc_t?, owned: AnyObject? = nil) throws {
-        self.primitive = primitive
-        self.src = try DNNLMemory(src)
-        self.weights = try DNNLMemory(weights)
-        self.dst = try DNNLMemory(dst)
-        self.bias = try bias.map { try DNNLMemory($0) }
-        self.owned = owned
-        var list = [
-            dnnl_exec_arg_t(arg: stsq_dnnl_arg_src(), memory: self.src.memory),
-            dnnl_exec_arg_t(arg: stsq_dnnl_arg_weights(), memory: self.weights.memory),
-            dnnl_exec_arg_t(arg: stsq_dnnl_arg_dst(), memory: self.dst.memory),
-        ]
-        if let b = self.bias { list.append(dnnl_exec_arg_t(arg: stsq_dnnl_arg_bias(), memory: b.memory)) }
-        args = .allocate(capacity: list.count)
-        _ = args.initialize(from: list)
+         bias: dnnl_memory_desc_t?, owned: [AnyObject] = []) throws {
+        var arguments = [(stsq_dnnl_arg_src(), src), (stsq_dnnl_arg_weights(), weights), (stsq_dnnl_arg_dst(), dst)]
+        if let bias { arguments.append((stsq_dnnl_arg_bias(), bias)) }
+        call = try PrimitiveCall(primitive, arguments: arguments.map { (index: $0.0, desc: $0.1) }, owned: owned)
     }
 
     /// Runs `dst = src · weights (+ bias)`; the caller holds `DNNLRuntime.shared.lock`.
     func run(src: UnsafeRawPointer, weights: UnsafeRawPointer? = nil, dst: UnsafeMutableRawPointer) throws {
-        try self.src.bind(src)
-        if let weights { try self.weights.bind(weights) }
-        try self.dst.bind(UnsafeRawPointer(dst))
-        try DNNLRuntime.shared.execute(primitive.primitive, UnsafeBufferPointer(args))
+        try call.bind(0, src)
+        if let weights { try call.bind(1, weights) }
+        try call.bind(2, UnsafeRawPointer(dst))
+        try call.execute()
     }
-
-    deinit { args.deallocate() }
 }
 
 /// Primitive attributes (output scales, zero points); destroyed after primitive creation.
@@ -210,6 +233,33 @@ final class DNNLAttributes {
         try check(dnnl_primitive_attr_set_zero_points(attr, stsq_dnnl_arg_src(), 1, 0, [zeroPoint]), "source zero point")
     }
 
+    /// Operations applied, in order, to each result before it is stored (rounding to an integer type comes last).
+    enum PostOp {
+        /// `dst ← result + dst` (accumulate into what the destination holds).
+        case sum
+        /// oneDNN eltwise `algorithm` with its `alpha`, `beta`.
+        case eltwise(dnnl_alg_kind_t, alpha: Float, beta: Float)
+        /// `result ← result (algorithm) src1`, `src1` a runtime tensor broadcast to the result
+        /// (passed at execution as `stsq_dnnl_arg_post_op_src_1(position)`).
+        case binary(dnnl_alg_kind_t, dnnl_memory_desc_t)
+    }
+
+    func setPostOps(_ postOps: [PostOp]) throws {
+        var ops: dnnl_post_ops_t?
+        try check(dnnl_post_ops_create(&ops), "post-ops")
+        defer { dnnl_post_ops_destroy(ops) }
+        for op in postOps {
+            switch op {
+            case .sum: try check(dnnl_post_ops_append_sum(ops, 1), "sum post-op")
+            case .eltwise(let algorithm, let alpha, let beta):
+                try check(dnnl_post_ops_append_eltwise(ops, 1, algorithm, alpha, beta), "eltwise post-op")
+            case .binary(let algorithm, var desc):
+                try check(dnnl_post_ops_append_binary(ops, algorithm, &desc), "binary post-op")
+            }
+        }
+        try check(dnnl_primitive_attr_set_post_ops(attr, ops), "attach post-ops")
+    }
+
     deinit { dnnl_primitive_attr_destroy(attr) }
 }
 
@@ -226,6 +276,18 @@ func makeMatmul(src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, bias: dnnl
     var pd: dnnl_primitive_desc_t?
     try check(dnnl_primitive_desc_create(&pd, &desc, attributes?.attr, DNNLRuntime.shared.engine, nil),
               "matmul primitive descriptor")
+    return try DNNLPrimitive(descriptor: pd!)
+}
+
+/// Builds an elementwise binary primitive descriptor `dst = src0 (algorithm) src1` (src1 broadcast).
+func makeBinary(_ algorithm: dnnl_alg_kind_t, src0: dnnl_memory_desc_t, src1: dnnl_memory_desc_t, dst: dnnl_memory_desc_t,
+                attributes: DNNLAttributes?) throws -> DNNLPrimitive {
+    var src0 = src0, src1 = src1, dst = dst
+    var desc = dnnl_binary_desc_t()
+    try check(dnnl_binary_desc_init(&desc, algorithm, &src0, &src1, &dst), "binary descriptor")
+    var pd: dnnl_primitive_desc_t?
+    try check(dnnl_primitive_desc_create(&pd, &desc, attributes?.attr, DNNLRuntime.shared.engine, nil),
+              "binary primitive descriptor")
     return try DNNLPrimitive(descriptor: pd!)
 }
 
