@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors"],
                     exclude: ["Snapshots"]),
         // Drives the built binary; the dependency makes `swift build --build-tests` build it.
-        .testTarget(name: "CLITests", dependencies: ["stsq-tui"]),
+        .testTarget(name: "CLITests", dependencies: ["stsq-tui", "Tensors"]),
         .testTarget(name: "EndToEndTests", dependencies: ["stsq-tui"]),
     ],
     swiftLanguageModes: [.v6]

@@ -80,19 +80,10 @@ public struct RectifiedFlowSampler {
     public func guidedVelocity(_ z: Tensor, condition: TextCondition, timestep t: Float, step: Int?, height: Float, width: Float,
                                executor: LinearExecutor = Float32Executor()) throws -> [Float] {
         let n = z.shape[0]
-        precondition(condition.count == n, "\(condition.count) prompts for \(n) latents")
         let cin = model.config.inChannels
         let perSample = z.count / n
-        let L = condition.embeddings.shape[2], cc = condition.embeddings.shape[3]
-        guard L <= model.config.modelMaxLength, cc == model.config.captionChannels else {
-            throw ModelLoadError("caption embeddings are [\(L), \(cc)], the model takes at most [\(model.config.modelMaxLength), \(model.config.captionChannels)]")
-        }
-        var y = condition.embeddings.scalars
-        for _ in 0..<n { y += model.nullCaption.prefix(L * cc) }
-        let inputs = ModelInputs(x: Tensor(shape: [2 * n] + Array(z.shape.dropFirst()), scalars: z.scalars + z.scalars),
-                                 timestep: [Float](repeating: t, count: 2 * n), y: Tensor(shape: [2 * n, 1, L, cc], scalars: y),
-                                 mask: condition.mask, fps: [fps], height: [height], width: [width])
-        let out = try model.forward(inputs, executor: executor, step: step)
+        let out = try model.forward(try guidedInputs(z, condition: condition, timestep: t, height: height, width: width),
+                                    executor: executor, step: step)
         let cout = model.config.outChannels
         let frame = perSample / cin   // T·H·W
         var v = [Float](repeating: 0, count: z.count)
@@ -107,6 +98,22 @@ public struct RectifiedFlowSampler {
             }
         }
         return v
+    }
+
+    /// The model inputs of one guided evaluation: the CFG batch `[cond; uncond]` of `z`
+    /// `[n, Cin, T, H, W]` at timestep `t`, the null caption for the unconditional half.
+    public func guidedInputs(_ z: Tensor, condition: TextCondition, timestep t: Float, height: Float, width: Float) throws -> ModelInputs {
+        let n = z.shape[0]
+        precondition(condition.count == n, "\(condition.count) prompts for \(n) latents")
+        let L = condition.embeddings.shape[2], cc = condition.embeddings.shape[3]
+        guard L <= model.config.modelMaxLength, cc == model.config.captionChannels else {
+            throw ModelLoadError("caption embeddings are [\(L), \(cc)], the model takes at most [\(model.config.modelMaxLength), \(model.config.captionChannels)]")
+        }
+        var y = condition.embeddings.scalars
+        for _ in 0..<n { y += model.nullCaption.prefix(L * cc) }
+        return ModelInputs(x: Tensor(shape: [2 * n] + Array(z.shape.dropFirst()), scalars: z.scalars + z.scalars),
+                           timestep: [Float](repeating: t, count: 2 * n), y: Tensor(shape: [2 * n, 1, L, cc], scalars: y),
+                           mask: condition.mask, fps: [fps], height: [height], width: [width])
     }
 
     /// Runs every step from `noise` `[n, Cin, T, H, W]`; `height`/`width` are the pixel sizes the

@@ -30,17 +30,20 @@ struct BenchGEMM: ParsableCommand {
                 .object([
                     ("m", .int(r.m)), ("k", .int(r.k)), ("n", .int(r.n)),
                     ("precision", .string(r.precision.rawValue)),
+                    ("method", r.method.map { .string($0.rawValue) } ?? .null),
+                    ("from_f32", .bool(r.fromFloat)), ("exact", .bool(r.exact)),
                     ("gops_median", .number(formatFixed(r.gopsMedian, decimals: 1))),
                     ("impl", .string(r.implementation)),
                 ])
             })
-            print(array.serialized(pretty: true))
+            print(JSONValue.object(BenchEnvironment.json(load: 0) + [("results", array)]).serialized(pretty: true))
         } else {
             let rows = results.map { r in
-                ["\(r.m)", "\(r.k)", "\(r.n)", r.precision.rawValue, formatFixed(r.gopsMedian, decimals: 1),
+                ["\(r.m)", "\(r.k)", "\(r.n)", r.label + (r.exact ? "" : " (inexact here)"), formatFixed(r.gopsMedian, decimals: 1),
                  formatFixed(r.medianSeconds * 1e3, decimals: 3), "\(r.runs)", r.implementation]
             }
-            print("Matrix products [M,K]·[K,N] through oneDNN; GFLOP/s (fp32) or GOP/s (int8), median after warm-up")
+            BenchEnvironment.lines(load: 0).forEach { print($0) }
+            print("Matrix products [M,K]·[K,N] through oneDNN; GFLOP/s (fp32) or GOP/s (int8, useful operations), median after warm-up")
             for line in formatTable(header: ["M", "K", "N", "precision", "G(FL)OP/s", "ms", "runs", "impl"],
                                     rows: rows, rightAligned: [0, 1, 2, 4, 5, 6]) {
                 print(line)
@@ -56,14 +59,18 @@ struct BenchForward: ParsableCommand {
 
     @Option(help: "Seconds of timed runs per case (after warm-up).")
     var seconds: Double = 2
+    @OptionGroup var competing: CompetingLoadOption
 
     func run() throws {
+        BenchEnvironment.lines(load: competing.load).forEach { print($0) }
         print("STDiT3 forward, float32, CFG batch 2 (median after warm-up)")
         var rows: [[String]] = []
-        for benchCase in try ForwardBenchmark.standardCases() {
-            let r = try ForwardBenchmark.run(benchCase, minSeconds: seconds)
-            rows.append([r.name, formatFixed(r.medianMilliseconds, decimals: 2), formatFixed(r.gflops, decimals: 1),
-                         formatFixed(100 * r.linearShare, decimals: 0) + "%", "\(r.runs)"])
+        try competing.during {
+            for benchCase in try ForwardBenchmark.standardCases() {
+                let r = try ForwardBenchmark.run(benchCase, minSeconds: seconds)
+                rows.append([r.name, formatFixed(r.medianMilliseconds, decimals: 2), formatFixed(r.gflops, decimals: 1),
+                             formatFixed(100 * r.linearShare, decimals: 0) + "%", "\(r.runs)"])
+            }
         }
         for line in formatTable(header: ["case", "ms", "GFLOP/s", "in block linears", "runs"], rows: rows,
                                 rightAligned: [1, 2, 3, 4]) {

@@ -19,10 +19,14 @@ let binary: URL = {
     return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("stsq-tui")
 }()
 
-func runTool(_ arguments: [String]) throws -> CommandResult {
+/// Runs the binary with `arguments`; `environment` entries are added to (or replace) this process's.
+func runTool(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -1,18 +1,8 @@
 import Foundation
 @testable import Tensors
 
-/// SplitMix64: a tiny deterministic generator so every test sees the same data on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The engine's SplitMix64: every test sees the same data on every machine.
+typealias SeededGenerator = SplitMix
 
 extension SeededGenerator {
     mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {

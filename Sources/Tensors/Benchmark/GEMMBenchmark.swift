@@ -5,11 +5,23 @@ public struct GEMMBenchmarkResult: Sendable {
 
     public let m: Int, k: Int, n: Int
     public let precision: Precision
+    /// How int8 sums were made exact (nil for fp32).
+    public let method: IntegerProductMethod?
+    /// int8 from float32 input: the activation quantization inside oneDNN is included.
+    public let fromFloat: Bool
+    /// Whether the int8 sums are exact on this ISA (always for fp32, which makes no such promise).
+    public let exact: Bool
     /// GFLOP/s for fp32, GOP/s for int8 (2·M·K·N operations per product).
     public let gopsMedian: Double
     public let medianSeconds: Double
     public let runs: Int
     public let implementation: String
+
+    /// `fp32`, `int8 native`, `int8 split-weights`, `int8 split-weights, from f32`.
+    public var label: String {
+        guard let method else { return precision.rawValue }
+        return "int8 \(method.rawValue)" + (fromFloat ? ", from f32" : "")
+    }
 }
 
 /// The matrix products `stsq-tui bench gemm` measures: the linear layers of the demo model and of
@@ -20,7 +32,7 @@ public enum GEMMBenchmark {
         (2048, 1152, 3456), (2048, 4608, 1152),
     ]
 
-    /// Runs both precisions on one shape with random data (fixed seed). Products go through the
+    /// Runs fp32 and every int8 method on one shape with random data (fixed seed). Products go through the
     /// same `LinearFP32` / `LinearInt8` objects the model uses: prepacked weights, cached primitives.
     public static func run(m: Int, k: Int, n: Int, minSeconds: Double = 0.5) throws -> [GEMMBenchmarkResult] {
         var state: UInt32 = 0x1234_5678
@@ -45,7 +57,7 @@ public enum GEMMBenchmark {
         let fp32Times = try TimingSamples.measure(minSeconds: minSeconds) {
             try fp32.forward(xf, rows: m, into: y)
         }
-        results.append(GEMMBenchmarkResult(m: m, k: k, n: n, precision: .fp32,
+        results.append(GEMMBenchmarkResult(m: m, k: k, n: n, precision: .fp32, method: nil, fromFloat: true, exact: true,
                                            gopsMedian: operations / fp32Times.median / 1e9,
                                            medianSeconds: fp32Times.median, runs: fp32Times.seconds.count,
                                            implementation: try fp32.implementationName(rows: m)))
@@ -53,20 +65,29 @@ public enum GEMMBenchmark {
         let wq = (0..<(n * k)).map { _ in Int8(clamping: Int(nextByte()) - 128) }
         let scales = (0..<n).map { _ in Float(1 + Int(nextByte())) / 8192 }
         let xq = (0..<(m * k)).map { _ in nextByte() }
-        let inputScale: Float = 0.02
-        let zeroPoint: Int32 = 128
-        let int8 = try LinearInt8(weights: wq, outputs: n, inputs: k, weightScales: scales, bias: bias)
+        let encoding = ActivationEncoding(kind: .asymmetricUInt8, scale: 0.02, zeroPoint: 128)
         let xqa = AlignedBuffer(byteCount: m * k)
         xq.withUnsafeBytes { xqa.pointer.copyMemory(from: $0.baseAddress!, byteCount: m * k) }
-        let int8Times = try TimingSamples.measure(minSeconds: minSeconds) {
-            try int8.forward(codes: xqa.pointer.assumingMemoryBound(to: UInt8.self), rows: m, inputScale: inputScale,
-                             zeroPoint: zeroPoint, into: y)
+        let codes = xqa.pointer.assumingMemoryBound(to: UInt8.self)
+        // Every method on stored codes (native marked inexact where the ISA lacks an int8 dot
+        // product), then the model's path: the automatic method from float32 input.
+        let cases = IntegerProductMethod.allCases.map { ($0, false) } + [(IntegerProductMethod.automatic, true)]
+        for (method, fromFloat) in cases {
+            let int8 = try LinearInt8(weights: wq, outputs: n, inputs: k, weightScales: scales, bias: bias, method: method)
+            let times = try TimingSamples.measure(minSeconds: minSeconds) {
+                if fromFloat {
+                    try int8.forward(xf, rows: m, encoding: encoding, into: y)
+                } else {
+                    try int8.forward(codes: codes, rows: m, inputScale: encoding.scale, zeroPoint: encoding.zeroPoint, into: y)
+                }
+            }
+            let exact = method == .splitWeights || IntegerProductMethod.automatic == .native
+            results.append(GEMMBenchmarkResult(m: m, k: k, n: n, precision: .int8, method: method, fromFloat: fromFloat, exact: exact,
+                                               gopsMedian: operations / times.median / 1e9, medianSeconds: times.median,
+                                               runs: times.seconds.count,
+                                               implementation: try int8.implementationName(rows: m, inputScale: encoding.scale,
+                                                                                           zeroPoint: encoding.zeroPoint)))
         }
-        results.append(GEMMBenchmarkResult(m: m, k: k, n: n, precision: .int8,
-                                           gopsMedian: operations / int8Times.median / 1e9,
-                                           medianSeconds: int8Times.median, runs: int8Times.seconds.count,
-                                           implementation: try int8.implementationName(rows: m, inputScale: inputScale,
-                                                                                       zeroPoint: zeroPoint)))
         return results
     }
 }

@@ -31,11 +31,12 @@ public struct MatrixBatch: Hashable, Sendable {
 
 /// Float32 batched products for attention: `C[b] = scale · A[b] · B[b]` for every batch index,
 /// `A` `[…, M, K]`, `B` `[…, K, N]`, `C` `[…, M, N]` (batch dims equal, or 1 to broadcast).
-/// Primitives are cached per (layouts, scale).
+/// Primitives are cached per (layouts, scale, threads).
 public enum BatchedMatmul {
     private struct Key: Hashable {
         var a: MatrixBatch, b: MatrixBatch, c: MatrixBatch
         var scaleBits: UInt32
+        var threads: Int
     }
 
     private final class Cache: @unchecked Sendable {
@@ -54,8 +55,8 @@ public enum BatchedMatmul {
         precondition(aLayout.dims[n - 1] == bLayout.dims[n - 2], "inner dimensions differ: \(aLayout.dims) · \(bLayout.dims)")
         precondition(cLayout.dims[n - 2] == aLayout.dims[n - 2] && cLayout.dims[n - 1] == bLayout.dims[n - 1],
                      "result dims \(cLayout.dims) do not match \(aLayout.dims) · \(bLayout.dims)")
-        let key = Key(a: aLayout, b: bLayout, c: cLayout, scaleBits: scale.bitPattern)
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
+            let key = Key(a: aLayout, b: bLayout, c: cLayout, scaleBits: scale.bitPattern, threads: DNNLRuntime.shared.threads)
             let plan: MatmulPlan
             if let cached = cache.plans[key] {
                 plan = cached

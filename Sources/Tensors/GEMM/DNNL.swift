@@ -16,7 +16,7 @@ func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) throws {
 }
 
 /// The process's oneDNN CPU engine and stream. oneDNN runs its own OpenMP threads inside each
-/// call; calls are serialised through `lock` because a stream is not safe for concurrent use.
+/// call; calls are serialised through `serialized` because a stream is not safe for concurrent use.
 /// Every oneDNN call of the project goes through this file and its neighbours in `GEMM/`, so an
 /// API change (oneDNN 3.x moves scales to execution time) touches one place.
 final class DNNLRuntime: @unchecked Sendable {
@@ -24,7 +24,8 @@ final class DNNLRuntime: @unchecked Sendable {
 
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
-    let lock = NSLockLite()
+    private let lock = NSLockLite()
+    private let threadBudget = ThreadBudget()
 
     private init() {
         var engine: dnnl_engine_t?
@@ -37,10 +38,30 @@ final class DNNLRuntime: @unchecked Sendable {
         self.stream = stream
     }
 
+    /// Runs `body` as the only oneDNN work of the process (a stream is not safe for concurrent
+    /// use, and two OpenMP teams on one machine's cores fall off a cliff), with the OpenMP thread
+    /// count of `ThreadBudget` applied to the calling thread.
+    func serialized<R>(_ body: () throws -> R) rethrows -> R {
+        try lock.withLock {
+            threadBudget.apply()
+            return try body()
+        }
+    }
+
+    /// oneDNN's threads for work started now; valid inside `serialized`. Primitives bake it in:
+    /// caches of primitives key on it.
+    var threads: Int { threadBudget.threads }
+
+    var threadPolicy: String {
+        let n = threadBudget.maximum
+        return threadBudget.adaptive ? "\(n) threads, fewer while other processes load the CPUs"
+            : "\(n) thread\(n == 1 ? "" : "s") (fixed)"
+    }
+
     private var scratchBuffers: [AlignedBuffer] = []
 
     /// A reusable 64-byte aligned buffer of at least `byteCount` bytes, one per `slot` (0, 1, …),
-    /// valid while the caller holds `lock`: activation codes and other per-call temporaries, kept
+    /// valid inside `serialized`: activation codes and other per-call temporaries, kept
     /// warm instead of faulting in fresh pages on every call.
     func scratch(_ slot: Int, byteCount: Int) -> UnsafeMutableRawPointer {
         while scratchBuffers.count <= slot { scratchBuffers.append(AlignedBuffer(byteCount: 0)) }
@@ -48,7 +69,7 @@ final class DNNLRuntime: @unchecked Sendable {
         return scratchBuffers[slot].pointer
     }
 
-    /// Runs a primitive to completion; the caller holds `lock`.
+    /// Runs a primitive to completion; called inside `serialized`.
     func execute(_ primitive: dnnl_primitive_t, _ args: [dnnl_exec_arg_t]) throws {
         try args.withUnsafeBufferPointer { buffer in
             try execute(primitive, buffer)
@@ -184,7 +205,7 @@ final class PrimitiveCall {
     /// Points argument `slot` at `pointer`.
     func bind(_ slot: Int, _ pointer: UnsafeRawPointer?) throws { try memories[slot].bind(pointer) }
 
-    /// Runs the primitive to completion; the caller holds `DNNLRuntime.shared.lock`.
+    /// Runs the primitive to completion; called inside `DNNLRuntime.shared.serialized`.
     func execute() throws { try DNNLRuntime.shared.execute(primitive.primitive, UnsafeBufferPointer(args)) }
 
     deinit { args.deallocate() }
@@ -204,7 +225,7 @@ final class MatmulPlan {
         call = try PrimitiveCall(primitive, arguments: arguments.map { (index: $0.0, desc: $0.1) }, owned: owned)
     }
 
-    /// Runs `dst = src · weights (+ bias)`; the caller holds `DNNLRuntime.shared.lock`.
+    /// Runs `dst = src · weights (+ bias)`; called inside `DNNLRuntime.shared.serialized`.
     func run(src: UnsafeRawPointer, weights: UnsafeRawPointer? = nil, dst: UnsafeMutableRawPointer) throws {
         try call.bind(0, src)
         if let weights { try call.bind(1, weights) }
@@ -292,7 +313,7 @@ func makeBinary(_ algorithm: dnnl_alg_kind_t, src0: dnnl_memory_desc_t, src1: dn
 }
 
 /// Copies `source` (plain layout) into `destination` (any layout, e.g. a packed weights format).
-/// The caller holds `DNNLRuntime.shared.lock`.
+/// Called inside `DNNLRuntime.shared.serialized`.
 func reorder(from sourceDesc: dnnl_memory_desc_t, _ source: UnsafeRawPointer,
              to destinationDesc: dnnl_memory_desc_t, _ destination: UnsafeMutableRawPointer) throws {
     var s = sourceDesc, d = destinationDesc

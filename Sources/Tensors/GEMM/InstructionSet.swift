@@ -37,3 +37,16 @@ public struct InstructionSet: Sendable, Hashable, CustomStringConvertible {
         return rawValue & (vnni | avxVNNI) != 0
     }
 }
+
+/// The oneDNN library this process runs.
+public enum OneDNNLibrary {
+    /// How many threads oneDNN runs with (`ThreadBudget`): "2 threads, fewer while other processes
+    /// load the CPUs", or the fixed `OMP_NUM_THREADS`.
+    public static var threadPolicy: String { DNNLRuntime.shared.threadPolicy }
+
+    /// `major.minor.patch`, e.g. `2.6.3`.
+    public static var version: String {
+        let v = dnnl_version().pointee
+        return "\(v.major).\(v.minor).\(v.patch)"
+    }
+}

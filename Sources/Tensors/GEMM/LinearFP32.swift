@@ -12,7 +12,8 @@ public final class LinearFP32: @unchecked Sendable {
 
     private let weights: PackedWeights
     private let bias: AlignedBuffer?
-    private var plans: [Int: MatmulPlan] = [:]
+    /// Per (rows, threads): primitives bake in the thread count.
+    private var plans: [[Int]: MatmulPlan] = [:]
 
     /// - Parameters:
     ///   - weight: `[C, K]` row-major floats (kept, shared copy-on-write, and packed once).
@@ -51,7 +52,8 @@ public final class LinearFP32: @unchecked Sendable {
     }
 
     private func plan(rows: Int) throws -> MatmulPlan {
-        if let plan = plans[rows] { return plan }
+        let key = [rows, DNNLRuntime.shared.threads]
+        if let plan = plans[key] { return plan }
         let src = try MemoryDesc.rowMajor([rows, inputFeatures], dnnl_f32)
         let dst = try MemoryDesc.rowMajor([rows, outputFeatures], dnnl_f32)
         let biasDesc = hasBias ? try MemoryDesc.rowMajor([1, outputFeatures], dnnl_f32) : nil
@@ -61,14 +63,14 @@ public final class LinearFP32: @unchecked Sendable {
         let plan = try MatmulPlan(primitive: primitive, src: src, weights: weightsDesc, dst: dst, bias: biasDesc)
         try plan.weights.bind(try weights.buffer(for: weightsDesc))
         if let b = plan.bias { try b.bind(UnsafeRawPointer(bias!.pointer)) }
-        plans[rows] = plan
+        plans[key] = plan
         return plan
     }
 
     /// `x` holds `rows × K` floats, `y` receives `rows × C` floats.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) throws {
         guard rows > 0 else { return }
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
             try plan(rows: rows).run(src: x, dst: y)
         }
     }
@@ -88,6 +90,6 @@ public final class LinearFP32: @unchecked Sendable {
 
     /// The oneDNN implementation that runs products of `rows` rows (creates the plan if needed).
     public func implementationName(rows: Int) throws -> String {
-        try DNNLRuntime.shared.lock.withLock { try plan(rows: rows).primitive.implementationName }
+        try DNNLRuntime.shared.serialized { try plan(rows: rows).primitive.implementationName }
     }
 }

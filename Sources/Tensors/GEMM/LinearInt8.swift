@@ -48,16 +48,19 @@ public final class LinearInt8: @unchecked Sendable {
     private let runtimeScalars = AlignedBuffer(byteCount: 8)
     private let multiplier: AlignedBuffer?
 
+    /// Made inside `DNNLRuntime.shared.serialized`: primitives bake in the thread count.
     private struct ProductKey: Hashable {
         var rows: Int
         var inputScaleBits: UInt32
         var zeroPoint: Int32
         var accumulatorsOnly: Bool
+        var threads = DNNLRuntime.shared.threads
     }
 
     private struct QuantizerKey: Hashable {
         var rows: Int
         var kind: ActivationEncoding.Kind
+        var threads = DNNLRuntime.shared.threads
     }
 
     /// - Parameters:
@@ -107,7 +110,7 @@ public final class LinearInt8: @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, rows: Int, encoding: ActivationEncoding,
                         into y: UnsafeMutablePointer<Float>) throws {
         guard rows > 0 else { return }
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
             let codes = DNNLRuntime.shared.scratch(0, byteCount: rows * inputFeatures)
             try quantizeLocked(x, rows: rows, encoding: encoding, into: codes)
             try productLocked(UnsafeRawPointer(codes), rows: rows, inputScale: encoding.scale,
@@ -122,7 +125,7 @@ public final class LinearInt8: @unchecked Sendable {
         precondition(inputScale > 0 && inputScale.isFinite, "activation scale must be positive and finite")
         precondition((0...255).contains(zeroPoint), "stored-code zero point \(zeroPoint) outside [0, 255]")
         guard rows > 0 else { return }
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
             try productLocked(UnsafeRawPointer(codes), rows: rows, inputScale: inputScale, zeroPoint: zeroPoint, into: y)
         }
     }
@@ -132,7 +135,7 @@ public final class LinearInt8: @unchecked Sendable {
     public func quantize(_ x: UnsafePointer<Float>, rows: Int, encoding: ActivationEncoding,
                          into codes: UnsafeMutablePointer<UInt8>) throws {
         guard rows > 0 else { return }
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
             try quantizeLocked(x, rows: rows, encoding: encoding, into: UnsafeMutableRawPointer(codes))
         }
     }
@@ -143,7 +146,7 @@ public final class LinearInt8: @unchecked Sendable {
                            into accumulators: UnsafeMutablePointer<Int32>) throws {
         precondition((0...255).contains(zeroPoint), "stored-code zero point \(zeroPoint) outside [0, 255]")
         guard rows > 0 else { return }
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
             let plans = try product(ProductKey(rows: rows, inputScaleBits: 0, zeroPoint: zeroPoint, accumulatorsOnly: true))
             let count = rows * productOutputs
             let runtime = DNNLRuntime.shared
@@ -166,7 +169,7 @@ public final class LinearInt8: @unchecked Sendable {
 
     /// The oneDNN implementation of the (first) product for `rows` rows at the given encoding.
     public func implementationName(rows: Int, inputScale: Float = 1, zeroPoint: Int32 = 0) throws -> String {
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
             try product(ProductKey(rows: rows, inputScaleBits: inputScale.bitPattern, zeroPoint: zeroPoint,
                                    accumulatorsOnly: false))[0].primitive.implementationName
         }
@@ -174,16 +177,16 @@ public final class LinearInt8: @unchecked Sendable {
 
     /// Whether the product for these rows and encoding is cached (for tests of the eviction order).
     func isCached(rows: Int, inputScale: Float, zeroPoint: Int32) -> Bool {
-        DNNLRuntime.shared.lock.withLock {
+        DNNLRuntime.shared.serialized {
             products[ProductKey(rows: rows, inputScaleBits: inputScale.bitPattern, zeroPoint: zeroPoint, accumulatorsOnly: false)] != nil
         }
     }
 
     /// Number of cached product primitives (one per rows × activation encoding recently used, at
     /// most `maximumCachedPrimitives`).
-    public var cachedPrimitiveCount: Int { DNNLRuntime.shared.lock.withLock { products.count } }
+    public var cachedPrimitiveCount: Int { DNNLRuntime.shared.serialized { products.count } }
 
-    // MARK: - Kernels (the caller holds the oneDNN lock)
+    // MARK: - Kernels (called inside `DNNLRuntime.shared.serialized`)
 
     private func quantizeLocked(_ x: UnsafePointer<Float>, rows: Int, encoding: ActivationEncoding,
                                 into codes: UnsafeMutableRawPointer) throws {

@@ -27,7 +27,7 @@ final class PackedWeights {
         self.plain = plain
     }
 
-    /// The weights in `desc`'s layout, reordering once per distinct layout. Caller holds the oneDNN lock.
+    /// The weights in `desc`'s layout, reordering once per distinct layout. Called inside `DNNLRuntime.shared.serialized`.
     func buffer(for desc: dnnl_memory_desc_t) throws -> UnsafeRawPointer {
         var wanted = desc
         for layout in layouts {

@@ -5,7 +5,7 @@ import CDNNL
 /// parameters. One primitive is created and cached per (operation, shape).
 public enum RowKernels {
     private enum Operation: Hashable { case gelu, silu, softmax, layerNorm(epsilonBits: UInt32) }
-    private struct Key: Hashable { var operation: Operation; var rows: Int; var width: Int }
+    private struct Key: Hashable { var operation: Operation; var rows: Int; var width: Int; var threads: Int }
 
     private final class Plan {
         let primitive: DNNLPrimitive
@@ -45,8 +45,8 @@ public enum RowKernels {
 
     private static func run(_ operation: Operation, _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) throws {
         guard rows > 0, width > 0 else { return }
-        let key = Key(operation: operation, rows: rows, width: width)
-        try DNNLRuntime.shared.lock.withLock {
+        try DNNLRuntime.shared.serialized {
+            let key = Key(operation: operation, rows: rows, width: width, threads: DNNLRuntime.shared.threads)
             let plan: Plan
             if let cached = cache.plans[key] {
                 plan = cached
