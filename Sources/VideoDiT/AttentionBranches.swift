@@ -40,10 +40,14 @@ struct SelfAttentionBranch {
                 try executor.run(self.qkv, step: step, input: ip.baseAddress!, rows: B * N, output: qp.baseAddress!)
             }
         }
-        for r in 0..<(B * N) {
-            for i in 0..<C {
-                q[r * C + i] = fused[r * 3 * C + i]
-                k[r * C + i] = fused[r * 3 * C + C + i]
+        fused.withUnsafeBufferPointer { f in
+            q.withUnsafeMutableBufferPointer { qp in
+                k.withUnsafeMutableBufferPointer { kp in
+                    for r in 0..<(B * N) {
+                        (qp.baseAddress! + r * C).update(from: f.baseAddress! + r * 3 * C, count: C)
+                        (kp.baseAddress! + r * C).update(from: f.baseAddress! + r * 3 * C + C, count: C)
+                    }
+                }
             }
         }
         try q.withUnsafeMutableBufferPointer { qp in
@@ -72,9 +76,13 @@ struct SelfAttentionBranch {
         }
         guard temporal else { return projected }
         var back = [Float](repeating: 0, count: B * N * C)
-        for b in 0..<B { for t in 0..<Tn { for s in 0..<S {
-            for i in 0..<C { back[((b * Tn + t) * S + s) * C + i] = projected[((b * S + s) * Tn + t) * C + i] }
-        } } }
+        back.withUnsafeMutableBufferPointer { bp in
+            projected.withUnsafeBufferPointer { pp in
+                for b in 0..<B { for t in 0..<Tn { for s in 0..<S {
+                    (bp.baseAddress! + ((b * Tn + t) * S + s) * C).update(from: pp.baseAddress! + ((b * S + s) * Tn + t) * C, count: C)
+                } } }
+            }
+        }
         return back
     }
 

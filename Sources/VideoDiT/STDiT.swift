@@ -181,7 +181,7 @@ public final class STDiT: @unchecked Sendable {
                 let cross = try crossAttentionBranch(query: block.qLinear, keyValue: block.kvLinear, projection: block.crossProj,
                                                      hp.baseAddress!, yPacked: yPacked, lengths: captions.lengths, g: g,
                                                      executor: executor, step: step)
-                for i in 0..<(B * N * C) { hp[i] += cross[i] }
+                cross.withUnsafeBufferPointer { c in for i in 0..<(B * N * C) { hp[i] += c[i] } }
                 var xn = [Float](repeating: 0, count: B * N * C)
                 try xn.withUnsafeMutableBufferPointer { xp in
                     try Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: xp.baseAddress!)

@@ -32,7 +32,7 @@ extension STDiT3 {
                 let cross = try crossAttentionBranch(query: block.qLinear, keyValue: block.kvLinear, projection: block.crossProj,
                                                      hp.baseAddress!, yPacked: yPacked, lengths: captions.lengths, g: g,
                                                      executor: executor, step: step)
-                for i in 0..<(B * N * C) { hp[i] += cross[i] }
+                cross.withUnsafeBufferPointer { c in for i in 0..<(B * N * C) { hp[i] += c[i] } }
                 // MLP branch.
                 var xn = [Float](repeating: 0, count: B * N * C)
                 try xn.withUnsafeMutableBufferPointer { xp in

@@ -17,12 +17,12 @@ private struct SelfTestReport {
         let json = try JSONValue.parse(result.stdout)
         isa = try #require(json["isa"]?.stringValue)
         method = try #require(json["int8_method"]?.stringValue)
-        passed = try #require(json["passed"]?.boolValue)
+        passed = try #require(json["passed"]?.boolValue as Bool?)
         var checks: [String: (Int, Int, Bool)] = [:]
         for check in json["checks"]?.arrayValue ?? [] {
             let name = try #require(check["name"]?.stringValue)
             checks[name] = (try #require(check["compared"]?.intValue), try #require(check["differing"]?.intValue),
-                            try #require(check["required"]?.boolValue))
+                            try #require(check["required"]?.boolValue as Bool?))
         }
         self.checks = checks
     }

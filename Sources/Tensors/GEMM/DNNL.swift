@@ -211,6 +211,34 @@ final class PrimitiveCall {
     deinit { args.deallocate() }
 }
 
+/// Primitives kept by key up to a capacity, the least recently used evicted first: a layer swept
+/// over many encodings or row counts holds bounded memory.
+struct PrimitiveCache<Key: Hashable, Value> {
+    let capacity: Int
+    private var entries: [Key: (value: Value, lastUse: UInt64)] = [:]
+    private var tick: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var count: Int { entries.count }
+    func contains(_ key: Key) -> Bool { entries[key] != nil }
+
+    /// The cached value, or `make()`'s, stored (evicting the oldest when full).
+    mutating func value(for key: Key, _ make: () throws -> Value) rethrows -> Value {
+        tick += 1
+        if let cached = entries[key] {
+            entries[key] = (cached.value, tick)
+            return cached.value
+        }
+        let value = try make()
+        if entries.count >= capacity, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
+            entries[oldest] = nil
+        }
+        entries[key] = (value, tick)
+        return value
+    }
+}
+
 /// A matmul call `dst = src · weights (+ bias)`: argument slots 0 src, 1 weights, 2 dst, 3 bias.
 final class MatmulPlan {
     let call: PrimitiveCall

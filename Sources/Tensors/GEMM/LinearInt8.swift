@@ -22,7 +22,8 @@ import CDNNL
 /// cached per (rows, Δx, z); the cache keeps the `maximumCachedPrimitives` most recently used, so a
 /// layer swept over many encodings (an α or clip search) holds bounded memory.
 public final class LinearInt8: @unchecked Sendable {
-    /// Product primitives kept per layer: a 30-step sampler with per-step scales at two row counts fits.
+    /// Product (and quantizer) primitives kept per layer: a 30-step sampler with per-step scales at
+    /// two row counts fits.
     public static let maximumCachedPrimitives = 64
 
     public let inputFeatures: Int
@@ -41,9 +42,8 @@ public final class LinearInt8: @unchecked Sendable {
     private let productOutputs: Int
     /// `[productOutputs, K]` per product: the weights (native), or their two halves (split).
     private let parts: [PackedWeights]
-    private var products: [ProductKey: (plans: [MatmulPlan], lastUse: UInt64)] = [:]
-    private var tick: UInt64 = 0
-    private var quantizers: [QuantizerKey: PrimitiveCall] = [:]
+    private var products = PrimitiveCache<ProductKey, [MatmulPlan]>(capacity: maximumCachedPrimitives)
+    private var quantizers = PrimitiveCache<QuantizerKey, PrimitiveCall>(capacity: maximumCachedPrimitives)
     /// Δx and the stored codes' zero point of the running call, read by the quantizer as tensors.
     private let runtimeScalars = AlignedBuffer(byteCount: 8)
     private let multiplier: AlignedBuffer?
@@ -178,7 +178,7 @@ public final class LinearInt8: @unchecked Sendable {
     /// Whether the product for these rows and encoding is cached (for tests of the eviction order).
     func isCached(rows: Int, inputScale: Float, zeroPoint: Int32) -> Bool {
         DNNLRuntime.shared.serialized {
-            products[ProductKey(rows: rows, inputScaleBits: inputScale.bitPattern, zeroPoint: zeroPoint, accumulatorsOnly: false)] != nil
+            products.contains(ProductKey(rows: rows, inputScaleBits: inputScale.bitPattern, zeroPoint: zeroPoint, accumulatorsOnly: false))
         }
     }
 
@@ -218,7 +218,10 @@ public final class LinearInt8: @unchecked Sendable {
     /// `codes = clamp(rne(x·m / Δx) + z, lo, hi)` in stored form; Δx and z are runtime tensors, so
     /// one primitive serves every step of a layer.
     private func quantizer(_ key: QuantizerKey) throws -> PrimitiveCall {
-        if let call = quantizers[key] { return call }
+        try quantizers.value(for: key) { try makeQuantizer(key) }
+    }
+
+    private func makeQuantizer(_ key: QuantizerKey) throws -> PrimitiveCall {
         let input = try MemoryDesc.rowMajor([key.rows, inputFeatures], dnnl_f32)
         let scalar = try MemoryDesc.rowMajor([1, 1], dnnl_f32)
         let codes = try MemoryDesc.rowMajor([key.rows, inputFeatures], dnnl_u8)
@@ -254,18 +257,16 @@ public final class LinearInt8: @unchecked Sendable {
         let call = try PrimitiveCall(primitive, arguments: arguments)
         try call.bind(1, operand.data)
         for (i, data) in postOpData.enumerated() { try call.bind(3 + i, data) }
-        quantizers[key] = call
         return call
     }
 
-    /// The product primitives for `key`, created on a miss: one (native) or two (split, the second
+    /// The product primitives for `key`: one (native) or two (split, the second
     /// adding onto the first's output; for accumulators, into a separate buffer).
     private func product(_ key: ProductKey) throws -> [MatmulPlan] {
-        tick += 1
-        if let cached = products[key] {
-            products[key] = (cached.plans, tick)
-            return cached.plans
-        }
+        try products.value(for: key) { try makeProduct(key) }
+    }
+
+    private func makeProduct(_ key: ProductKey) throws -> [MatmulPlan] {
         let src = try MemoryDesc.rowMajor([key.rows, inputFeatures], dnnl_u8)
         let dst = try MemoryDesc.rowMajor([key.rows, productOutputs], key.accumulatorsOnly ? dnnl_s32 : dnnl_f32)
         var plans: [MatmulPlan] = []
@@ -298,11 +299,6 @@ public final class LinearInt8: @unchecked Sendable {
             if let b = plan.bias, let folded { try b.bind(UnsafeRawPointer(folded.pointer)) }
             plans.append(plan)
         }
-        if products.count >= Self.maximumCachedPrimitives,
-           let oldest = products.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
-            products[oldest] = nil
-        }
-        products[key] = (plans, tick)
         return plans
     }
 }
