@@ -41,16 +41,29 @@ final class DNNLRuntime: @unchecked Sendable {
     /// Runs `body` as the only oneDNN work of the process (a stream is not safe for concurrent
     /// use, and two OpenMP teams on one machine's cores fall off a cliff), with the OpenMP thread
     /// count of `ThreadBudget` applied to the calling thread.
-    func serialized<R>(_ body: () throws -> R) rethrows -> R {
+    /// `maximumThreads` caps the budget for this call (small products run on one thread).
+    func serialized<R>(maximumThreads: Int = .max, _ body: () throws -> R) rethrows -> R {
         try lock.withLock {
-            threadBudget.apply()
+            threads = threadBudget.apply(limit: min(maximumThreads, forcedThreads ?? .max))
             return try body()
         }
     }
 
-    /// oneDNN's threads for work started now; valid inside `serialized`. Primitives bake it in:
+    /// oneDNN's threads for the work running now; valid inside `serialized`. Primitives bake it in:
     /// caches of primitives key on it.
-    var threads: Int { threadBudget.threads }
+    private(set) var threads = 1
+
+    /// A thread count imposed on every call while `body` runs (checks of thread independence).
+    private var forcedThreads: Int?
+
+    func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        lock.withLock { forcedThreads = count }
+        defer { lock.withLock { forcedThreads = nil } }
+        return try body()
+    }
+
+    /// The most threads oneDNN may get here.
+    var maximumThreads: Int { threadBudget.maximum }
 
     var threadPolicy: String {
         let n = threadBudget.maximum

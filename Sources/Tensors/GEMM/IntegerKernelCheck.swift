@@ -4,24 +4,6 @@
 /// runs it on the ISA oneDNN dispatches to (capped with `DNNL_MAX_CPU_ISA` in the tests), and the
 /// unit tests run it in-process; the references are here, beside the kernels they specify.
 public enum IntegerKernelCheck {
-    /// One group of comparisons.
-    public struct Result: Sendable {
-        /// e.g. `integer sums, split-weights`.
-        public let name: String
-        /// Values compared (codes, sums or outputs).
-        public let compared: Int
-        /// Values that differ from the reference (for float outputs: beyond the bound).
-        public let differing: Int
-        /// Float outputs: the worst error in float32 ulps of the largest rounded term; nil for exact checks.
-        public let worstUlps: Double?
-        /// False for a method this process does not use because it is known to be inexact here.
-        public let required: Bool
-        /// The first difference, described; nil when there is none.
-        public let firstDifference: String?
-
-        public var passed: Bool { differing == 0 || !required }
-    }
-
     /// Bound of the float-output checks, in float32 ulps of the largest term that passes through
     /// oneDNN's epilogue roundings (folded bias, scale multiply, zero-point compensation applied
     /// in float after scaling, the second half-product added in float); asymmetric weights add
@@ -29,7 +11,7 @@ public enum IntegerKernelCheck {
     public static let outputUlpBound = 4.0, asymmetricOutputUlpBound = 6.0
 
     /// Every check, for every method (a method known to be inexact here is reported, not required).
-    public static func run() throws -> [Result] {
+    public static func run() throws -> [KernelCheckResult] {
         var generator = SplitMix(seed: 2026)
         var results = [try activationCodes(&generator)]
         for method in IntegerProductMethod.allCases {
@@ -111,8 +93,8 @@ public enum IntegerKernelCheck {
 
     // MARK: - Checks
 
-    private static func activationCodes(_ generator: inout SplitMix) throws -> Result {
-        var tally = Tally(name: "activation codes (oneDNN vs ActivationEncoding.code)")
+    private static func activationCodes(_ generator: inout SplitMix) throws -> KernelCheckResult {
+        var tally = CheckTally(name: "activation codes (oneDNN vs ActivationEncoding.code)")
         for kind in [ActivationEncoding.Kind.asymmetricUInt8, .symmetricInt8] {
             for withMultiplier in [false, true] {
                 for (rows, inputs) in [(1, 16), (37, 200), (256, 128)] {
@@ -133,8 +115,8 @@ public enum IntegerKernelCheck {
         return tally.result(required: true)
     }
 
-    private static func integerSums(_ method: IntegerProductMethod, _ generator: inout SplitMix) throws -> Result {
-        var tally = Tally(name: "integer sums, \(method.rawValue)")
+    private static func integerSums(_ method: IntegerProductMethod, _ generator: inout SplitMix) throws -> KernelCheckResult {
+        var tally = CheckTally(name: "integer sums, \(method.rawValue)")
         func check(rows: Int, inputs: Int, outputs: Int, zeroPoint: Int32, asymmetric: Bool) throws {
             let weights = extremeWeights(outputs * inputs, &generator)
             let zw: [Int32]? = asymmetric ? (0..<outputs).map { c in c % 5 == 0 ? 0 : Int32(Int8(truncatingIfNeeded: generator.next())) } : nil
@@ -157,8 +139,8 @@ public enum IntegerKernelCheck {
         return tally.result(required: isExactHere(method))
     }
 
-    private static func floatOutputs(_ method: IntegerProductMethod, _ generator: inout SplitMix) throws -> Result {
-        var tally = Tally(name: "float outputs vs Δx·Δw·Σ + b, \(method.rawValue)")
+    private static func floatOutputs(_ method: IntegerProductMethod, _ generator: inout SplitMix) throws -> KernelCheckResult {
+        var tally = CheckTally(name: "float outputs vs Δx·Δw·Σ + b, \(method.rawValue)")
         for asymmetric in [false, true] {
             let (rows, inputs, outputs) = (50, 96, 40)
             let weights = (0..<(outputs * inputs)).map { _ in Int8(truncatingIfNeeded: generator.next()) }
@@ -194,8 +176,8 @@ public enum IntegerKernelCheck {
         return tally.result(required: true)
     }
 
-    private static func fusedEqualsApart(_ generator: inout SplitMix) throws -> Result {
-        var tally = Tally(name: "quantize inside the product = quantize, then product")
+    private static func fusedEqualsApart(_ generator: inout SplitMix) throws -> KernelCheckResult {
+        var tally = CheckTally(name: "quantize inside the product = quantize, then product")
         let (rows, inputs, outputs) = (33, 80, 48)
         let weights = (0..<(outputs * inputs)).map { _ in Int8(truncatingIfNeeded: generator.next()) }
         let scales = (0..<outputs).map { _ in generator.float(in: 0.001...0.05) }
@@ -215,37 +197,6 @@ public enum IntegerKernelCheck {
         return tally.result(required: true)
     }
 
-    /// Counts comparisons and remembers the first difference.
-    private struct Tally {
-        let name: String
-        var compared = 0, differing = 0
-        var worstUlps: Double?
-        var first: String?
-
-        init(name: String) { self.name = name }
-
-        mutating func compare<T: Equatable>(_ got: [T], _ expected: [T], _ context: String) {
-            compared += expected.count
-            guard got != expected else { return }   // a Bool first: most comparisons are equal
-            for (i, (g, e)) in zip(got, expected).enumerated() where g != e {
-                differing += 1
-                if first == nil { first = "\(context), index \(i): got \(g), expected \(e)" }
-            }
-        }
-
-        mutating func measure(ulps: Double, bound: Double, _ context: @autoclosure () -> String) {
-            compared += 1
-            worstUlps = max(worstUlps ?? 0, ulps)
-            if ulps > bound {
-                differing += 1
-                if first == nil { first = "\(context()): \(ulps) ulps > \(bound)" }
-            }
-        }
-
-        func result(required: Bool) -> Result {
-            Result(name: name, compared: compared, differing: differing, worstUlps: worstUlps, required: required, firstDifference: first)
-        }
-    }
 }
 
 /// SplitMix64: a tiny deterministic generator, the same data on every machine.

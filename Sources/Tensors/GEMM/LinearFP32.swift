@@ -67,10 +67,19 @@ public final class LinearFP32: @unchecked Sendable {
         return plan
     }
 
+    /// Products with fewer rows, or fewer outputs in all, run on one thread: on AVX2 oneDNN splits
+    /// their sum over K between threads, which would make results depend on the load
+    /// (`ThreadBudget`); and a thread team costs more than it saves at this size.
+    static let singleThreadRows = 64, singleThreadOutputs = 32_768
+
+    private func maximumThreads(rows: Int) -> Int {
+        rows < Self.singleThreadRows || rows * outputFeatures < Self.singleThreadOutputs ? 1 : .max
+    }
+
     /// `x` holds `rows × K` floats, `y` receives `rows × C` floats.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) throws {
         guard rows > 0 else { return }
-        try DNNLRuntime.shared.serialized {
+        try DNNLRuntime.shared.serialized(maximumThreads: maximumThreads(rows: rows)) {
             try plan(rows: rows).run(src: x, dst: y)
         }
     }
@@ -90,6 +99,6 @@ public final class LinearFP32: @unchecked Sendable {
 
     /// The oneDNN implementation that runs products of `rows` rows (creates the plan if needed).
     public func implementationName(rows: Int) throws -> String {
-        try DNNLRuntime.shared.serialized { try plan(rows: rows).primitive.implementationName }
+        try DNNLRuntime.shared.serialized(maximumThreads: maximumThreads(rows: rows)) { try plan(rows: rows).primitive.implementationName }
     }
 }

@@ -12,9 +12,12 @@ import Glibc
 /// oneDNN the CPUs left free: all of them when the machine is quiet, fewer under load. It moves
 /// down when others take ≥ 0.5 CPU beyond a whole one and back up below 0.25 (hysteresis).
 ///
-/// fp32 and int8 results do not depend on the thread count (oneDNN splits rows and columns, never
-/// the sum over K, at these shapes; checked bit for bit on AVX2 and AVX-512), but primitives bake
-/// their thread count in, so caches of primitives are keyed by `threads`.
+/// Results must not depend on the load, so they must not depend on the thread count. int8 sums
+/// are exact integers whatever the split; fp32 products are split by rows and columns, except
+/// that oneDNN's AVX2 `gemm:jit` also splits the sum over K when a product has few rows and
+/// columns (e.g. 1×256 · 256×128), so such small products always run on one thread
+/// (`LinearFP32`). `selftest` checks the products the models use at 1 and all threads, bit for bit.
+/// Primitives bake their thread count in, so caches of primitives are keyed by it.
 ///
 /// `OMP_NUM_THREADS`, when set, fixes the count and turns adaptation off.
 final class ThreadBudget {
@@ -41,10 +44,13 @@ final class ThreadBudget {
     }
 
     /// Re-measures the load when the interval has passed and sets the calling thread's OpenMP
-    /// thread count (an OpenMP setting is per thread). Called with the oneDNN lock held.
-    func apply() {
+    /// thread count (an OpenMP setting is per thread) to the budget, at most `limit`; returns the
+    /// count set. Called with the oneDNN lock held.
+    func apply(limit: Int) -> Int {
         if adaptive { update(wall: monotonicSeconds()) }
-        setThreads?(Int32(threads))
+        let n = max(1, min(threads, limit))
+        setThreads?(Int32(n))
+        return n
     }
 
     private func update(wall: Double) {
