@@ -99,4 +99,8 @@ extension CapturingExecutor: FoldingExecutor {
     public func captionProjection(block: String, step: Int?) -> LinearFP32? {
         (inner as? FoldingExecutor)?.captionProjection(block: block, step: step)
     }
+
+    public func modulationTable(block: String, step: Int?) -> [Float]? {
+        (inner as? FoldingExecutor)?.modulationTable(block: block, step: step)
+    }
 }

@@ -139,25 +139,25 @@ public final class STDiT: @unchecked Sendable {
         let temporalPositions = STDiT.sincos(width: C, positions: (0..<Tn).map { Double($0) / c.timeScale })
 
         let tEmb = try stages.embed(inputs.timestep, weights.tEmbed0, weights.tEmbed2)
-        let t6 = try weights.tBlock(Tensor(shape: [B, C], scalars: try Ops.silu(tEmb))).scalars
+        // Each block's modulation rows table + t_block(SiLU(t_emb)), once per distinct timestep.
+        let modulation = try modulationPerSample(timesteps: inputs.timestep, fps: [Float](repeating: 0, count: B))
         let captions = try stages.packCaptions(inputs, batch: B, length: L)
         var h = try stages.patchEmbed(inputs.x, B: B, T: T, H: Hl, W: Wl, Tn: Tn, Hn: Hn, Wn: Wn)
         for b in 0..<B { for t in 0..<Tn { for s in 0..<S { for i in 0..<C { h[((b * Tn + t) * S + s) * C + i] += pos[s * C + i] } } } }
 
         let g = Geometry(B: B, Tn: Tn, S: S, N: N, C: C, H: c.numHeads, D: c.headDim)
         for (index, block) in weights.blocks.enumerated() {
-            try runBlock(block, &h, t6: t6, captions: captions, g: g,
+            try runBlock(block, &h, modulation: modulation.map { $0[index].rows }, captions: captions, g: g,
                          temporalPositions: index == 0 ? temporalPositions : nil, executor: executor, step: step)
         }
         return try stages.finalLayer(h, tEmb: tEmb, B: B, Tn: Tn, Hn: Hn, Wn: Wn, T: T, H: Hl, W: Wl)
     }
 
-    private func runBlock(_ block: STDiTBlockWeights, _ h: inout [Float], t6: [Float], captions: PackedCaptions,
+    /// `modulation[b]`: sample b's rows `[6, C]` of this block.
+    private func runBlock(_ block: STDiTBlockWeights, _ h: inout [Float], modulation: [[Float]], captions: PackedCaptions,
                           g: Geometry, temporalPositions: [Float]?, executor: LinearExecutor, step: Int?) throws {
         let (B, N, C) = (g.B, g.N, g.C)
-        var mod = [Float](repeating: 0, count: B * 6 * C)
-        for b in 0..<B { for r in 0..<6 { for i in 0..<C { mod[(b * 6 + r) * C + i] = block.table[r * C + i] + t6[b * 6 * C + r * C + i] } } }
-        SmoothingFolds.apply(to: &mod, batch: B, width: C, executor: executor, block: block.name, step: step)
+        let mod = SmoothingFolds.modulation(modulation, width: C, executor: executor, block: block.name, step: step)
         let yPacked = try SmoothingFolds.caption(captions, executor: executor, block: block.name, step: step)
         try mod.withUnsafeBufferPointer { modBuffer in
             let m = modBuffer.baseAddress!

@@ -52,12 +52,14 @@ public final class STDiT3: @unchecked Sendable {
         let scale = (inputs.height[0] * inputs.width[0]).squareRoot() / Float(c.inputSquareSize)
         let pos = Ops.positionEmbedding2D(width: C, rows: Hn, columns: Wn, scale: scale, baseSize: baseSize)
 
-        // §6.4–5: t_emb = t_embedder(t) + fps_embedder(fps); t6 = t_block(SiLU(t_emb)).
+        // §6.4–5: t_emb = t_embedder(t) + fps_embedder(fps) (the final layer's); each block's
+        // modulation rows table + t_block(SiLU(t_emb)), computed once per distinct (t, fps) by
+        // `modulationRows`, the function a quantized export's per-step tables come from.
         let fps = try stages.tile(inputs.fps, to: B, name: "fps")
         var tEmb = try stages.embed(inputs.timestep, weights.tEmbed0, weights.tEmbed2)
         let fpsEmb = try stages.embed(fps, weights.fpsEmbed0, weights.fpsEmbed2)
         for i in tEmb.indices { tEmb[i] += fpsEmb[i] }
-        let t6 = try weights.tBlock(Tensor(shape: [B, C], scalars: try Ops.silu(tEmb))).scalars   // [B, 6C]
+        let modulation = try modulationPerSample(timesteps: inputs.timestep, fps: fps)
 
         // §4.7: project and pack the caption tokens.
         let captions = try stages.packCaptions(inputs, batch: B, length: L)
@@ -67,8 +69,9 @@ public final class STDiT3: @unchecked Sendable {
         for b in 0..<B { for t in 0..<Tn { for s in 0..<S { for i in 0..<C { h[((b * Tn + t) * S + s) * C + i] += pos[s * C + i] } } } }
 
         let geometry = Geometry(B: B, Tn: Tn, S: S, N: N, C: C, H: H, D: D)
-        for block in weights.blocks {
-            try runBlock(block, &h, t6: t6, captions: captions, g: geometry, executor: executor, step: step)
+        for (index, block) in weights.blocks.enumerated() {
+            try runBlock(block, &h, modulation: modulation.map { $0[index].rows }, captions: captions, g: geometry,
+                         executor: executor, step: step)
         }
 
         // §4.10: final layer on t_emb (not t6), unpatchify, crop.

@@ -2,13 +2,11 @@ import Tensors
 
 extension STDiT3 {
     /// One spatial or temporal block (OPENSORA.md §6.8), updating `h` `[B, N, C]` in place.
-    func runBlock(_ block: STDiT3BlockWeights, _ h: inout [Float], t6: [Float], captions: PackedCaptions,
+    /// `modulation[b]` is sample b's rows `[6, C]` (shift/scale/gate msa, shift/scale/gate mlp).
+    func runBlock(_ block: STDiT3BlockWeights, _ h: inout [Float], modulation: [[Float]], captions: PackedCaptions,
                   g: Geometry, executor: LinearExecutor, step: Int?) throws {
         let (B, N, C) = (g.B, g.N, g.C)
-        // mod[b, r] = table[r] + t6[b, r·C ..< (r+1)·C], rows: shift/scale/gate msa, shift/scale/gate mlp.
-        var mod = [Float](repeating: 0, count: B * 6 * C)
-        for b in 0..<B { for r in 0..<6 { for i in 0..<C { mod[(b * 6 + r) * C + i] = block.table[r * C + i] + t6[b * 6 * C + r * C + i] } } }
-        SmoothingFolds.apply(to: &mod, batch: B, width: C, executor: executor, block: block.name, step: step)
+        let mod = SmoothingFolds.modulation(modulation, width: C, executor: executor, block: block.name, step: step)
         let yPacked = try SmoothingFolds.caption(captions, executor: executor, block: block.name, step: step)
 
         try mod.withUnsafeBufferPointer { modBuffer in

@@ -15,6 +15,14 @@ public protocol FoldingExecutor: LinearExecutor {
     func modulationFold(block: String, step: Int?) -> (msa: [Float]?, mlp: [Float]?)
     /// The block's own caption projection (fc2 with `1/s` folded into its rows), nil for the shared one.
     func captionProjection(block: String, step: Int?) -> LinearFP32?
+    /// The block's modulation rows `[6, C]` at `step` with any `1/s` already folded in — a deployed
+    /// model's per-step table, used for every sample of the batch instead of computing the rows
+    /// from the timestep; nil (the default) to compute them and fold `modulationFold`.
+    func modulationTable(block: String, step: Int?) -> [Float]?
+}
+
+extension FoldingExecutor {
+    public func modulationTable(block: String, step: Int?) -> [Float]? { nil }
 }
 
 public enum SmoothingFolds {
@@ -32,12 +40,19 @@ public enum SmoothingFolds {
         }
     }
 
-    /// Folds the executor's `1/s` into the modulation rows `mod` `[B, 6, C]` of one block.
-    static func apply(to mod: inout [Float], batch B: Int, width C: Int, executor: LinearExecutor, block: String, step: Int?) {
-        guard let folding = executor as? FoldingExecutor else { return }
-        let folds = folding.modulationFold(block: block, step: step)
-        guard folds.msa != nil || folds.mlp != nil else { return }
-        for b in 0..<B { fold(&mod, offset: b * 6 * C, width: C, msa: folds.msa, mlp: folds.mlp) }
+    /// One block's modulation rows `[B, 6, C]` as the executor deploys them: its per-step table for
+    /// every sample, or the rows of each sample (`rows[b]`, `[6, C]`) with its `1/s` folded in.
+    static func modulation(_ rows: [[Float]], width C: Int, executor: LinearExecutor, block: String, step: Int?) -> [Float] {
+        let folding = executor as? FoldingExecutor
+        if let table = folding?.modulationTable(block: block, step: step) {
+            precondition(table.count == 6 * C, "the modulation table of \(block) has \(table.count) values, expected \(6 * C)")
+            return Array(Array(repeating: table, count: rows.count).joined())
+        }
+        var mod = Array(rows.joined())
+        let folds = folding?.modulationFold(block: block, step: step) ?? (msa: nil, mlp: nil)
+        guard folds.msa != nil || folds.mlp != nil else { return mod }
+        for b in 0..<rows.count { fold(&mod, offset: b * 6 * C, width: C, msa: folds.msa, mlp: folds.mlp) }
+        return mod
     }
 
     /// The packed caption tokens the block's `kv_linear` reads: the shared projection, or the
@@ -68,6 +83,20 @@ public protocol ModulatedBlocks: AnyObject {
     /// attention, then of the MLP: `scale_shift_table + t_block(SiLU(t_emb))`) at one timestep.
     /// `fps` is ignored by v1.0, which has no fps embedder.
     func modulationRows(timestep: Float, fps: Float) throws -> [(block: String, rows: [Float])]
+}
+
+extension ModulatedBlocks {
+    /// Per sample, every block's modulation rows, computed once per distinct (timestep, fps) with
+    /// `modulationRows` — so the forward pass uses exactly the rows an export's tables hold.
+    func modulationPerSample(timesteps: [Float], fps: [Float]) throws -> [[(block: String, rows: [Float])]] {
+        var computed: [[Float]: [(block: String, rows: [Float])]] = [:]
+        return try zip(timesteps, fps).map { t, f in
+            if let rows = computed[[t, f]] { return rows }
+            let rows = try modulationRows(timestep: t, fps: f)
+            computed[[t, f]] = rows
+            return rows
+        }
+    }
 }
 
 extension STDiT3: ModulatedBlocks {
