@@ -8,14 +8,17 @@ import VideoDiT
 /// - `<layer>.w<g>.weight` I8 `[C, K]` (F32 for a layer kept in float whose rows carry a fold),
 ///   `.weight_scale` F32 `[C]`, `.bias` F32 `[C]` (folded), `.smoothing` F32 `[K]` (SmoothQuant's
 ///   `s`, where α > 0), `.input_multiplier` F32 `[K]` (`1/s`, only for explicit folds);
-/// - `<layer>.act_scale` F32 `[S]`, `<layer>.act_zero_point` I32 `[S]` for static layers;
+/// - `<layer>.act_scale` F32 `[S]`, `<layer>.act_zero_point` I32 `[S]` for static layers, and for
+///   every quantized layer `<layer>.act_range` I32 `[2]`: the code range (qmin, qmax) — −127…127
+///   for int8, 0…255 for uint8; a quantized layer without `act_scale` is dynamic (per token);
 /// - `<block>.modulation` F32 `[S, 6, C]`: the per-step modulation rows with `1/s` folded in
 ///   (shift, scale, gate of attention, then of the MLP; the model adds `1 + scale`);
 /// - `<block>.caption_projection.w<g>.weight` / `.bias`: the block's folded `y_proj.fc2`;
 /// - `step_group` I32 `[S]`.
 /// The bytes depend only on the model, the statistics and the plan, so rebuilding reproduces them.
+/// `QuantizedModelFile` reads the file back.
 public enum QuantizedModelExport {
-    public static let format = "stsq-quantized/1"
+    public static let format = "stsq-quantized/2"
 
     public static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -43,6 +46,10 @@ public enum QuantizedModelExport {
             if layer.isStatic {
                 w.add(layer.name + ".act_scale", Tensor(shape: [S], scalars: layer.encodings.map(\.scale)))
                 w.add(layer.name + ".act_zero_point", dtype: .i32, shape: [S], elements: layer.encodings.map(\.zeroPoint))
+            }
+            if layer.isQuantized {
+                let codes = (layer.settings.activations == .uint8 ? ActivationEncoding.Kind.asymmetricUInt8 : .symmetricInt8).codes
+                w.add(layer.name + ".act_range", dtype: .i32, shape: [2], elements: [codes.lowerBound, codes.upperBound])
             }
         }
         let perStep = try q.plan.timesteps.map { try model.modulationRows(timestep: $0, fps: fps) }

@@ -8,18 +8,23 @@
 ///
 /// with `x / Δx` an IEEE float32 division and `rne` rounding half to even.
 public struct ActivationEncoding: Sendable, Equatable, Hashable {
-    public enum Kind: String, Sendable, Hashable { case symmetricInt8 = "int8", asymmetricUInt8 = "uint8" }
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case symmetricInt8 = "int8", asymmetricUInt8 = "uint8"
+
+        /// The codes: −127…127 (int8, symmetric), 0…255 (uint8).
+        public var codes: ClosedRange<Int32> { self == .symmetricInt8 ? -127...127 : 0...255 }
+    }
 
     public let kind: Kind
     public let scale: Float
     public let zeroPoint: Int32
 
-    public var qmin: Int32 { kind == .symmetricInt8 ? -127 : 0 }
-    public var qmax: Int32 { kind == .symmetricInt8 ? 127 : 255 }
+    public var qmin: Int32 { kind.codes.lowerBound }
+    public var qmax: Int32 { kind.codes.upperBound }
 
     public init(kind: Kind, scale: Float, zeroPoint: Int32) {
         precondition(scale > 0 && scale.isFinite, "activation scale must be positive and finite, got \(scale)")
-        precondition((kind == .symmetricInt8 ? -127...127 : 0...255).contains(zeroPoint),
+        precondition(kind.codes.contains(zeroPoint),
                      "zero point \(zeroPoint) outside the \(kind.rawValue) code range")
         self.kind = kind
         self.scale = scale

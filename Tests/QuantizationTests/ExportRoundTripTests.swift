@@ -1,0 +1,178 @@
+import DemoModel
+import Foundation
+import Testing
+import Tensors
+@testable import Quantization
+@testable import VideoDiT
+
+// The quantized export read back: `QuantizedModelFile` + `QuantizedFileExecutor` must sample the
+// demo model bit for bit like `QuantizedModelExecutor`, and the per-step data in the file must
+// belong to the timestep of its step.
+
+/// The fixture's calibration (3 steps, no timestep transform, prompts of `SmoothQuantFixture`,
+/// seed 3, both prompts in one batch) and its trajectory.
+private struct ExportFixture {
+    let fixture: SmoothQuantFixture
+    let schedule = RectifiedFlowSchedule(steps: 3, ratio: nil)
+    let condition: TextCondition
+    let noise: Tensor
+    var sampler: RectifiedFlowSampler { RectifiedFlowSampler(model: fixture.model, cfgScale: 5) }
+
+    init() throws {
+        fixture = try sharedSmoothQuantFixture.get()
+        let path = try #require(DemoModel.checkpointPath)
+        let encoder = try #require(try ModelLoader.load(path: path).textEncoder)
+        let prompts = fixture.key.prompts
+        let conditions = try prompts.map { try encoder.encode([$0]) }
+        condition = TextCondition(embeddings: Tensor(shape: [prompts.count] + Array(conditions[0].embeddings.shape.dropFirst()),
+                                                     scalars: conditions.flatMap(\.embeddings.scalars)),
+                                  mask: conditions.flatMap(\.mask))
+        var generator = NoiseGenerator(seed: 3)
+        noise = generator.gaussian(shape: [prompts.count, 3, 8, 32, 32])
+    }
+
+    /// A plan on the schedule's exact timesteps.
+    func plan(_ edit: (inout LayerSettings) -> Void, groups: Int = 3, layers: [(String, JSONValue)] = []) -> QuantizationPlan {
+        var plan = fixture.plan(edit, groups: groups, layers: layers)
+        plan.timesteps = schedule.timesteps
+        return plan
+    }
+
+    /// The latent after every step.
+    func trajectory(_ executor: LinearExecutor) throws -> [[Float]] {
+        var steps: [[Float]] = []
+        _ = try sampler.sample(noise: noise, condition: condition, schedule: schedule, height: 32, width: 32, executor: executor) {
+            steps.append($1.scalars)
+        }
+        return steps
+    }
+
+    /// Writes `quantized`, reads it back.
+    func roundTrip(_ quantized: QuantizedModel) throws -> QuantizedModelFile {
+        let directory = NSTemporaryDirectory() + "stsq-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try QuantizedModelExport.write(quantized, model: fixture.model, fps: sampler.fps, to: directory)
+        return try QuantizedModelFile(path: directory + "/quantized.safetensors", model: fixture.model)
+    }
+}
+
+private let sharedExportFixture = Result { try ExportFixture() }
+
+private func alpha(_ value: Double) -> (inout LayerSettings) -> Void { { $0.alpha = value } }
+
+@Test(arguments: ["ASQ", "TSQ 2 groups", "asymmetric W, uint8", "group scales, float and dynamic layers"])
+func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws {
+    let f = try sharedExportFixture.get()
+    let explicit = explicitLayerOverrides(f.fixture.model, alpha: 0.5)
+    let plan: QuantizationPlan
+    switch variant {
+    case "ASQ": plan = f.plan(alpha(0.5), layers: explicit)
+    case "TSQ 2 groups": plan = f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep }, groups: 2, layers: explicit)
+    case "asymmetric W, uint8": plan = f.plan({ $0.alpha = 0.5; $0.weightSymmetric = false; $0.activations = .uint8 }, layers: explicit)
+    default:
+        plan = f.plan({ $0.alpha = 0.5; $0.activationGranularity = .group }, groups: 2, layers: [
+            ("spatial_blocks.0.attn.qkv", .object([("keep_fp", .bool(true))])),        // float, V rows folded
+            ("temporal_blocks.1.mlp.fc1", .object([("activations", .string("dynamic"))])),
+        ])
+    }
+    let quantized = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: plan)
+    let file = try f.roundTrip(quantized)
+    let expected = try f.trajectory(QuantizedModelExecutor(model: quantized, mode: .int8))
+    let got = try f.trajectory(QuantizedFileExecutor(file: file))
+    #expect(got.count == 3)
+    for (step, (a, b)) in zip(got, expected).enumerated() {
+        let i = zip(a, b).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }?.offset
+        #expect(i == nil, "\(variant), step \(step): the file's model differs at \(i ?? 0): \(a[i ?? 0]) vs \(b[i ?? 0])")
+    }
+    if variant.hasPrefix("group") {
+        #expect(file.layers["spatial_blocks.0.attn.qkv"]?.weightSets[0].floatWeight != nil)
+        #expect(file.layers["temporal_blocks.1.mlp.fc1"]?.dynamic == true)
+    }
+}
+
+/// Each exported modulation table row is the block's rows at that step's timestep with the
+/// block's `1/s` folded in, computed here from the model and the fold vectors directly.
+@Test func exportedModulationTablesAreTheFoldedRowsOfTheirTimesteps() throws {
+    let f = try sharedExportFixture.get()
+    let plan = f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep }, groups: 2)
+    let quantized = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: plan)
+    let file = try f.roundTrip(quantized)
+    for (step, t) in f.schedule.timesteps.enumerated() {
+        for (block, rows) in try f.fixture.model.modulationRows(timestep: t, fps: f.sampler.fps) {
+            var folded = rows
+            if let fold = quantized.modulationFolds[block]?[quantized.groupOfStep[step]] {
+                SmoothingFolds.fold(&folded, offset: 0, width: rows.count / 6, msa: fold.msa, mlp: fold.mlp)
+            }
+            let table = try #require(file.modulation[block])
+            let exported = Array(table[(step * rows.count)..<((step + 1) * rows.count)])
+            #expect(exported == folded, "\(block), step \(step) (t = \(t)): the exported modulation rows are not the folded rows of t")
+            #expect(exported != rows || quantized.modulationFolds[block] == nil, "\(block), step \(step): no fold in the table")
+        }
+    }
+}
+
+/// `act_scale[k]` belongs to `sampler.t[k]`: the encodings of a per-step min-max plan, recomputed
+/// here from the layers' inputs at timestep t_k on the calibration trajectory (not through the
+/// sampler's step numbering), equal the exported ones.
+@Test func exportedActivationScalesAreThoseOfTheirTimesteps() throws {
+    let f = try sharedExportFixture.get()
+    let quantized = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: f.plan { _ in })
+    let file = try f.roundTrip(quantized)
+    var latents = [f.noise.scalars] + (try f.trajectory(Float32Executor()))
+    latents.removeLast()
+    for (step, t) in f.schedule.timesteps.enumerated() {
+        let capture = CapturingExecutor(pattern: "*")
+        _ = try f.fixture.model.forward(try f.sampler.guidedInputs(Tensor(shape: f.noise.shape, scalars: latents[step]), condition: f.condition,
+                                                                   timestep: t, height: 32, width: 32),
+                                        executor: capture, step: nil)
+        for layer in f.fixture.model.blockLinears {
+            let inputs = capture.captures.filter { $0.layer == layer.name }.flatMap(\.input)
+            let expected = ActivationEncoding.covering(min: inputs.min()!, max: inputs.max()!, kind: .symmetricInt8)
+            let exported = try #require(file.layers[layer.name]).encodings[step]
+            #expect(exported == expected, "\(layer.name), step \(step) (t = \(t)): exported scale \(exported.scale), the inputs at t need \(expected.scale)")
+        }
+    }
+}
+
+/// A file that does not match the format or the model is refused, naming the tensor.
+@Test func badQuantizedFilesAreRefusedNamingTheTensor() throws {
+    let f = try sharedExportFixture.get()
+    let quantized = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: f.plan(alpha(0.5)))
+    let directory = NSTemporaryDirectory() + "stsq-export-bad-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try QuantizedModelExport.write(quantized, model: f.fixture.model, fps: f.sampler.fps, to: directory)
+    let original = try SafetensorsFile(path: directory + "/quantized.safetensors")
+    func variant(_ name: String, _ edit: (inout [(String, DType, [Int], [UInt8])]) -> Void) throws -> String {
+        var tensors = try original.names.map { n -> (String, DType, [Int], [UInt8]) in
+            let v = try original.view(n)
+            return (n, v.dtype, v.shape, Array(v.bytes))
+        }
+        edit(&tensors)
+        var writer = SafetensorsWriter()
+        writer.metadata = original.metadata
+        for (n, d, s, b) in tensors { writer.add(n, dtype: d, shape: s, bytes: b) }
+        let path = directory + "/\(name).safetensors"
+        try writer.write(to: path)
+        return path
+    }
+    let cases: [(String, String, (inout [(String, DType, [Int], [UInt8])]) -> Void)] = [
+        ("missing", "spatial_blocks.1.mlp.fc2.act_scale", { $0.removeAll { $0.0 == "spatial_blocks.1.mlp.fc2.act_scale" } }),
+        ("unexpected", "spatial_blocks.1.mlp.fc2.w0.extra", { $0.append(("spatial_blocks.1.mlp.fc2.w0.extra", .f32, [1], [0, 0, 0, 0])) }),
+        ("dtype", "spatial_blocks.0.attn.proj.w0.weight_scale", { t in
+            let i = t.firstIndex { $0.0 == "spatial_blocks.0.attn.proj.w0.weight_scale" }!
+            t[i] = (t[i].0, .i32, t[i].2, t[i].3)
+        }),
+        ("range", "temporal_blocks.0.attn.qkv.act_range", { t in
+            let i = t.firstIndex { $0.0 == "temporal_blocks.0.attn.qkv.act_range" }!
+            t[i] = (t[i].0, .i32, [2], [0, 0, 0, 0, 7, 0, 0, 0])   // 0…7
+        }),
+    ]
+    for (name, tensor, edit) in cases {
+        let path = try variant(name, edit)
+        #expect {
+            _ = try QuantizedModelFile(path: path, model: f.fixture.model)
+        } throws: { error in
+            "\(error)".contains(tensor) && "\(error)".contains(path)
+        }
+    }
+}
