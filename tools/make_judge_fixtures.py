@@ -7,7 +7,7 @@ Python sampler's output of the first N eval prompts, seed 0) and metadata `promp
 and `judged` (JSON list of {colour, shape, motion, background, ious}), judged on the U8 videos
 converted as the Swift test converts them.
 
-Usage: tools/.venv/bin/python tools/make_judge_fixtures.py [N]
+Usage: tools/.venv/bin/python tools/make_judge_fixtures.py [N [OUT]]   (OUT: another output file)
 """
 import json
 import sys
@@ -37,7 +37,7 @@ def main():
         x = v.astype(np.float32) / np.float32(127.5) - np.float32(1)
         j = judge.judge((x + np.float32(1)) / np.float32(2))
         judged.append({k: j[k] for k in ("colour", "shape", "motion", "background")} | {"ious": j["ious"]})
-    out = ROOT / "Tests/Fixtures/judge-parity.safetensors"
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "Tests/Fixtures/judge-parity.safetensors"
     save_file({"videos": np.ascontiguousarray(u8.transpose(0, 4, 1, 2, 3))}, str(out),
               metadata={"prompts": json.dumps(prompts), "judged": json.dumps(judged),
                         "note": "demo-model samples judged by tools/judge.py (tools/make_judge_fixtures.py)"})

@@ -54,28 +54,42 @@ public struct OneEvaluationCheck: Sendable {
     }
 
     /// Runs every block linear of `quantized` on its captured input through the fake-quant and
-    /// the int8 executors. Both see the same integers and differ only in float rounding: the
-    /// fake-quant product sums K dequantized terms in float32, the int8 path scales exact sums
-    /// once. Bound: 4·K·ulp of the larger of max|y| and, for asymmetric weights, the largest
-    /// correction term Δx·Δw·|zw|·K·255 that is subtracted after the product.
+    /// the int8 executors (`agreement(of:in:step:input:rows:fake:int8:)`).
     public func int8AgreesWithFakeQuant(_ quantized: QuantizedModel) throws -> [Agreement] {
         let fake = QuantizedModelExecutor(model: quantized, mode: .fakeQuant)
         let int8 = QuantizedModelExecutor(model: quantized, mode: .int8)
         return try model.blockLinears.compactMap { layer in
             guard let capture = captures[layer.name] else { return nil }
-            var a = [Float](repeating: 0, count: capture.rows * layer.outputs), b = a
-            try capture.input.withUnsafeBufferPointer { x in
-                try fake.run(layer, step: 0, input: x.baseAddress!, rows: capture.rows, output: &a)
-                try int8.run(layer, step: 0, input: x.baseAddress!, rows: capture.rows, output: &b)
-            }
-            var scale = a.map(abs).max() ?? 0
-            if let q = quantized[layer.name], q.isStatic, let w = q.weightSets[q.setIndex(step: 0)].quantized, !w.isSymmetric {
-                let e = q.encoding(step: 0)
-                let term = zip(w.scales, w.zeroPoints).map { e.scale * $0 * Float(abs($1)) }.max()! * Float(layer.inputs * 255)
-                scale = max(scale, term)
-            }
-            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-            return Agreement(layer: layer.name, worst: worst, bound: 4 * Float(layer.inputs) * scale.ulp)
+            return try Self.agreement(of: layer, in: quantized, step: 0, input: capture.input, rows: capture.rows, fake: fake, int8: int8)
         }
+    }
+
+    /// One layer on one input through both executors. They see the same integers and differ only
+    /// in float rounding: the fake-quant product sums K dequantized terms in float32, the int8 path
+    /// scales exact sums once. Bound: 4·K·ulp of the largest value that passes through those
+    /// roundings — max|y|, and for asymmetric weights the correction `Δx·Δw·zw·Σ_k (xq − z)`
+    /// subtracted after the product, from this input's own row sums.
+    public static func agreement(of layer: BlockLinear, in quantized: QuantizedModel, step: Int, input: [Float], rows: Int,
+                                 fake: QuantizedModelExecutor, int8: QuantizedModelExecutor) throws -> Agreement {
+        var a = [Float](repeating: 0, count: rows * layer.outputs), b = a
+        try input.withUnsafeBufferPointer { x in
+            try fake.run(layer, step: step, input: x.baseAddress!, rows: rows, output: &a)
+            try int8.run(layer, step: step, input: x.baseAddress!, rows: rows, output: &b)
+        }
+        var scale = a.map(abs).max() ?? 0
+        if let q = quantized[layer.name], q.isStatic, let w = q.weightSets[q.setIndex(step: step)].quantized, !w.isSymmetric {
+            let e = q.encoding(step: step), K = layer.inputs
+            let multiplier = q.explicitInverse(set: q.setIndex(step: step))
+            var largestRowSum: Int64 = 0
+            for n in 0..<rows {
+                var sum: Int64 = 0
+                for k in 0..<K { sum += Int64(e.code(input[n * K + k] * (multiplier?[k] ?? 1)) - e.zeroPoint) }
+                largestRowSum = max(largestRowSum, abs(sum))
+            }
+            let term = zip(w.scales, w.zeroPoints).map { e.scale * $0 * Float(abs($1)) }.max()! * Float(largestRowSum)
+            scale = max(scale, term)
+        }
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        return Agreement(layer: layer.name, worst: worst, bound: 4 * Float(layer.inputs) * scale.ulp)
     }
 }

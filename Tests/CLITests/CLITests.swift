@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Tensors
 
 // End-to-end tests of the command line: the real `stsq-tui` binary from the same build folder.
 
@@ -112,4 +113,15 @@ func inspectRefusesBadFiles(name: String, bytes: [UInt8]) throws {
     let result = try runTool(["inspect", "/no/such/model.safetensors"])
     #expect(result.status == 1)
     #expect(result.stderr.contains("/no/such/model.safetensors"))
+}
+
+/// Every value of the named tensors in an output file is finite and within ±`bound`.
+func expectFiniteValues(in path: String, _ tensors: [String], bound: Float, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let file = try SafetensorsFile(path: path)
+    for name in tensors {
+        let values = try file.tensor(name).scalars
+        #expect(!values.isEmpty, "\(path): \(name) is empty", sourceLocation: sourceLocation)
+        let bad = values.firstIndex { !$0.isFinite || abs($0) > bound }
+        #expect(bad == nil, "\(path): \(name)[\(bad ?? 0)] = \(bad.map { values[$0] } ?? 0), outside ±\(bound)", sourceLocation: sourceLocation)
+    }
 }

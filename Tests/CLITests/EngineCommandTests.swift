@@ -14,6 +14,8 @@ func engineFixture(_ name: String) -> String { fixture("engine/\(name)") }
     let names = (object["tensors"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
     #expect(Set(names) == ["out", "capture.temporal_blocks.1.mlp.fc1", "capture_out.temporal_blocks.1.mlp.fc1",
                            "capture.temporal_blocks.1.mlp.fc2", "capture_out.temporal_blocks.1.mlp.fc2"])
+    // The golden output of the same inputs is within ±20 (tools/make_engine_fixtures.py).
+    try expectFiniteValues(in: output, names, bound: 1e3)
 }
 
 @Test func sampleRefusesMissingConditioningWithTheChoices() throws {
@@ -31,4 +33,5 @@ func engineFixture(_ name: String) -> String { fixture("engine/\(name)") }
     let listing = try runTool(["inspect", output])
     #expect(listing.stdout.contains("samples"))
     #expect(listing.stdout.contains("[1, 4, 5, 4, 4]"))
+    try expectFiniteValues(in: output, ["samples"], bound: 1e3)
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Tensors
 
 /// `plan` → `quantize` on the demo model with a 2-prompt, 2-step calibration in a private cache.
 struct QuantizeWorkspace {
@@ -56,6 +57,11 @@ struct QuantizeWorkspace {
     #expect(listing.stdout.contains("spatial_blocks.0.attn.qkv.w1.weight"))
     #expect(listing.stdout.contains("spatial_blocks.0.modulation"))
     #expect(listing.stdout.contains("spatial_blocks.0.mlp.fc2.act_scale"))
+    let written = w.directory + "/a/quantized.safetensors"
+    try expectFiniteValues(in: written, ["spatial_blocks.0.attn.qkv.w1.weight_scale", "spatial_blocks.0.mlp.fc2.act_scale",
+                                         "spatial_blocks.0.modulation", "spatial_blocks.0.attn.qkv.w0.bias"], bound: 1e4)
+    let scales = try SafetensorsFile(path: written).tensor("spatial_blocks.0.mlp.fc2.act_scale").scalars
+    #expect(scales.count == 2 && scales.allSatisfy { $0 > 0 } && scales[0] != scales[1], "per-step scales \(scales)")
 }
 
 @Test func badPlansAreRefusedNamingTheField() throws {
@@ -93,7 +99,11 @@ struct QuantizeWorkspace {
         #expect(rows.allSatisfy { $0.keys.contains(key) }, "\(key) missing")
     }
     #expect(rows[0]["psnr_db"] is NSNull && rows[0]["step_error"] as? Double == 0)
-    #expect((rows[1]["psnr_db"] as? Double ?? 0) > 10 && (rows[1]["step_error"] as? Double ?? 0) > 0)
+    // Measured 2026-11-30: per-step W8A8 38.1 dB (avx512_core_bf16) and 37.8 dB (avx2), W4A8 19.1 dB;
+    // SSIM 0.990, step error 1.3e-3. The floors sit ~3 dB under: saturated int8 sums cost ~4 dB.
+    #expect((rows[1]["psnr_db"] as? Double ?? 0) > 35 && (rows[1]["ssim"] as? Double ?? 0) > 0.98, "\(rows[1])")
+    #expect((rows[1]["step_error"] as? Double ?? 0) > 0 && (rows[1]["step_error"] as? Double ?? 1) < 3e-3, "\(rows[1])")
+    #expect((rows[2]["psnr_db"] as? Double ?? 0) > 17, "\(rows[2])")
     #expect(rows[1]["prompt_fidelity"] as? Double != nil)
     // 56 layers × 2 steps × 8 bytes of scales; W4 with one weight set per step for the smoothed layers.
     #expect(rows[1]["scale_bytes"] as? Int == 56 * 2 * 8)

@@ -95,10 +95,8 @@ func foldedFloatModelEqualsTheOriginal(smoothing: LayerSettings.Smoothing) throw
 }
 
 /// The int8 path and the fake-quant reference see the same integers on every layer of a smoothed
-/// plan (explicit vectors included): they differ by float rounding only (bound as in
-/// `int8AndFakeQuantAgreePerLayerOnTheDemoModel`).
-/// Asymmetric weights add `zw·Σ(xq − zx)` after the GEMM, so their bound is relative to the
-/// larger of |y| and that term.
+/// plan (explicit vectors included): they differ by float rounding only, bounded as in
+/// `OneEvaluationCheck.agreement` (for asymmetric weights from this input's own row sums).
 @Test(arguments: [(LayerSettings.Activations.int8, LayerSettings.Smoothing.aggregated, 8, true),
                   (.uint8, .timestep, 4, true), (.uint8, .aggregated, 8, false), (.int8, .timestep, 6, false)])
 func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations, smoothing: LayerSettings.Smoothing, bits: Int,
@@ -113,21 +111,8 @@ func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations
     let fake = QuantizedModelExecutor(model: quantized, mode: .fakeQuant), int8 = QuantizedModelExecutor(model: quantized, mode: .int8)
     for layer in f.model.blockLinears {
         let c = capture.captures.first { $0.layer == layer.name }!
-        var a = [Float](repeating: 0, count: c.rows * layer.outputs), b = a
-        try c.input.withUnsafeBufferPointer { x in
-            try fake.run(layer, step: 2, input: x.baseAddress!, rows: c.rows, output: &a)
-            try int8.run(layer, step: 2, input: x.baseAddress!, rows: c.rows, output: &b)
-        }
-        var scale = a.map(abs).max()!
-        if !symmetricWeights {
-            // The largest compensation term Δx·Δw·|zw|·Σ|xq − zx| ≤ Δx·Δw·|zw|·K·(qmax − qmin).
-            let w = quantized[layer.name]!.weightSets[quantized[layer.name]!.setIndex(step: 2)].quantized!
-            let e = quantized[layer.name]!.encoding(step: 2)
-            let term = zip(w.scales, w.zeroPoints).map { e.scale * $0 * Float(abs($1)) }.max()! * Float(layer.inputs * 255)
-            scale = max(scale, term)
-        }
-        let worst = zip(a, b).map { abs($0 - $1) }.max()!
-        #expect(worst <= 4 * Float(layer.inputs) * scale.ulp, "\(layer.name): max|Δ| \(worst), max|y| \(scale)")
+        let a = try OneEvaluationCheck.agreement(of: layer, in: quantized, step: 2, input: c.input, rows: c.rows, fake: fake, int8: int8)
+        #expect(a.passed, "\(layer.name): max|Δ| \(a.worst) > bound \(a.bound)")
     }
 }
 
