@@ -158,7 +158,8 @@ func weightMSEClipPicksTheRatioWithTheLeastError(symmetric: Bool) {
     var got = [Float](repeating: 0, count: 7 * linear.outputs), expected = got
     try QuantizedModelExecutor(model: q, mode: .int8).run(linear, step: 1, input: x, rows: 7, output: &got)
     try linear.float32.forward(x, rows: 7, into: &expected)
-    #expect(got == expected)
+    let differing = zip(got, expected).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(differing == 0, "\(name): \(differing) of \(got.count) outputs differ from the float product")
 }
 
 /// A dynamic layer quantizes each row with its own symmetric scale max|x_row|/127 (ViDiT-Q's
