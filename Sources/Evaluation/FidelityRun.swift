@@ -1,3 +1,4 @@
+import Quantization
 import Tensors
 import VideoDiT
 
@@ -71,19 +72,5 @@ public struct FidelityRun {
                       mean: PromptFidelity.Score(colour: mean(\.colour), shape: mean(\.shape), motion: mean(\.motion),
                                                  background: mean(\.background)),
                       videos: videos, seconds: monotonicSeconds() - start)
-    }
-
-    /// Prompt lists: one prompt a line, blank lines and `#` comments ignored.
-    public static func readPrompts(_ text: String) -> [String] {
-        text.split(separator: "\n").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-    }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
     }
 }

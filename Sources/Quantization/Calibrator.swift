@@ -33,8 +33,11 @@ public struct Calibrator {
     }
 
     /// `conditions`: one `TextCondition` per prompt batch entry source (each of count 1).
+    /// `progress` follows every sampler step; when `shouldStop()` turns true the run throws
+    /// `CalibrationCancelled` after the current step.
     public func run(conditions: [TextCondition], seeds: [UInt64],
-                    progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> [String: [Int: LayerStepStatistics]] {
+                    progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
+                    shouldStop: () -> Bool = { false }) throws -> [String: [Int: LayerStepStatistics]] {
         let observer = CalibrationObserver(reservoirRows: reservoirRows)
         let sampler = RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: fps)
         let pixelScale: Float = model.config.inChannels == 3 ? 1 : 8
@@ -53,9 +56,16 @@ public struct Calibrator {
                                        executor: observer) { _, _ in
                     done += 1
                     progress(done, total)
+                    if shouldStop() { throw CalibrationCancelled() }
                 }
             }
         }
         return observer.statistics
     }
+}
+
+/// A calibration stopped on request before it finished; nothing was recorded.
+public struct CalibrationCancelled: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "calibration cancelled" }
 }

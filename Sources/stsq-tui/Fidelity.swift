@@ -2,6 +2,7 @@ import ArgumentParser
 import DemoModel
 import Evaluation
 import Foundation
+import Quantization
 import Tensors
 import VideoDiT
 
@@ -27,7 +28,7 @@ struct Fidelity: ParsableCommand {
                 throw ValidationError("\(path): fidelity needs an STDiT3 checkpoint with its own text encoder (the demo model)")
             }
             guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw ValidationError("cannot read \(prompts)") }
-            let list = FidelityRun.readPrompts(text)
+            let list = CalibrationSetup.readPrompts(text)
             let seedList = try parseSeeds(seeds, option: "--seeds")
             let d = loaded.samplerDefaults
             let size = [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32]

@@ -66,11 +66,6 @@ func renderedScenes() throws -> [(Tensor, String)] {
     #expect(SceneWorld.parse("a red circle") == nil)
 }
 
-@Test func promptListsSkipCommentsAndBlankLines() {
-    #expect(FidelityRun.readPrompts("# eval\n\n a red circle moving left on a blue background \n#x\n") ==
-            ["a red circle moving left on a blue background"])
-}
-
 @Test func judgeMatchesPythonOnGeneratedVideos() throws {
     // Demo-model samples judged by tools/judge.py (tools/make_judge_fixtures.py) on the same Float
     // pixels. Attributes must agree exactly; template IoUs to 1e-9 (float64 sums in another order).

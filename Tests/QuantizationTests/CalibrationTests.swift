@@ -36,3 +36,8 @@ import Tensors
     other.seeds = [4]
     #expect(try cache.load(other) == nil)
 }
+
+@Test func promptListsSkipCommentsAndBlankLines() {
+    #expect(CalibrationSetup.readPrompts("# eval\n\n a red circle moving left on a blue background \n#x\n") ==
+            ["a red circle moving left on a blue background"])
+}
