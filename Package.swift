@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "VideoDiTTests", dependencies: ["VideoDiT", "Tensors", "DemoModel", "Evaluation"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors", "DemoModel"]),
-        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors", "DemoModel"]),
         .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors"],
                     exclude: ["Snapshots"]),
         // Drives the built binary; the dependency makes `swift build --build-tests` build it.

@@ -17,12 +17,29 @@ public enum LayerSQNR {
     /// Σ‖y‖² and Σ‖y − y_q‖² per quantized layer over the calibration rows of every step.
     public static func energies(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
                                 mode: QuantizedModelExecutor.Mode) throws -> [String: (signal: Double, noise: Double)] {
+        try energiesPerStep(q, model: model, statistics: statistics, mode: mode).mapValues { steps in
+            steps.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
+        }
+    }
+
+    /// Local SQNR in dB per quantized layer and step (the layer × step quality map); a step without
+    /// calibration rows gives NaN, an exact step +∞.
+    public static func perStep(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
+                               mode: QuantizedModelExecutor.Mode = .int8) throws -> [String: [Double]] {
+        try energiesPerStep(q, model: model, statistics: statistics, mode: mode).mapValues { steps in
+            steps.map { $0.signal == 0 && $0.noise == 0 ? .nan : ($0.noise > 0 ? 10 * log10($0.signal / $0.noise) : .infinity) }
+        }
+    }
+
+    /// Σ‖y‖² and Σ‖y − y_q‖² per quantized layer and step, over that step's calibration rows.
+    public static func energiesPerStep(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
+                                       mode: QuantizedModelExecutor.Mode) throws -> [String: [(signal: Double, noise: Double)]] {
         let reference = QuantizedModelExecutor(model: q, mode: .float)
         let quantized = QuantizedModelExecutor(model: q, mode: mode)
-        var result: [String: (signal: Double, noise: Double)] = [:]
+        var result: [String: [(signal: Double, noise: Double)]] = [:]
         for linear in model.blockLinears {
             guard let layer = q[linear.name], layer.isQuantized else { continue }
-            var signal = 0.0, noise = 0.0
+            var perStep = [(signal: Double, noise: Double)](repeating: (0, 0), count: q.plan.steps)
             for step in 0..<q.plan.steps {
                 guard let st = statistics[linear.name]?[step], !st.reservoir.isEmpty else { continue }
                 var x = st.reservoir
@@ -35,13 +52,15 @@ public enum LayerSQNR {
                     try reference.run(linear, step: step, input: xp.baseAddress!, rows: rows, output: &a)
                     try quantized.run(linear, step: step, input: xp.baseAddress!, rows: rows, output: &b)
                 }
+                var signal = 0.0, noise = 0.0
                 for i in a.indices {
                     signal += Double(a[i]) * Double(a[i])
                     let d = Double(a[i]) - Double(b[i])
                     noise += d * d
                 }
+                perStep[step] = (signal, noise)
             }
-            result[linear.name] = (signal, noise)
+            result[linear.name] = perStep
         }
         return result
     }

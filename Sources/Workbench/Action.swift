@@ -17,8 +17,28 @@ public enum Action: Sendable {
     case scrollChannelsToStart
     case scrollChannelsToEnd
     case scrollOutliers(Int)
+    // Screens and steps
+    case showScreen(Screen)
+    case moveStep(Int)
+    case firstStep
+    case lastStep
+    /// All steps merged ↔ the last single step.
+    case toggleAllSteps
+    case toggleGlobalScale
+    case moveHeatChannel(Int)
+    case moveQualityCursor(layers: Int, steps: Int)
+    /// Jumps to the layer and step under the quality map's cursor.
+    case openQualityCell
+    // Calibration
+    case requestCalibration
+    case cancelCalibration
+    case calibrationStatus(CalibrationStatus)
+    case activationsReady(ActivationData)
+    case qualityMapReady([String: [Double]])
     // Panes and overlays
     case focus(Pane)
+    /// The n-th pane of the current screen.
+    case focusNumber(Int)
     case focusNext
     case focusPrevious
     case toggleZoom
@@ -31,7 +51,7 @@ public enum Action: Sendable {
     case showMessage(StatusMessage)
     case clearMessage
     /// The UI reports its pane sizes after layout.
-    case viewport(treeRows: Int, channelColumns: Int)
+    case viewport(treeRows: Int, channelColumns: Int, heatColumns: Int = 32)
     // Jobs
     case statisticsFinished(layer: String, Result<WeightRangeStatistics, WorkbenchError>)
     case quit

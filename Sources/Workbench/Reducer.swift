@@ -19,7 +19,7 @@ public enum Reducer {
             } else if row.isExpandable {
                 moveCursor(to: state.cursor + 1, &state)
             } else if row.linear != nil {
-                state.focus = .ranges
+                state.focus = state.screen == .weights ? .ranges : .histogram
             }
         case .collapseOrParent:
             guard let row = state.selectedRow else { return }
@@ -41,8 +41,56 @@ public enum Reducer {
         case .scrollOutliers(let delta):
             state.outlierScroll = max(0, min(state.outlierScroll + delta, WeightRangeStatistics.rankedCount - 1))
 
+        case .showScreen(let screen): show(screen, &state)
+        case .moveStep(let delta):
+            guard let steps = state.activations?.steps, steps > 0 else { return }
+            switch state.step {
+            case .step(let s): state.step = .step(min(max(s + delta, 0), steps - 1))
+            case .all: state.step = .step(delta > 0 ? 0 : steps - 1)
+            }
+        case .firstStep: state.step = .step(0)
+        case .lastStep: state.step = .step(max((state.activations?.steps ?? 1) - 1, 0))
+        case .toggleAllSteps: state.step = state.step == .all ? .step(state.qualityStep) : .all
+        case .toggleGlobalScale: state.showsGlobalScale.toggle()
+        case .moveHeatChannel(let delta): setHeatChannel(state.heatChannel + delta, &state)
+        case .moveQualityCursor(let layers, let steps):
+            let layerCount = state.catalog.quantizableLinears.count, stepCount = state.activations?.steps ?? 1
+            state.qualityLayer = min(max(state.qualityLayer + layers, 0), max(layerCount - 1, 0))
+            state.qualityStep = min(max(state.qualityStep + steps, 0), max(stepCount - 1, 0))
+        case .openQualityCell:
+            guard state.catalog.quantizableLinears.indices.contains(state.qualityLayer) else { return }
+            select(layer: state.catalog.quantizableLinears[state.qualityLayer].name, &state)
+            state.step = .step(state.qualityStep)
+            state.focus = .histogram
+            if state.zoomed != nil { state.zoomed = .histogram }
+
+        case .requestCalibration:
+            switch state.calibration {
+            case .missing, .failed: state.calibration = .requested
+            case .ready: state.message = StatusMessage("already calibrated (\(state.activations?.calibrationDigest ?? ""))")
+            case .unavailable(let why): state.message = StatusMessage(why, severity: .error)
+            default: break
+            }
+        case .cancelCalibration:
+            if case .running = state.calibration { state.calibration = .cancelling }
+        case .calibrationStatus(let status):
+            state.calibration = status
+            if case .failed(let why) = status { state.message = StatusMessage("calibration: \(why)", severity: .error) }
+        case .activationsReady(let data):
+            state.activations = data
+            state.calibration = .ready
+            state.qualityMap = nil
+            if case .step(let s) = state.step, s >= data.steps { state.step = .step(0) }
+            state.qualityStep = min(state.qualityStep, max(data.steps - 1, 0))
+        case .qualityMapReady(let map): state.qualityMap = map
+
+        case .focusNumber(let n):
+            let panes = state.screen.panes
+            if panes.indices.contains(n - 1) { apply(.focus(panes[n - 1]), to: &state) }
         case .focus(let pane):
+            if pane.screen != state.screen && pane != .tree { show(pane.screen, &state) }
             state.focus = pane
+            if pane == .heatmap || pane == .quality { state.lowerActivationPane = pane }
             if state.zoomed != nil { state.zoomed = pane }
         case .focusNext: cycleFocus(1, &state)
         case .focusPrevious: cycleFocus(-1, &state)
@@ -60,11 +108,13 @@ public enum Reducer {
 
         case .showMessage(let message): state.message = message
         case .clearMessage: state.message = nil
-        case .viewport(let treeRows, let channelColumns):
+        case .viewport(let treeRows, let channelColumns, let heatColumns):
             state.treeViewportRows = max(treeRows, 1)
             state.channelViewportColumns = max(channelColumns, 1)
+            state.heatViewportColumns = max(heatColumns, 1)
             keepCursorVisible(&state)
             setChannelOffset(state.channelOffset, &state)
+            setHeatChannel(state.heatChannel, &state)
 
         case .statisticsFinished(let layer, let result):
             switch result {
@@ -84,6 +134,11 @@ public enum Reducer {
         if state.selectedLayer?.name != previous {
             state.channelOffset = 0
             state.outlierScroll = 0
+            state.heatChannel = 0
+            state.heatChannelOffset = 0
+            if let name = state.selectedLayer?.name, let i = state.catalog.quantizableLinears.firstIndex(where: { $0.name == name }) {
+                state.qualityLayer = i
+            }
         }
         keepCursorVisible(&state)
     }
@@ -101,10 +156,39 @@ public enum Reducer {
         state.channelOffset = max(0, min(offset, maxOffset))
     }
 
+    /// Shows `screen`, keeping the focus on the tree or moving it to the pane in the same place.
+    private static func show(_ screen: Screen, _ state: inout WorkbenchState) {
+        guard state.screen != screen else { return }
+        let position = state.screen.panes.firstIndex(of: state.focus) ?? 0
+        state.screen = screen
+        state.focus = screen.panes[min(position, screen.panes.count - 1)]
+        if state.zoomed != nil { state.zoomed = state.focus }
+    }
+
+    /// Moves the tree cursor to the row of `layer`, opening its block if needed.
+    private static func select(layer: String, _ state: inout WorkbenchState) {
+        if !state.rows.contains(where: { $0.id == layer }), let block = state.catalog.blocks.first(where: { $0.linears.contains { $0.name == layer } }) {
+            state.expanded.insert(ModelTree.quantizedSection)
+            state.expanded.insert(block.name)
+            state.rebuildRows(keeping: nil)
+        }
+        if let i = state.rows.firstIndex(where: { $0.id == layer }) { moveCursor(to: i, &state) }
+    }
+
+    private static func setHeatChannel(_ channel: Int, _ state: inout WorkbenchState) {
+        let width = state.selectedLayer?.inputs ?? 0
+        state.heatChannel = max(0, min(channel, max(width - 1, 0)))
+        let columns = max(state.heatViewportColumns, 1)
+        if state.heatChannel < state.heatChannelOffset { state.heatChannelOffset = state.heatChannel }
+        if state.heatChannel >= state.heatChannelOffset + columns { state.heatChannelOffset = state.heatChannel - columns + 1 }
+        state.heatChannelOffset = max(0, min(state.heatChannelOffset, max(width - columns, 0)))
+    }
+
     private static func cycleFocus(_ step: Int, _ state: inout WorkbenchState) {
-        let panes = Pane.allCases
-        let i = panes.firstIndex(of: state.focus)!
+        let panes = state.screen.panes
+        let i = panes.firstIndex(of: state.focus) ?? 0
         state.focus = panes[(i + step + panes.count) % panes.count]
+        if state.focus == .heatmap || state.focus == .quality { state.lowerActivationPane = state.focus }
         if state.zoomed != nil { state.zoomed = state.focus }
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Quantization
+import Tensors
 import VideoDiT
 #if canImport(Glibc)
 import Glibc
@@ -15,16 +16,31 @@ public final class Workbench: @unchecked Sendable {
     /// When false, statistics are computed inline (tests and headless rendering).
     private let runsJobsInBackground: Bool
     private let jobQueue = DispatchQueue(label: "stsq.workbench.jobs", qos: .userInitiated)
+    /// Calibration and its follow-ups run apart, so a minute of calibration does not hold up the
+    /// weight statistics of the layer the user is looking at (oneDNN calls still take turns).
+    private let calibrationQueue = DispatchQueue(label: "stsq.workbench.calibration", qos: .userInitiated)
     private var mutex = pthread_mutex_t()
     private var completed: [Action] = []
+    private let calibrationSource: CalibrationSource?
+    private let stopCalibration = StopFlag()
+    /// The loaded model of a runnable checkpoint (set by the check job).
+    private var calibrationSetup: CalibrationSetup?
+    private var qualityMapStarted = false
 
-    public init(session: CheckpointSession, backgroundJobs: Bool = true) {
+    /// `calibration`: where activation statistics come from; nil shows weights only, with
+    /// `calibrationProblem` (why there is none) on the activations screen.
+    public init(session: CheckpointSession, calibration: CalibrationSource? = nil, calibrationProblem: String? = nil,
+                backgroundJobs: Bool = true) {
         self.session = session
         self.state = WorkbenchState(checkpointName: session.displayName, checkpointPath: session.path,
                                     catalog: session.catalog)
         self.runsJobsInBackground = backgroundJobs
+        calibrationSource = calibration
         pthread_mutex_init(&mutex, nil)
+        if calibration != nil { state.calibration = .checking }
+        if let calibrationProblem { state.calibration = .unavailable(calibrationProblem) }
         startJobsIfNeeded()
+        if let calibration { checkCalibration(calibration) }
     }
 
     deinit { pthread_mutex_destroy(&mutex) }
@@ -47,7 +63,8 @@ public final class Workbench: @unchecked Sendable {
 
     /// Whether a job is still running (the UI shows a spinner and keeps polling).
     public var hasRunningJobs: Bool {
-        state.statistics.values.contains { $0 == .computing }
+        state.statistics.values.contains { $0 == .computing } || state.calibration.isBusy
+            || (state.activations != nil && state.qualityMap == nil && qualityMapStarted)
     }
 
     private func post(_ action: Action) {
@@ -57,6 +74,7 @@ public final class Workbench: @unchecked Sendable {
     }
 
     private func startJobsIfNeeded() {
+        startCalibrationJobsIfNeeded()
         guard let layer = state.selectedLayer, state.statistics[layer.name] == nil else { return }
         state.statistics[layer.name] = .computing
         let session = self.session
@@ -72,5 +90,95 @@ public final class Workbench: @unchecked Sendable {
         } else {
             dispatch(job())
         }
+    }
+
+    // MARK: - Calibration
+
+    private func run(on queue: DispatchQueue, _ job: @escaping @Sendable () -> [Action]) {
+        if runsJobsInBackground {
+            queue.async { [weak self] in job().forEach { self?.post($0) } }
+        } else {
+            job().forEach(dispatch)
+        }
+    }
+
+    /// Loads the model and looks for a cached calibration.
+    private func checkCalibration(_ source: CalibrationSource) {
+        let session = self.session
+        run(on: calibrationQueue) { [weak self] in
+            do {
+                let setup = try session.calibrationSetup(source)
+                self?.setSetup(setup)
+                if let data = try session.cachedActivations(setup, source) { return [.activationsReady(data)] }
+                return [.calibrationStatus(.missing)]
+            } catch let error as CalibrationSetupError {
+                return [.calibrationStatus(.unavailable(error.description))]
+            } catch {
+                return [.calibrationStatus(.failed("\(error)"))]
+            }
+        }
+    }
+
+    private func setSetup(_ setup: CalibrationSetup) {
+        pthread_mutex_lock(&mutex)
+        calibrationSetup = setup
+        pthread_mutex_unlock(&mutex)
+    }
+
+    private func loadedSetup() -> CalibrationSetup? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return calibrationSetup
+    }
+
+    private func startCalibrationJobsIfNeeded() {
+        if state.calibration == .cancelling { stopCalibration.set(true) }
+        if state.calibration == .requested && (calibrationSource == nil || loadedSetup() == nil) {
+            state.calibration = .failed("the model is not loaded")
+        }
+        if state.calibration == .requested, let source = calibrationSource, let setup = loadedSetup() {
+            state.calibration = .running(done: 0, total: 0, elapsedSeconds: 0)
+            stopCalibration.set(false)
+            let session = self.session, stop = stopCalibration
+            let start = monotonicSeconds()
+            run(on: calibrationQueue) { [weak self] in
+                do {
+                    let data = try session.calibrate(setup, source, progress: { done, total in
+                        self?.post(.calibrationStatus(.running(done: done, total: total, elapsedSeconds: monotonicSeconds() - start)))
+                    }, shouldStop: { stop.value })
+                    return [.activationsReady(data), .showMessage(StatusMessage(
+                        "calibrated \(setup.key.prompts.count) prompts × \(setup.key.seeds.count) seeds in \(Int(monotonicSeconds() - start)) s; cached"))]
+                } catch is CalibrationCancelled {
+                    return [.calibrationStatus(.missing), .showMessage(StatusMessage("calibration cancelled; nothing was saved"))]
+                } catch {
+                    return [.calibrationStatus(.failed("\(error)"))]
+                }
+            }
+        }
+        if let data = state.activations, !qualityMapStarted, let setup = loadedSetup() {
+            qualityMapStarted = true
+            let session = self.session
+            run(on: calibrationQueue) {
+                (try? session.qualityMap(setup, data)).map { [.qualityMapReady($0)] } ?? []
+            }
+        }
+    }
+}
+
+/// A flag one thread sets and another polls (a calibration's stop request).
+final class StopFlag: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var flag = false
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    var value: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return flag
+    }
+    func set(_ value: Bool) {
+        pthread_mutex_lock(&mutex)
+        flag = value
+        pthread_mutex_unlock(&mutex)
     }
 }

@@ -1,15 +1,58 @@
 import Quantization
 import VideoDiT
 
-/// The panes of the weights screen, in focus order (`Tab`, number keys).
+/// The two screens: weights (ranges and outliers of the weights) and activations (statistics
+/// of the calibration by sampler step). The model tree, the selected layer and step carry across.
+public enum Screen: String, Sendable, CaseIterable {
+    case weights, activations
+
+    public var title: String { self == .weights ? "Weights" : "Activations" }
+
+    /// Its panes in focus order (`Tab`, number keys 1…).
+    public var panes: [Pane] { self == .weights ? [.tree, .ranges, .outliers] : [.tree, .histogram, .heatmap, .quality] }
+}
+
+/// The panes of both screens.
 public enum Pane: Int, Sendable, CaseIterable {
-    case tree = 1, ranges, outliers
+    case tree = 1, ranges, outliers, histogram, heatmap, quality
 
     public var title: String {
         switch self {
         case .tree: return "Model"
         case .ranges: return "Weight ranges"
         case .outliers: return "Outliers"
+        case .histogram: return "Activations"
+        case .heatmap: return "Channels × steps"
+        case .quality: return "Layer × step SQNR"
+        }
+    }
+
+    public var screen: Screen { [.histogram, .heatmap, .quality].contains(self) ? .activations : .weights }
+
+    /// Its number on its screen (the focus key).
+    public var number: Int { (self == .tree ? Screen.weights : screen).panes.firstIndex(of: self)! + 1 }
+}
+
+/// Where the activation statistics stand.
+public enum CalibrationStatus: Sendable, Equatable {
+    /// The workbench was opened without a calibration source (weights only).
+    case notConfigured
+    /// Loading the model and looking for a cached calibration.
+    case checking
+    /// This machine cannot sample the checkpoint (why, in words).
+    case unavailable(String)
+    /// Runnable, not calibrated yet: the user may start it.
+    case missing
+    case requested
+    case running(done: Int, total: Int, elapsedSeconds: Double)
+    case cancelling
+    case ready
+    case failed(String)
+
+    public var isBusy: Bool {
+        switch self {
+        case .checking, .requested, .running, .cancelling: return true
+        default: return false
         }
     }
 }
@@ -61,8 +104,28 @@ public struct WorkbenchState: Sendable {
     public var channelViewportColumns = 64
     public var outlierScroll = 0
 
+    public var screen: Screen = .weights
     public var focus: Pane = .tree
     public var zoomed: Pane?
+
+    // Activations
+    public var calibration: CalibrationStatus = .notConfigured
+    public var activations: ActivationData?
+    /// Local SQNR per layer and step under the default plan, once computed.
+    public var qualityMap: [String: [Double]]?
+    public var step: StepSelection = .step(0)
+    /// Which pane sits under the histogram: the heat map or the quality map (the last focused).
+    public var lowerActivationPane: Pane = .heatmap
+    /// Draw one global scale for all steps beside the plan's per-step scale.
+    public var showsGlobalScale = false
+    /// The input channel picked in the heat map, and the first channel shown.
+    public var heatChannel = 0
+    public var heatChannelOffset = 0
+    /// Channels that fit across the heat map at the last layout.
+    public var heatViewportColumns = 32
+    /// The quality map's cell cursor: a quantized layer (index in `catalog.quantizableLinears`) and a step.
+    public var qualityLayer = 0
+    public var qualityStep = 0
     public var help: HelpState?
     public var message: StatusMessage?
     public var statistics: [String: StatisticsState] = [:]

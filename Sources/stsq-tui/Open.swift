@@ -22,6 +22,9 @@ struct Open: ParsableCommand {
     @Flag(help: "Draw with ASCII characters only, for terminals without Unicode.")
     var ascii = false
 
+    @OptionGroup(title: "Calibration (the activations screen; the same cache as `stsq-tui calibrate`)")
+    var calibration: CalibrationOptions
+
     func run() throws {
         guard let checkpoint = checkpoint ?? DemoModel.checkpointPath else {
             FileHandleStderr.write("error: no checkpoint given and the bundled demo model is missing from this build\nusage: stsq-tui CHECKPOINT.safetensors\n")
@@ -38,7 +41,18 @@ struct Open: ParsableCommand {
             FileHandleStderr.write("error: \(error)\n")
             throw ExitCode(1)
         }
-        let app = try TerminalApp(workbench: Workbench(session: session),
+        let source: CalibrationSource?
+        let problem: String?
+        do {
+            let prompts = try readPromptFile(calibration.calibrationPrompts)
+            source = CalibrationSource(options: .init(prompts: prompts, seeds: try parseSeeds(calibration.calibrationSeeds, option: "--calibration-seeds"),
+                                                      steps: calibration.steps, cfg: calibration.cfg),
+                                       cacheDirectory: calibration.cacheDirectory)
+            problem = nil
+        } catch {
+            (source, problem) = (nil, "\(error)")
+        }
+        let app = try TerminalApp(workbench: Workbench(session: session, calibration: source, calibrationProblem: problem),
                                   options: TerminalOptions(theme: theme, colorMode: color, ascii: ascii),
                                   environment: ProcessInfo.processInfo.environment)
         app.run()

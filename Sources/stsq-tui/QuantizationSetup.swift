@@ -31,13 +31,7 @@ struct QuantizationSetup {
 
     init(checkpoint: String?, options: CalibrationOptions, overridingKey: CalibrationCache.Key? = nil) throws {
         guard let path = checkpoint ?? DemoModel.checkpointPath else { throw ValidationError("no checkpoint and no bundled demo model") }
-        var prompts: [String] = []
-        if overridingKey == nil {
-            guard let text = try? String(contentsOfFile: options.calibrationPrompts, encoding: .utf8) else {
-                throw ValidationError("cannot read \(options.calibrationPrompts)")
-            }
-            prompts = CalibrationSetup.readPrompts(text)
-        }
+        let prompts = overridingKey == nil ? try readPromptFile(options.calibrationPrompts) : []
         let seeds = overridingKey == nil ? try parseSeeds(options.calibrationSeeds, option: "--calibration-seeds") : []
         do {
             setup = try CalibrationSetup(path: path, options: .init(prompts: prompts, seeds: seeds, steps: options.steps, cfg: options.cfg),
@@ -72,6 +66,24 @@ struct QuantizationSetup {
     func check(_ plan: QuantizationPlan, source: String) throws {
         do { try setup.check(plan, source: source) } catch let error as CalibrationSetupError { throw ValidationError(error.description) }
     }
+}
+
+/// The prompts of a prompt file. A relative path that does not exist from the working directory
+/// is also looked up from the folders above the executable, so the bundled `sample-prompts/` are
+/// found when the binary runs from anywhere inside the checkout.
+func readPromptFile(_ path: String) throws -> [String] {
+    var candidates = [path]
+    if !path.hasPrefix("/"), let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+        var folder = executable.deletingLastPathComponent()
+        while folder.path != "/" {
+            candidates.append(folder.appendingPathComponent(path).path)
+            folder = folder.deletingLastPathComponent()
+        }
+    }
+    guard let text = candidates.lazy.compactMap({ try? String(contentsOfFile: $0, encoding: .utf8) }).first else {
+        throw ValidationError("cannot read \(path)")
+    }
+    return CalibrationSetup.readPrompts(text)
 }
 
 func parseSeeds(_ text: String, option: String) throws -> [UInt64] {

@@ -11,8 +11,8 @@ func workbench(_ name: String = "stdit3-layout.safetensors") throws -> Workbench
 }
 
 func render(_ workbench: Workbench, width: Int = 120, height: Int = 36) -> CellGrid {
-    let viewport = WorkbenchScreen.viewport(width: width, height: height, zoomed: workbench.state.zoomed)
-    workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns))
+    let viewport = WorkbenchScreen.viewport(workbench.state, width: width, height: height)
+    workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns, heatColumns: viewport.heatColumns))
     return WorkbenchScreen.render(workbench.state, theme: .dark, width: width, height: height)
 }
 

@@ -10,11 +10,13 @@ public enum Command: Sendable {
 /// Where a binding works.
 public enum BindingScope: Sendable, Equatable {
     case global
+    case screen(Screen)
     case pane(Pane)
 
     var title: String {
         switch self {
         case .global: return "Global"
+        case .screen(let screen): return screen.title + " screen"
         case .pane(let pane): return pane.title
         }
     }
@@ -39,7 +41,7 @@ public enum KeyBindings {
         // Model tree
         KeyBinding(keys: [.character("j"), .down], hint: "move", description: "next row", scope: .pane(.tree), command: .action(.moveCursor(1)), inHintBar: true),
         KeyBinding(keys: [.character("k"), .up], hint: "", description: "previous row", scope: .pane(.tree), command: .action(.moveCursor(-1)), inHintBar: false),
-        KeyBinding(keys: [.character("l"), .right, .enter], hint: "open", description: "expand a block, or show the layer's weight ranges", scope: .pane(.tree), command: .action(.expandOrEnter), inHintBar: true),
+        KeyBinding(keys: [.character("l"), .right, .enter], hint: "open", description: "expand a block, or show the layer's plots", scope: .pane(.tree), command: .action(.expandOrEnter), inHintBar: true),
         KeyBinding(keys: [.character("h"), .left], hint: "close", description: "collapse, or go to the parent block", scope: .pane(.tree), command: .action(.collapseOrParent), inHintBar: true),
         KeyBinding(keys: [.character(" ")], hint: "", description: "expand or collapse", scope: .pane(.tree), command: .action(.toggleExpanded), inHintBar: false),
         KeyBinding(keys: [.character("g"), .home], hint: "", description: "first row", scope: .pane(.tree), command: .action(.moveToFirst), inHintBar: false),
@@ -60,12 +62,44 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("k"), .up], hint: "", description: "scroll back", scope: .pane(.outliers), command: .action(.scrollOutliers(-1)), inHintBar: false),
         KeyBinding(keys: [.character("n")], hint: "layer", description: "next layer", scope: .pane(.outliers), command: .action(.moveCursor(1)), inHintBar: true),
         KeyBinding(keys: [.character("p")], hint: "", description: "previous layer", scope: .pane(.outliers), command: .action(.moveCursor(-1)), inHintBar: false),
+        // Activation histogram
+        KeyBinding(keys: [.character("l"), .right], hint: "step", description: "next sampler step", scope: .pane(.histogram), command: .action(.moveStep(1)), inHintBar: true),
+        KeyBinding(keys: [.character("h"), .left], hint: "", description: "previous sampler step", scope: .pane(.histogram), command: .action(.moveStep(-1)), inHintBar: false),
+        KeyBinding(keys: [.character("j"), .down], hint: "layer", description: "next layer", scope: .pane(.histogram), command: .action(.moveCursor(1)), inHintBar: true),
+        KeyBinding(keys: [.character("k"), .up], hint: "", description: "previous layer", scope: .pane(.histogram), command: .action(.moveCursor(-1)), inHintBar: false),
+        // Channels × steps
+        KeyBinding(keys: [.character("l"), .right], hint: "channel", description: "next input channel", scope: .pane(.heatmap), command: .action(.moveHeatChannel(1)), inHintBar: true),
+        KeyBinding(keys: [.character("h"), .left], hint: "", description: "previous input channel", scope: .pane(.heatmap), command: .action(.moveHeatChannel(-1)), inHintBar: false),
+        KeyBinding(keys: [.character("]"), .pageDown], hint: "", description: "channels a page on", scope: .pane(.heatmap), command: .action(.moveHeatChannel(16)), inHintBar: false),
+        KeyBinding(keys: [.character("["), .pageUp], hint: "", description: "channels a page back", scope: .pane(.heatmap), command: .action(.moveHeatChannel(-16)), inHintBar: false),
+        KeyBinding(keys: [.character("0"), .home], hint: "", description: "first channel", scope: .pane(.heatmap), command: .action(.moveHeatChannel(-1_000_000)), inHintBar: false),
+        KeyBinding(keys: [.character("$"), .end], hint: "", description: "last channel", scope: .pane(.heatmap), command: .action(.moveHeatChannel(1_000_000)), inHintBar: false),
+        KeyBinding(keys: [.character("j"), .down], hint: "step", description: "next sampler step", scope: .pane(.heatmap), command: .action(.moveStep(1)), inHintBar: true),
+        KeyBinding(keys: [.character("k"), .up], hint: "", description: "previous sampler step", scope: .pane(.heatmap), command: .action(.moveStep(-1)), inHintBar: false),
+        // Layer × step SQNR
+        KeyBinding(keys: [.character("j"), .down], hint: "move", description: "next layer", scope: .pane(.quality), command: .action(.moveQualityCursor(layers: 1, steps: 0)), inHintBar: true),
+        KeyBinding(keys: [.character("k"), .up], hint: "", description: "previous layer", scope: .pane(.quality), command: .action(.moveQualityCursor(layers: -1, steps: 0)), inHintBar: false),
+        KeyBinding(keys: [.character("l"), .right], hint: "", description: "next step", scope: .pane(.quality), command: .action(.moveQualityCursor(layers: 0, steps: 1)), inHintBar: false),
+        KeyBinding(keys: [.character("h"), .left], hint: "", description: "previous step", scope: .pane(.quality), command: .action(.moveQualityCursor(layers: 0, steps: -1)), inHintBar: false),
+        KeyBinding(keys: [.enter], hint: "open", description: "show that layer at that step", scope: .pane(.quality), command: .action(.openQualityCell), inHintBar: true),
+        // Activations screen
+        KeyBinding(keys: [.character(".")], hint: "", description: "next sampler step", scope: .screen(.activations), command: .action(.moveStep(1)), inHintBar: false),
+        KeyBinding(keys: [.character(",")], hint: "", description: "previous sampler step", scope: .screen(.activations), command: .action(.moveStep(-1)), inHintBar: false),
+        KeyBinding(keys: [.character("<")], hint: "", description: "first step (noisiest)", scope: .screen(.activations), command: .action(.firstStep), inHintBar: false),
+        KeyBinding(keys: [.character(">")], hint: "", description: "last step", scope: .screen(.activations), command: .action(.lastStep), inHintBar: false),
+        KeyBinding(keys: [.character("A")], hint: "all", description: "all steps merged (again: back to one step)", scope: .screen(.activations), command: .action(.toggleAllSteps), inHintBar: true),
+        KeyBinding(keys: [.character("s")], hint: "", description: "compare one global scale for all steps", scope: .screen(.activations), command: .action(.toggleGlobalScale), inHintBar: false),
+        KeyBinding(keys: [.character("C")], hint: "", description: "calibrate now (FP sampling over the calibration prompts; cached)", scope: .screen(.activations), command: .action(.requestCalibration), inHintBar: false),
+        KeyBinding(keys: [.character("x")], hint: "", description: "cancel a running calibration (nothing is saved)", scope: .screen(.activations), command: .action(.cancelCalibration), inHintBar: false),
         // Global
+        KeyBinding(keys: [.character("w")], hint: "", description: "the weights screen", scope: .global, command: .action(.showScreen(.weights)), inHintBar: false),
+        KeyBinding(keys: [.character("a")], hint: "", description: "the activations screen (by sampler step)", scope: .global, command: .action(.showScreen(.activations)), inHintBar: false),
         KeyBinding(keys: [.tab], hint: "pane", description: "focus the next pane", scope: .global, command: .action(.focusNext), inHintBar: true),
         KeyBinding(keys: [.backTab], hint: "", description: "focus the previous pane", scope: .global, command: .action(.focusPrevious), inHintBar: false),
-        KeyBinding(keys: [.character("1")], hint: "", description: "focus the model tree", scope: .global, command: .action(.focus(.tree)), inHintBar: false),
-        KeyBinding(keys: [.character("2")], hint: "", description: "focus the weight ranges", scope: .global, command: .action(.focus(.ranges)), inHintBar: false),
-        KeyBinding(keys: [.character("3")], hint: "", description: "focus the outlier list", scope: .global, command: .action(.focus(.outliers)), inHintBar: false),
+        KeyBinding(keys: [.character("1")], hint: "", description: "focus the model tree", scope: .global, command: .action(.focusNumber(1)), inHintBar: false),
+        KeyBinding(keys: [.character("2")], hint: "", description: "focus the second pane (weight ranges, histogram)", scope: .global, command: .action(.focusNumber(2)), inHintBar: false),
+        KeyBinding(keys: [.character("3")], hint: "", description: "focus the third pane (outliers, channels × steps)", scope: .global, command: .action(.focusNumber(3)), inHintBar: false),
+        KeyBinding(keys: [.character("4")], hint: "", description: "focus the layer × step SQNR map", scope: .global, command: .action(.focusNumber(4)), inHintBar: false),
         KeyBinding(keys: [.character("z")], hint: "zoom", description: "zoom the focused pane to the whole screen (again: back)", scope: .global, command: .action(.toggleZoom), inHintBar: true),
         KeyBinding(keys: [.character("t")], hint: "theme", description: "next colour theme", scope: .global, command: .cycleTheme, inHintBar: true),
         KeyBinding(keys: [.character("c")], hint: "", description: "next colour mode (truecolor, 256, 16, none)", scope: .global, command: .cycleColorMode, inHintBar: false),
@@ -74,15 +108,18 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("q")], hint: "quit", description: "quit", scope: .global, command: .action(.quit), inHintBar: true),
     ]
 
-    /// The command for `key` with `focus` focused: the pane's binding first, then the global one.
-    public static func command(for key: Key, focus: Pane) -> Command? {
-        if let b = all.first(where: { $0.scope == .pane(focus) && $0.keys.contains(key) }) { return b.command }
-        return all.first(where: { $0.scope == .global && $0.keys.contains(key) })?.command
+    /// The command for `key` with `focus` focused on `screen`: the pane's binding first, then the
+    /// screen's, then the global one.
+    public static func command(for key: Key, focus: Pane, screen: Screen = .weights) -> Command? {
+        for scope in [BindingScope.pane(focus), .screen(screen), .global] {
+            if let b = all.first(where: { $0.scope == scope && $0.keys.contains(key) }) { return b.command }
+        }
+        return nil
     }
 
-    /// Hint-bar entries for the focused pane, then the global ones.
-    public static func hints(focus: Pane) -> [KeyBinding] {
-        all.filter { $0.inHintBar && $0.scope == .pane(focus) } + all.filter { $0.inHintBar && $0.scope == .global }
+    /// Hint-bar entries for the focused pane, the screen, then the global ones.
+    public static func hints(focus: Pane, screen: Screen = .weights) -> [KeyBinding] {
+        [BindingScope.pane(focus), .screen(screen), .global].flatMap { scope in all.filter { $0.inHintBar && $0.scope == scope } }
     }
 
     /// Help rows (scope title, keys, description) matching `filter` (case-insensitive).

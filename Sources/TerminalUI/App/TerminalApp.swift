@@ -24,7 +24,8 @@ public final class TerminalApp {
     private let terminal: Terminal
     private var theme: Theme
     private var themeNames: [String]
-    private var lastViewport: (Int, Int, Int, Pane?) = (0, 0, 0, nil)
+    /// Width, height, screen, zoomed pane and lower activation pane at the last layout.
+    private var lastViewport: (Int, Int, Screen, Pane?, Pane) = (0, 0, .weights, nil, .heatmap)
 
     public init(workbench: Workbench, options: TerminalOptions, environment: [String: String]) throws {
         self.workbench = workbench
@@ -48,10 +49,12 @@ public final class TerminalApp {
         var immediateTimeouts = 0
         while !workbench.state.shouldQuit {
             let (width, height) = terminal.size
-            if (width, height, 0, workbench.state.zoomed) != lastViewport {
-                lastViewport = (width, height, 0, workbench.state.zoomed)
-                let viewport = WorkbenchScreen.viewport(width: width, height: height, zoomed: workbench.state.zoomed)
-                workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns))
+            let state = workbench.state
+            if (width, height, state.screen, state.zoomed, state.lowerActivationPane) != lastViewport {
+                lastViewport = (width, height, state.screen, state.zoomed, state.lowerActivationPane)
+                let viewport = WorkbenchScreen.viewport(state, width: width, height: height)
+                workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns,
+                                             heatColumns: viewport.heatColumns))
                 dirty = true
             }
             if dirty {
@@ -91,7 +94,7 @@ public final class TerminalApp {
             if key == .character("q") { workbench.dispatch(.quit) }
             return
         }
-        guard let command = KeyBindings.command(for: key, focus: workbench.state.focus) else {
+        guard let command = KeyBindings.command(for: key, focus: workbench.state.focus, screen: workbench.state.screen) else {
             if case .character(let c) = key {
                 workbench.dispatch(.showMessage(StatusMessage("'\(c)' does nothing here — ? lists the keys")))
             }
@@ -148,21 +151,26 @@ public final class TerminalApp {
 
     private func handleMouse(x: Int, y: Int, button: Int, width: Int, height: Int) {
         guard ScreenLayout.fits(width: width, height: height) else { return }
-        let layout = ScreenLayout(width: width, height: height, zoomed: workbench.state.zoomed)
+        let state = workbench.state
+        let layout = WorkbenchScreen.layout(state, width: width, height: height)
         if layout.hints.contains(x: x, y: y), button == 1 {
-            if let (_, key) = FooterViews.hintRegions(focus: workbench.state.focus, in: layout.hints).first(where: { $0.0.contains(x: x, y: y) }),
-               let command = KeyBindings.command(for: key, focus: workbench.state.focus) {
+            if let (_, key) = FooterViews.hintRegions(focus: state.focus, screen: state.screen, in: layout.hints).first(where: { $0.0.contains(x: x, y: y) }),
+               let command = KeyBindings.command(for: key, focus: state.focus, screen: state.screen) {
                 run(command)
             }
             return
         }
-        for pane in Pane.allCases where layout.rect(of: pane).contains(x: x, y: y) {
+        if layout.header.contains(x: x, y: y), button == 1, let screen = HeaderView.screenTab(at: x, state, in: layout.header) {
+            workbench.dispatch(.showScreen(screen))
+            return
+        }
+        for (pane, rect) in layout.panes where rect.contains(x: x, y: y) {
             if button == 1 {
                 workbench.dispatch(.focus(pane))
                 if pane == .tree {
-                    let row = workbench.state.treeScroll + (y - layout.tree.y - 1)
-                    if y > layout.tree.y, row < workbench.state.rows.count {
-                        if row == workbench.state.cursor { workbench.dispatch(.toggleExpanded) } else { workbench.dispatch(.selectRow(row)) }
+                    let row = state.treeScroll + (y - rect.y - 1)
+                    if y > rect.y, row < state.rows.count {
+                        if row == state.cursor { workbench.dispatch(.toggleExpanded) } else { workbench.dispatch(.selectRow(row)) }
                     }
                 }
             } else {
@@ -171,6 +179,9 @@ public final class TerminalApp {
                 case .tree: workbench.dispatch(.moveCursor(delta))
                 case .ranges: workbench.dispatch(.scrollChannels(delta * 4))
                 case .outliers: workbench.dispatch(.scrollOutliers(delta))
+                case .histogram: workbench.dispatch(.moveStep(delta > 0 ? 1 : -1))
+                case .heatmap: workbench.dispatch(.moveHeatChannel(delta * 4))
+                case .quality: workbench.dispatch(.moveQualityCursor(layers: delta, steps: 0))
                 }
             }
         }

@@ -14,10 +14,10 @@ enum FooterViews {
     }
 
     /// Hint entries and the cells they occupy (for mouse clicks on hints).
-    static func hintRegions(focus: Pane, in rect: Rect) -> [(Rect, Key)] {
+    static func hintRegions(focus: Pane, screen: Screen, in rect: Rect) -> [(Rect, Key)] {
         var x = rect.x + 1
         var regions: [(Rect, Key)] = []
-        for binding in KeyBindings.hints(focus: focus) {
+        for binding in KeyBindings.hints(focus: focus, screen: screen) {
             let text = "\(binding.keyLabel) \(binding.hint)"
             guard x + text.count <= rect.maxX else { break }
             regions.append((Rect(x: x, y: rect.y, width: text.count, height: 1), binding.keys[0]))
@@ -26,11 +26,11 @@ enum FooterViews {
         return regions
     }
 
-    static func drawHints(focus: Pane, in rect: Rect, grid: inout CellGrid) {
+    static func drawHints(focus: Pane, screen: Screen, in rect: Rect, grid: inout CellGrid) {
         guard rect.height > 0 else { return }
         grid.fill(rect, " ", Style(foreground: .role(.hintText), background: .role(.header)))
-        let bindings = KeyBindings.hints(focus: focus)
-        for ((region, _), binding) in zip(hintRegions(focus: focus, in: rect), bindings) {
+        let bindings = KeyBindings.hints(focus: focus, screen: screen)
+        for ((region, _), binding) in zip(hintRegions(focus: focus, screen: screen, in: rect), bindings) {
             let keys = binding.keyLabel
             grid.text(region.x, region.y, keys, Style(foreground: .role(.hintKey), background: .role(.header), bold: true))
             grid.text(region.x + keys.count + 1, region.y, binding.hint, Style(foreground: .role(.hintText), background: .role(.header)))

@@ -6,7 +6,7 @@ enum PaneFrame {
     static func draw(_ pane: Pane, title: String, in rect: Rect, focused: Bool, grid: inout CellGrid) {
         let border = Style(foreground: .role(focused ? .borderFocus : .border), bold: focused)
         let titleStyle = Style(foreground: .role(focused ? .titleFocus : .title), bold: focused)
-        let marker = focused ? "[\(pane.rawValue)]" : " \(pane.rawValue) "
+        let marker = focused ? "[\(pane.number)]" : " \(pane.number) "
         grid.box(rect, title: "\(marker) \(title)", style: border, titleStyle: titleStyle)
     }
 }

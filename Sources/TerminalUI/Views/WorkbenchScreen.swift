@@ -1,7 +1,7 @@
 import Workbench
 
-/// The whole weights screen as a function of the state: header, model tree, weight ranges,
-/// outliers, message line, hint bar, and the help overlay on top.
+/// The whole screen as a function of the state: header, the panes of the weights or the
+/// activations screen, message line, hint bar, and the help overlay on top.
 public enum WorkbenchScreen {
     public static func render(_ state: WorkbenchState, theme: Theme, width: Int, height: Int, busy: Bool = false) -> CellGrid {
         var grid = CellGrid(width: width, height: height)
@@ -9,22 +9,39 @@ public enum WorkbenchScreen {
             drawTooSmall(width: width, height: height, grid: &grid)
             return grid
         }
-        let layout = ScreenLayout(width: width, height: height, zoomed: state.zoomed)
+        let layout = layout(state, width: width, height: height)
         HeaderView.draw(state, in: layout.header, grid: &grid)
-        TreeView.draw(state, in: layout.tree, focused: state.focus == .tree, grid: &grid)
-        RangesView.draw(state, theme: theme, in: layout.ranges, focused: state.focus == .ranges, grid: &grid)
-        OutliersView.draw(state, in: layout.outliers, focused: state.focus == .outliers, grid: &grid)
+        for (pane, rect) in layout.panes {
+            let focused = state.focus == pane
+            switch pane {
+            case .tree: TreeView.draw(state, in: rect, focused: focused, grid: &grid)
+            case .ranges: RangesView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
+            case .outliers: OutliersView.draw(state, in: rect, focused: focused, grid: &grid)
+            case .histogram: ActivationHistogramView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
+            case .heatmap: ChannelHeatMapView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
+            case .quality: QualityMapView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
+            }
+        }
         FooterViews.drawMessage(state, busy: busy, in: layout.message, grid: &grid)
-        FooterViews.drawHints(focus: state.focus, in: layout.hints, grid: &grid)
+        FooterViews.drawHints(focus: state.focus, screen: state.screen, in: layout.hints, grid: &grid)
         if let help = state.help { HelpOverlay.draw(help, in: grid.bounds, grid: &grid) }
         return grid
     }
 
+    /// The layout of the state's screen.
+    public static func layout(_ state: WorkbenchState, width: Int, height: Int) -> ScreenLayout {
+        ScreenLayout(width: width, height: height, screen: state.screen, zoomed: state.zoomed, lowerPane: state.lowerActivationPane)
+    }
+
     /// The sizes the reducer needs for paging and scrolling.
-    public static func viewport(width: Int, height: Int, zoomed: Pane?) -> (treeRows: Int, channelColumns: Int) {
-        let layout = ScreenLayout(width: width, height: height, zoomed: zoomed)
-        let rangesRect = layout.ranges.isEmpty ? Rect(x: 0, y: 0, width: width, height: height) : layout.ranges
-        return (max(layout.tree.height - 2, 1), RangesView.channelColumns(for: rangesRect))
+    public static func viewport(_ state: WorkbenchState, width: Int, height: Int) -> (treeRows: Int, channelColumns: Int, heatColumns: Int) {
+        let layout = layout(state, width: width, height: height)
+        let full = Rect(x: 0, y: 0, width: width, height: height)
+        let tree = layout.tree.isEmpty ? full : layout.tree
+        let ranges = layout.ranges.isEmpty ? ScreenLayout(width: width, height: height, zoomed: nil).ranges : layout.ranges
+        let heat = layout.rect(of: .heatmap).isEmpty
+            ? ScreenLayout(width: width, height: height, screen: .activations, zoomed: nil).rect(of: .heatmap) : layout.rect(of: .heatmap)
+        return (max(tree.height - 2, 1), RangesView.channelColumns(for: ranges), ChannelHeatMapView.channelColumns(for: heat))
     }
 
     static func drawTooSmall(width: Int, height: Int, grid: inout CellGrid) {

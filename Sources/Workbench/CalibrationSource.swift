@@ -1,0 +1,50 @@
+import Foundation
+import Quantization
+import Tensors
+import VideoDiT
+
+/// Where the activation screen's statistics come from: the calibration `stsq-tui calibrate` would
+/// run with the same options, looked up in the same cache (so either finds the other's entry).
+public struct CalibrationSource: Sendable {
+    public let options: CalibrationSetup.Options
+    public let cacheDirectory: String
+
+    public init(options: CalibrationSetup.Options, cacheDirectory: String) {
+        self.options = options
+        self.cacheDirectory = cacheDirectory
+    }
+}
+
+extension CheckpointSession {
+    /// The checkpoint as a model to calibrate; throws `CalibrationSetupError` (with the reason in
+    /// words) for a checkpoint this machine cannot sample. Loads the model: call it off the UI thread.
+    func calibrationSetup(_ source: CalibrationSource) throws -> CalibrationSetup {
+        try CalibrationSetup(path: path, options: source.options)
+    }
+
+    /// The activation data of a cached calibration, or nil when the cache has no entry for it.
+    func cachedActivations(_ setup: CalibrationSetup, _ source: CalibrationSource) throws -> ActivationData? {
+        guard let statistics = try setup.cachedStatistics(in: source.cacheDirectory) else { return nil }
+        return try ActivationData(model: setup.model, statistics: statistics, plan: Self.defaultPlan(setup))
+    }
+
+    /// Calibrates now and saves the cache entry once complete; a stopped run saves nothing.
+    func calibrate(_ setup: CalibrationSetup, _ source: CalibrationSource, progress: (Int, Int) -> Void,
+                   shouldStop: @escaping () -> Bool) throws -> ActivationData {
+        let statistics = try setup.calibrate(progress: progress, shouldStop: shouldStop)
+        try CalibrationCache(directory: source.cacheDirectory).save(statistics, for: setup.key)
+        return try ActivationData(model: setup.model, statistics: statistics, plan: Self.defaultPlan(setup))
+    }
+
+    /// Local SQNR of every quantized layer at every step under the default plan (int8 path,
+    /// the calibration's reservoir rows).
+    func qualityMap(_ setup: CalibrationSetup, _ data: ActivationData) throws -> [String: [Double]] {
+        let quantized = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: Self.defaultPlan(setup))
+        return try LayerSQNR.perStep(quantized, model: setup.model, statistics: data.statistics)
+    }
+
+    /// `stsq-tui plan`'s defaults: W8 per channel, int8 activations with per-step min-max scales, α 0.
+    static func defaultPlan(_ setup: CalibrationSetup) -> QuantizationPlan {
+        setup.plan(defaults: LayerSettings(), groups: 1)
+    }
+}
