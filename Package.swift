@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors", "DemoModel"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "VideoDiT", "Quantization", "Tensors", "DemoModel"]),
-        .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors"],
+        .testTarget(name: "TerminalUITests", dependencies: ["TerminalUI", "Workbench", "Quantization", "Tensors", "VideoDiT"],
                     exclude: ["Snapshots"]),
         // Drives the built binary; the dependency makes `swift build --build-tests` build it.
         .testTarget(name: "CLITests", dependencies: ["stsq-tui", "Tensors"]),

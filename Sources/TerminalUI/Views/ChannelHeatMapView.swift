@@ -42,7 +42,7 @@ enum ChannelHeatMapView {
 
         let range = columns < width ? "ch \(first)–\(first + columns - 1) of \(width) h/l" : "\(width) channels"
         let headerWidth = gutter + columns
-        let used = grid.text(inner.x, inner.y, "max|x| per input channel, a row per step  ", .role(.text, bold: true),
+        let used = grid.text(inner.x, inner.y, "max|x| per channel × step  ", .role(.text, bold: true),
                              maxWidth: max(headerWidth - range.count, 0))
         grid.text(inner.x + used, inner.y, range, .role(.dim), maxWidth: headerWidth - used)
 

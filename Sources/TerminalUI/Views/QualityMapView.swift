@@ -28,8 +28,10 @@ enum QualityMapView {
         let cursor = min(state.qualityLayer, layers.count - 1)
         let firstRow = max(0, min(cursor - rows / 2, layers.count - rows))
         let visible = firstRow..<min(firstRow + rows, layers.count)
-        let columns = min(steps, inner.width - gutter - (inner.width >= 76 ? listWidth + 1 : 0))
-        grid.text(inner.x, inner.y, "dB, low is bad · rows: layers, columns: steps 0…\(steps - 1)", .role(.text, bold: true), maxWidth: inner.width)
+        // The worst-cells list goes right of the map when both fit.
+        let showsList = inner.width - gutter - min(steps, 30) >= listWidth + 1
+        let columns = min(steps, inner.width - gutter - (showsList ? listWidth + 1 : 0))
+        grid.text(inner.x, inner.y, " layer         steps 0…\(steps - 1)", .role(.text, bold: true), maxWidth: gutter + max(columns, 8))
         for (r, i) in visible.enumerated() {
             let y = inner.y + 1 + r
             grid.text(inner.x, y, (i == cursor ? "▸" : " ") + short(layers[i]), i == cursor ? .role(.accent, bold: true) : .role(.dim),
@@ -43,7 +45,7 @@ enum QualityMapView {
                 grid[inner.x + gutter + c, y] = cell
             }
         }
-        if inner.width >= 76 {
+        if showsList {
             drawWorst(map, layers: layers, in: Rect(x: inner.x + gutter + columns + 1, y: inner.y, width: listWidth, height: inner.height - 1),
                       grid: &grid)
         }
