@@ -31,7 +31,8 @@ enum QualityMapView {
         // The worst-cells list goes right of the map when both fit.
         let showsList = inner.width - gutter - min(steps, 30) >= listWidth + 1
         let columns = min(steps, inner.width - gutter - (showsList ? listWidth + 1 : 0))
-        grid.text(inner.x, inner.y, " layer         steps 0…\(steps - 1)", .role(.text, bold: true), maxWidth: gutter + max(columns, 8))
+        grid.text(inner.x, inner.y, " layer", .role(.text, bold: true))
+        grid.text(inner.x + gutter, inner.y, "steps 0…\(steps - 1)", .role(.text, bold: true), maxWidth: columns)
         for (r, i) in visible.enumerated() {
             let y = inner.y + 1 + r
             grid.text(inner.x, y, (i == cursor ? "▸" : " ") + short(layers[i]), i == cursor ? .role(.accent, bold: true) : .role(.dim),
