@@ -44,7 +44,8 @@ extension CheckpointSession {
     }
 
     /// `stsq-tui plan`'s defaults: W8 per channel, int8 activations with per-step min-max scales, α 0.
-    static func defaultPlan(_ setup: CalibrationSetup) -> QuantizationPlan {
+    /// The activation screen and `stsq-tui stats` show their statistics under it.
+    public static func defaultPlan(_ setup: CalibrationSetup) -> QuantizationPlan {
         setup.plan(defaults: LayerSettings(), groups: 1)
     }
 }

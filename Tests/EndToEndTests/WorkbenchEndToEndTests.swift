@@ -99,4 +99,52 @@ import Testing
         try tmux.send("q")
         try tmux.waitFor("EXIT:0")
     }
+
+    /// A 2-prompt, 2-step calibration cached by `stsq-tui calibrate`, opened by the workbench:
+    /// browse steps, the heat map and the quality map; the heat map's top outlier channel is the
+    /// one `stsq-tui stats` reports headless.
+    @Test func activationsByStepFromACachedCalibration() throws {
+        let directory = NSTemporaryDirectory() + "e2e-activations-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let prompts = directory + "/prompts.txt"
+        try "a red circle moving left on a blue background\na green square growing on a black background\n"
+            .write(toFile: prompts, atomically: true, encoding: .utf8)
+        let options = ["--calibration-prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"]
+        _ = try runProcess([TmuxSession.binary, "calibrate", "--prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"],
+                           capture: true)
+        let statsText = try runProcess([TmuxSession.binary, "stats", "--layer", "spatial_blocks.0.attn.qkv", "--json"] + options, capture: true)
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(statsText.utf8)) as? [String: Any])
+        let layer = try #require((stats["layers"] as? [[String: Any]])?.first)
+        let top = try #require((layer["outliers"] as? [[String: Any]])?.first)
+        let (channel, peakStep) = (try #require(top["channel"] as? Int), try #require(top["peak_step"] as? Int))
+        let digest = try #require(stats["calibration"] as? String)
+
+        let tmux = try TmuxSession(arguments: options)
+        try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        try tmux.send("a")
+        try tmux.waitFor("step 0/1 t 1000.0")
+        let screen = try tmux.waitFor("outliers ÷ median")
+        #expect(screen.contains("calibration \(digest.prefix(8))"))
+        let lines = screen.split(separator: "\n", omittingEmptySubsequences: false).map { Array(String($0)) }
+        let header = try #require(lines.firstIndex { String($0).contains("outliers ÷ median") })
+        let column = try #require(Array(String(lines[header])).indices.first { String(lines[header][$0...]).hasPrefix("outliers") })
+        let firstOutlier = header + 1 < lines.count && lines[header + 1].count > column ? String(lines[header + 1][column...]) : ""
+        #expect(firstOutlier.contains("ch \(channel) ") && firstOutlier.contains("s\(peakStep)"),
+                "the heat map's first outlier row '\(firstOutlier)' is not ch \(channel) at s\(peakStep) (stsq-tui stats)")
+        try tmux.send(".")
+        try tmux.waitFor("step 1/1 t ")
+        try tmux.send("A")
+        try tmux.waitFor("all 2 steps")
+        try tmux.send("3", "l", "l")
+        try tmux.waitFor("[3] Channels × steps")
+        try tmux.waitFor("ch 2 ")
+        try tmux.send("4")
+        try tmux.waitFor("[4] Layer × step SQNR")
+        try tmux.waitUntil("the quality map's numbers") { $0.contains(" dB · Enter opens") }
+        try tmux.send("w")
+        try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        try tmux.send("q")
+        try tmux.waitFor("EXIT:0")
+    }
 }
