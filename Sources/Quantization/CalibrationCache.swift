@@ -4,7 +4,9 @@ import VideoDiT
 
 /// Calibration results on disk: one folder per key, `statistics.safetensors` (per layer and step:
 /// `<layer>@<step>.channel_min` / `.channel_max` [K], `.histogram` U64 [bins], `.reservoir` [n, K]) and
-/// `index.json` (the key's inputs, and per layer and step: min, max, rows). Written atomically.
+/// `index.json` (the key's inputs, the statistics file's size and FNV-1a hash, and per layer and
+/// step: min, max, rows). Written atomically; an entry whose file does not match its index is
+/// reported (`CalibrationCacheDamaged`), never read.
 public struct CalibrationCache {
     /// What makes two calibrations the same: checkpoint content, prompts, sampler settings, seeds.
     public struct Key: Sendable, Equatable {
@@ -36,7 +38,7 @@ public struct CalibrationCache {
 
     public let directory: String
     /// Older formats are recomputed, not read.
-    static let format = "stsq-calibration/2"
+    static let format = "stsq-calibration/3"
 
     public init(directory: String) { self.directory = directory }
 
@@ -58,9 +60,20 @@ public struct CalibrationCache {
     public func load(_ key: Key) throws -> [String: [Int: LayerStepStatistics]]? {
         let folder = folder(key)
         guard let indexText = try? String(contentsOfFile: folder + "/index.json", encoding: .utf8) else { return nil }
-        let index = try JSONValue.parse(indexText)
-        guard index["format"]?.stringValue == CalibrationCache.format, index["key"] == key.json, let layers = index["layers"]?.objectValue else { return nil }
-        let file = try SafetensorsFile(path: folder + "/statistics.safetensors")
+        let damaged = { (why: String) in CalibrationCacheDamaged(folder: folder, reason: why) }
+        let index: JSONValue
+        do { index = try JSONValue.parse(indexText) } catch { throw damaged("index.json does not parse (\(error))") }
+        guard index["format"]?.stringValue == CalibrationCache.format else { return nil }
+        guard index["key"] == key.json else { throw damaged("index.json belongs to another checkpoint or calibration setting") }
+        guard let layers = index["layers"]?.objectValue, let bytes = index["statistics"]?["bytes"]?.intValue,
+              let hash = index["statistics"]?["fnv1a"]?.stringValue else { throw damaged("index.json lacks its layers or the statistics file's size and hash") }
+        let path = folder + "/statistics.safetensors"
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { throw damaged("statistics.safetensors is missing") }
+        guard data.count == bytes else { throw damaged("statistics.safetensors has \(data.count) bytes, the index says \(bytes) (truncated?)") }
+        let actual = data.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
+        guard actual == hash else { throw damaged("statistics.safetensors hashes to \(actual), the index says \(hash) (corrupted)") }
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(path: path) } catch { throw damaged("\(error)") }
         var result: [String: [Int: LayerStepStatistics]] = [:]
         for (layer, entry) in layers {
             guard let width = entry["width"]?.intValue, let capacity = entry["reservoir_rows"]?.intValue,
@@ -73,9 +86,7 @@ public struct CalibrationCache {
                 let channelMinimum = try file.tensor(prefix + ".channel_min").scalars
                 let channelMaximum = try file.tensor(prefix + ".channel_max").scalars
                 let reservoir = try file.tensor(prefix + ".reservoir").scalars
-                func bad(_ field: String) -> Error {
-                    ModelLoadError("\(folder): calibration cache entry \(prefix).\(field) does not fit width \(width); delete the folder to recalibrate")
-                }
+                func bad(_ field: String) -> Error { damaged("\(prefix).\(field) does not fit width \(width)") }
                 guard width > 0, capacity >= 0, rows >= 0 else { throw bad("width") }
                 guard channelMinimum.count == width else { throw bad("channel_min") }
                 guard channelMaximum.count == width else { throw bad("channel_max") }
@@ -111,10 +122,23 @@ public struct CalibrationCache {
             layers.append((layer, .object([("width", .int(first.width)), ("reservoir_rows", .int(first.reservoirCapacity)),
                                            ("steps", .object(stepEntries))])))
         }
-        try writer.write(to: folder + "/statistics.safetensors")
-        let index = JSONValue.object([("format", .string(CalibrationCache.format)), ("key", key.json), ("layers", .object(layers))])
+        let path = folder + "/statistics.safetensors"
+        try writer.write(to: path)
+        let written = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        let hash = written.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
+        let index = JSONValue.object([("format", .string(CalibrationCache.format)), ("key", key.json),
+                                      ("statistics", .object([("bytes", .int(written.count)), ("fnv1a", .string(hash))])),
+                                      ("layers", .object(layers))])
         try AtomicFile.write(Array(index.serialized(pretty: true).utf8), to: folder + "/index.json")
     }
+}
+
+/// A cache entry that exists for the key but cannot be trusted: truncated, corrupted, or written
+/// for another checkpoint. Recalibrating (`stsq-tui calibrate`, `C` in the workbench) replaces it.
+public struct CalibrationCacheDamaged: Error, CustomStringConvertible {
+    public var folder: String
+    public var reason: String
+    public var description: String { "calibration cache \(folder) is damaged: \(reason); recalibrate to replace it" }
 }
 
 /// 64-bit FNV-1a.

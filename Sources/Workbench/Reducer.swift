@@ -66,7 +66,7 @@ public enum Reducer {
 
         case .requestCalibration:
             switch state.calibration {
-            case .missing, .failed: state.calibration = .requested
+            case .missing, .failed, .damaged: state.calibration = .requested
             case .ready: state.message = StatusMessage("already calibrated (\(state.activations?.calibrationDigest ?? ""))")
             case .unavailable(let why): state.message = StatusMessage(why, severity: .error)
             default: break
@@ -76,6 +76,7 @@ public enum Reducer {
         case .calibrationStatus(let status):
             state.calibration = status
             if case .failed(let why) = status { state.message = StatusMessage("calibration: \(why)", severity: .error) }
+            if case .damaged(let why) = status { state.message = StatusMessage(why + " · C recalibrates", severity: .error) }
         case .activationsReady(let data):
             state.activations = data
             state.calibration = .ready

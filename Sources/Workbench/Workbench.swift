@@ -113,6 +113,8 @@ public final class Workbench: @unchecked Sendable {
                 return [.calibrationStatus(.missing)]
             } catch let error as CalibrationSetupError {
                 return [.calibrationStatus(.unavailable(error.description))]
+            } catch let error as CalibrationCacheDamaged {
+                return [.calibrationStatus(.damaged(error.description))]
             } catch {
                 return [.calibrationStatus(.failed("\(error)"))]
             }

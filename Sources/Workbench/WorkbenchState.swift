@@ -48,6 +48,8 @@ public enum CalibrationStatus: Sendable, Equatable {
     case cancelling
     case ready
     case failed(String)
+    /// A cache entry exists but fails its size, hash or key check (why, in words); never read.
+    case damaged(String)
 
     public var isBusy: Bool {
         switch self {

@@ -30,9 +30,13 @@ struct Calibrate: ParsableCommand {
             let setup = try QuantizationSetup(checkpoint: checkpoint, options: options)
             let key = setup.key
             let start = monotonicSeconds()
-            if let cached = try CalibrationCache(directory: cacheDirectory).load(key) {
-                print("calibration \(key.digest): loaded from \(cacheDirectory) (\(cached.count) layers) in \(String(format: "%.2f", monotonicSeconds() - start)) s")
-                return
+            do {
+                if let cached = try CalibrationCache(directory: cacheDirectory).load(key) {
+                    print("calibration \(key.digest): loaded from \(cacheDirectory) (\(cached.count) layers) in \(String(format: "%.2f", monotonicSeconds() - start)) s")
+                    return
+                }
+            } catch let damaged as CalibrationCacheDamaged {
+                FileHandleStderr.write("warning: \(damaged); recalibrating\n")
             }
             let statistics = try setup.calibrate(cacheDirectory: cacheDirectory)
             let entries = statistics.values.reduce(0) { $0 + $1.count }

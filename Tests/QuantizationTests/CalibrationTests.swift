@@ -37,6 +37,54 @@ import Tensors
     #expect(try cache.load(other) == nil)
 }
 
+/// Every way a cache entry can go bad is reported with the folder and the reason, never read.
+@Test func aDamagedCacheEntryIsReportedNotRead() throws {
+    let cache = CalibrationCache(directory: NSTemporaryDirectory() + "calibration-damaged-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(atPath: cache.directory) }
+    let width = 4
+    let statistics = ["blocks.0.attn.qkv": [0: LayerStepStatistics(
+        width: width, channelMinimum: [-1, -2, -3, -4], channelMaximum: [1, 2, 3, 4], minimum: -4, maximum: 4,
+        histogram: (0..<LayerStepStatistics.binCount).map { UInt64($0 % 7) }, rows: 3,
+        reservoir: (0..<(3 * width)).map { Float($0) }, reservoirCapacity: 8)]]
+    let key = CalibrationCache.Key(checkpointHash: "00", prompts: ["a"], sampler: "rflow", steps: 1, cfgScale: 5, seeds: [0])
+    let folder = cache.directory + "/" + key.digest
+    let data = folder + "/statistics.safetensors", index = folder + "/index.json"
+    func expectDamaged(_ reason: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try cache.load(key)
+            Issue.record("a damaged entry (\(reason)) was read", sourceLocation: sourceLocation)
+        } catch let error as CalibrationCacheDamaged {
+            #expect(error.description.contains(reason) && error.description.contains(folder), "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+        }
+    }
+    func restore() throws { try cache.save(statistics, for: key); #expect(try cache.load(key) == statistics) }
+
+    try restore()
+    var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: data)))
+    try Data(bytes.dropLast(16)).write(to: URL(fileURLWithPath: data))
+    expectDamaged("truncated")
+    try restore()
+    bytes[bytes.count - 5] ^= 0x10
+    try Data(bytes).write(to: URL(fileURLWithPath: data))
+    expectDamaged("corrupted")
+    try restore()
+    try FileManager.default.removeItem(atPath: data)
+    expectDamaged("missing")
+    try restore()
+    try "{\"format\": \"stsq-calibration/3\", \"key\": ".write(toFile: index, atomically: true, encoding: .utf8)
+    expectDamaged("does not parse")
+    // An entry written for another checkpoint, copied into this key's folder.
+    var other = key
+    other.checkpointHash = "01"
+    try cache.save(statistics, for: other)
+    try FileManager.default.removeItem(atPath: folder)
+    try FileManager.default.copyItem(atPath: cache.directory + "/" + other.digest, toPath: folder)
+    expectDamaged("another checkpoint")
+    try restore()
+}
+
 @Test func promptListsSkipCommentsAndBlankLines() {
     #expect(CalibrationSetup.readPrompts("# eval\n\n a red circle moving left on a blue background \n#x\n") ==
             ["a red circle moving left on a blue background"])

@@ -110,6 +110,21 @@ private func demoSource() throws -> (String, CalibrationSource) {
     let again = Workbench(session: try CheckpointSession(path: path), calibration: source, backgroundJobs: false)
     #expect(again.state.calibration == .ready && again.state.activations?.calibrationDigest == data.calibrationDigest)
     #expect(again.state.activations?.statistics["spatial_blocks.0.attn.qkv"]?[1] == data.statistics["spatial_blocks.0.attn.qkv"]?[1])
+
+    // A truncated entry is reported, not read; C recalibrates and replaces it.
+    let folder = source.cacheDirectory + "/" + data.calibrationDigest
+    let file = try FileHandle(forUpdating: URL(fileURLWithPath: folder + "/statistics.safetensors"))
+    try file.truncate(atOffset: 4096)
+    try file.close()
+    let damaged = Workbench(session: try CheckpointSession(path: path), calibration: source, backgroundJobs: false)
+    guard case .damaged(let why) = damaged.state.calibration else {
+        Issue.record("a truncated cache gave \(damaged.state.calibration)")
+        return
+    }
+    #expect(why.contains("truncated") && damaged.state.activations == nil && damaged.state.message?.severity == .error)
+    damaged.dispatch(.requestCalibration)
+    #expect(damaged.state.calibration == .ready)
+    #expect(damaged.state.activations?.statistics["spatial_blocks.0.attn.qkv"]?[1] == data.statistics["spatial_blocks.0.attn.qkv"]?[1])
 }
 
 @Test func aStoppedCalibrationLeavesNoCacheEntry() throws {

@@ -32,6 +32,9 @@ enum CalibrationStatusView {
             lines = [("Cancelling after the current step…", .role(.dim))]
         case .failed(let why):
             lines = [("Calibration failed: \(why)", .role(.bad)), ("C tries again.", .role(.dim))]
+        case .damaged(let why):
+            lines = [("The cached calibration cannot be used:", .role(.bad)), (why, .role(.dim)),
+                     ("C recalibrates and replaces it (x cancels).", .role(.dim))]
         case .ready:
             lines = [("Loading…", .role(.dim))]
         }
