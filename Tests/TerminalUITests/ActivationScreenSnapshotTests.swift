@@ -93,3 +93,30 @@ private func calibratedWorkbench() throws -> Workbench {
     wb.dispatch(.calibrationStatus(.running(done: 37, total: 150, elapsedSeconds: 12.4)))
     assertSnapshot(render(wb, width: 100, height: 24), named: "activations-calibrating")
 }
+
+/// The range-over-steps plot: a plan that clips step 1 at half its max|x| draws the bar above the
+/// half in the bad colour with the limit's cell in warn; the global scale's line runs above.
+@Test func theStepRangePlotShowsWhatThePlanClipsAndTheGlobalScale() throws {
+    var statistics: [Int: LayerStepStatistics] = [:]
+    for s in 0..<2 {
+        var st = LayerStepStatistics(width: 1)
+        let rows: [Float] = [Float(4 * (s + 1)), -1]
+        rows.withUnsafeBufferPointer { st.observe($0.baseAddress!, rows: 2) }
+        statistics[s] = st
+    }
+    let encodings: [ActivationEncoding] = [.covering(min: -4, max: 4, kind: .symmetricInt8), .covering(min: -4, max: 4, kind: .symmetricInt8)]
+    let data = ActivationData(statistics: ["l": statistics], timesteps: [1000, 500], calibrationDigest: "0", samples: 1,
+                              encodings: ["l": encodings], globalEncodings: ["l": .covering(min: -10, max: 10, kind: .symmetricInt8)],
+                              weightInputAbsMax: [:])
+    var state = try workbench().state
+    state.step = .step(0)
+    var grid = CellGrid(width: 16, height: 12)
+    StepRangePlotView.draw(state, data: data, layer: "l", in: Rect(x: 0, y: 0, width: 16, height: 12), grid: &grid)
+    // 10 plot rows (1…10) for 0…10: step 0 (columns 6–10) reaches 4 = row 7, step 1 (11–15) reaches 8 = row 3.
+    let roles = (1...10).map { y in (grid[6, y].style.foreground, grid[11, y].style.foreground) }
+    #expect(roles[6] == (.role(.warn), .role(.warn)), "the plan's limit at 4 on both bars")
+    #expect(roles[2..<6].allSatisfy { $0.1 == .role(.bad) } && roles[2..<6].allSatisfy { $0.0 != .role(.bad) }, "step 1 clipped above 4")
+    #expect(roles[7...].allSatisfy { $0.0 == .role(.accent) && $0.1 == .role(.barPositive) }, "step 0 selected")
+    #expect(grid[6, 1].character == "┄" && grid[11, 1].character == "┄", "the global line at 10, above both bars")
+    #expect(grid[6, 11].character == "▲")
+}

@@ -28,9 +28,16 @@ enum ActivationHistogramView {
         let encoding = data.encoding(layer.name, state.step)
         let global = state.showsGlobalScale ? data.globalEncodings[layer.name] : nil
         let summaryRows = inner.height >= 8 ? 2 : 1
-        let plot = Rect(x: inner.x, y: inner.y + 1, width: inner.width, height: inner.height - 2 - summaryRows)
+        // Beside the histogram when there is room: the range over the steps.
+        let stepPlotWidth = inner.width >= 70 ? min(max(data.steps, 30) + 6, inner.width * 2 / 5) : 0
+        let histogramWidth = inner.width - (stepPlotWidth > 0 ? stepPlotWidth + 2 : 0)
+        let plot = Rect(x: inner.x, y: inner.y + 1, width: histogramWidth, height: inner.height - 2 - summaryRows)
         drawHistogram(stats.histogram, encoding: encoding, global: global, theme: theme, plot: plot,
-                      axis: Rect(x: inner.x, y: plot.maxY, width: inner.width, height: 1), grid: &grid)
+                      axis: Rect(x: inner.x, y: plot.maxY, width: histogramWidth, height: 1), grid: &grid)
+        if stepPlotWidth > 0 {
+            StepRangePlotView.draw(state, data: data, layer: layer.name,
+                                   in: Rect(x: inner.maxX - stepPlotWidth, y: plot.y, width: stepPlotWidth, height: plot.height + 1), grid: &grid)
+        }
         drawSummary(stats, encoding: encoding, global: global, state: state,
                     in: Rect(x: inner.x, y: inner.maxY - summaryRows, width: inner.width, height: summaryRows), grid: &grid)
     }
