@@ -11,6 +11,15 @@ public enum Action: Sendable {
     case collapseOrParent
     case toggleExpanded
     case selectRow(Int)
+    /// The next (or previous) layer in tree order, skipping block and section rows.
+    case moveLayer(Int)
+    // Finding a layer
+    case beginSearch
+    case setSearch(String)
+    /// Enter keeps the match; Esc (`accept: false`) returns to where the search began.
+    case endSearch(accept: Bool)
+    /// The next (1) or previous (-1) layer matching the last search.
+    case repeatSearch(Int)
     // Bar plots and lists
     case scrollChannels(Int)
     case scrollChannelsPage(Int)

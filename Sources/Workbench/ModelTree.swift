@@ -94,3 +94,8 @@ public enum ModelTree {
         return nil
     }
 }
+
+extension LayerCatalog {
+    /// Every linear the tree lists, in its order: the blocks' quantizable linears, then the kept ones.
+    public var layersInTreeOrder: [LinearLayer] { quantizableLinears + kept.flatMap(\.linears) }
+}

@@ -10,6 +10,63 @@ public enum Reducer {
         case .moveToLast: moveCursor(to: state.rows.count - 1, &state)
         case .page(let pages): moveCursor(to: state.cursor + pages * max(state.treeViewportRows - 1, 1), &state)
         case .selectRow(let index): moveCursor(to: index, &state)
+        case .moveLayer(let delta):
+            let layers = state.catalog.layersInTreeOrder
+            guard !layers.isEmpty else { return }
+            let target: Int
+            if let name = state.selectedLayer?.name, let i = layers.firstIndex(where: { $0.name == name }) {
+                target = min(max(i + delta, 0), layers.count - 1)
+            } else {
+                // On a block or section row: the first layer below it (or the last above it).
+                let below = state.rows[state.cursor...].compactMap(\.linear).first
+                let above = state.rows[...state.cursor].compactMap(\.linear).last
+                let anchor = (delta > 0 ? below ?? above : above ?? below).flatMap { l in layers.firstIndex { $0.name == l.name } }
+                target = anchor ?? (delta > 0 ? 0 : layers.count - 1)
+            }
+            select(layer: layers[target].name, &state)
+
+        case .beginSearch:
+            state.search = LayerSearch(origin: state.selectedRow?.id)
+            state.message = nil
+        case .setSearch(let query):
+            guard var search = state.search else { return }
+            search.query = query
+            let layers = state.catalog.layersInTreeOrder
+            search.matches = layers.filter { LayerSearch.matches($0.name, query) }.count
+            state.search = search
+            let start = layers.firstIndex { $0.name == search.origin } ?? 0
+            if let found = (0..<layers.count).map({ layers[(start + $0) % layers.count] }).first(where: { LayerSearch.matches($0.name, query) }) {
+                select(layer: found.name, &state)
+            } else if let origin = search.origin {
+                select(row: origin, &state)
+            }
+        case .endSearch(let accept):
+            guard let search = state.search else { return }
+            state.search = nil
+            if accept && !search.query.isEmpty {
+                state.lastSearch = search.query
+                state.message = StatusMessage(search.matches == 0 ? "no layer matches '\(search.query)'"
+                                              : "\(search.matches) layer\(search.matches == 1 ? "" : "s") match '\(search.query)' · n/N next/previous",
+                                              severity: search.matches == 0 ? .error : .info)
+            } else if let origin = search.origin {
+                select(row: origin, &state)
+            }
+        case .repeatSearch(let delta):
+            guard !state.lastSearch.isEmpty else {
+                state.message = StatusMessage("no search yet — / finds a layer by name")
+                return
+            }
+            let layers = state.catalog.layersInTreeOrder
+            let matching = layers.indices.filter { LayerSearch.matches(layers[$0].name, state.lastSearch) }
+            guard !matching.isEmpty else {
+                state.message = StatusMessage("no layer matches '\(state.lastSearch)'", severity: .error)
+                return
+            }
+            let current = state.selectedLayer.flatMap { l in layers.firstIndex { $0.name == l.name } } ?? -1
+            let next = delta > 0 ? matching.first { $0 > current } ?? matching[0] : matching.last { $0 < current } ?? matching[matching.count - 1]
+            select(layer: layers[next].name, &state)
+            let position = matching.firstIndex(of: next)! + 1
+            state.message = StatusMessage("'\(state.lastSearch)' \(position)/\(matching.count)")
 
         case .expandOrEnter:
             guard let row = state.selectedRow else { return }
@@ -166,14 +223,22 @@ public enum Reducer {
         if state.zoomed != nil { state.zoomed = state.focus }
     }
 
-    /// Moves the tree cursor to the row of `layer`, opening its block if needed.
+    /// Moves the tree cursor to the row of `layer`, opening its block or kept group if needed.
     private static func select(layer: String, _ state: inout WorkbenchState) {
-        if !state.rows.contains(where: { $0.id == layer }), let block = state.catalog.blocks.first(where: { $0.linears.contains { $0.name == layer } }) {
-            state.expanded.insert(ModelTree.quantizedSection)
-            state.expanded.insert(block.name)
-            state.rebuildRows(keeping: nil)
+        if !state.rows.contains(where: { $0.id == layer }) {
+            if let block = state.catalog.blocks.first(where: { $0.linears.contains { $0.name == layer } }) {
+                state.expanded.formUnion([ModelTree.quantizedSection, block.name])
+            } else if let group = state.catalog.kept.first(where: { $0.linears.contains { $0.name == layer } }) {
+                state.expanded.formUnion([ModelTree.keptSection, "§kept." + group.name])
+            }
+            state.rebuildRows(keeping: state.selectedRow?.id)
         }
-        if let i = state.rows.firstIndex(where: { $0.id == layer }) { moveCursor(to: i, &state) }
+        select(row: layer, &state)
+    }
+
+    /// Moves the tree cursor to the row with `id` if it is visible.
+    private static func select(row id: String, _ state: inout WorkbenchState) {
+        if let i = state.rows.firstIndex(where: { $0.id == id }) { moveCursor(to: i, &state) }
     }
 
     private static func setHeatChannel(_ channel: Int, _ state: inout WorkbenchState) {

@@ -87,6 +87,24 @@ public struct HelpState: Sendable, Equatable {
     public init() {}
 }
 
+/// Finding a layer by name (`/`): every whitespace-separated term of `query` must occur in the
+/// name, case-insensitively; the selection follows the first match from where the search began.
+public struct LayerSearch: Sendable, Equatable {
+    public var query = ""
+    /// The layer row selected when the search began; Esc returns to it.
+    public var origin: String?
+    /// Layers the query matches (0 for an empty query).
+    public var matches = 0
+
+    public init(origin: String?) { self.origin = origin }
+
+    public static func matches(_ name: String, _ query: String) -> Bool {
+        let terms = query.lowercased().split(whereSeparator: \.isWhitespace)
+        let lowered = name.lowercased()
+        return !terms.isEmpty && terms.allSatisfy { lowered.contains($0) }
+    }
+}
+
 /// Everything the screen shows, as a value: views are functions of it.
 public struct WorkbenchState: Sendable {
     public let checkpointName: String
@@ -105,6 +123,9 @@ public struct WorkbenchState: Sendable {
     /// Channels that fit in the bar plots at the last layout.
     public var channelViewportColumns = 64
     public var outlierScroll = 0
+    /// The layer search being typed, and the last query (`n`/`N` repeat it).
+    public var search: LayerSearch?
+    public var lastSearch = ""
 
     public var screen: Screen = .weights
     public var focus: Pane = .tree

@@ -57,3 +57,14 @@ func render(_ workbench: Workbench, width: Int = 120, height: Int = 36) -> CellG
 @Test func terminalTooSmall() throws {
     assertSnapshot(render(try workbench(), width: 60, height: 20), named: "too-small")
 }
+
+@Test func findingALayerShowsTheQueryAndTheMatchesOnTheMessageLine() throws {
+    let wb = try workbench()
+    wb.dispatch(.beginSearch)
+    wb.dispatch(.setSearch("temp fc2"))
+    let lines = render(wb, width: 100, height: 30).textLines()
+    #expect(lines[28].hasPrefix(" /temp fc2▏ 2 layers · Enter keeps · Esc returns"), "\(lines[28])")
+    #expect(lines[0].contains("temporal_blocks.0.mlp.fc2") || lines.contains { $0.contains("Weight ranges · temporal_blocks.0.mlp.fc2") })
+    wb.dispatch(.setSearch("nothing"))
+    #expect(render(wb, width: 100, height: 30).textLines()[28].contains("no layer matches"))
+}

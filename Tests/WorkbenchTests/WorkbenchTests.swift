@@ -112,3 +112,43 @@ func openFixture(_ name: String = "stdit3-layout.safetensors") throws -> Workben
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes + header + [0]))
     #expect(throws: CatalogError.self) { try CheckpointSession(path: path) }
 }
+
+/// "Next layer" from a plot skips block and section rows, opening the next block on the way.
+@Test func nextLayerKeysLandOnLayersOnly() throws {
+    let wb = try openFixture()
+    #expect(wb.state.selectedLayer?.name == "spatial_blocks.0.attn.qkv")
+    for _ in 0..<7 { wb.dispatch(.moveLayer(1)) }
+    #expect(wb.state.selectedLayer?.name == "temporal_blocks.0.attn.qkv", "past spatial_blocks.0's 7 linears into the next block")
+    wb.dispatch(.moveLayer(-1))
+    #expect(wb.state.selectedLayer?.name == "spatial_blocks.0.mlp.fc2")
+    wb.dispatch(.moveToFirst)                       // the section row
+    wb.dispatch(.moveLayer(1))
+    #expect(wb.state.selectedLayer?.name == "spatial_blocks.0.attn.qkv")
+    for _ in 0..<40 { wb.dispatch(.moveLayer(1)) }
+    #expect(wb.state.selectedLayer?.name == "final_layer.linear", "the kept linears follow, and the last one stays")
+}
+
+@Test func slashFindsALayerByNameAndEscReturns() throws {
+    let wb = try openFixture()
+    wb.dispatch(.beginSearch)
+    for c in "temp fc2" { wb.dispatch(.setSearch((wb.state.search?.query ?? "") + String(c))) }
+    #expect(wb.state.selectedLayer?.name == "temporal_blocks.0.mlp.fc2" && wb.state.search?.matches == 2)
+    wb.dispatch(.endSearch(accept: true))
+    #expect(wb.state.search == nil && wb.state.message?.text.contains("2 layers match") == true)
+    wb.dispatch(.repeatSearch(1))
+    #expect(wb.state.selectedLayer?.name == "temporal_blocks.1.mlp.fc2" && wb.state.message?.text == "'temp fc2' 2/2")
+    wb.dispatch(.repeatSearch(1))
+    #expect(wb.state.selectedLayer?.name == "temporal_blocks.0.mlp.fc2", "wraps around")
+    wb.dispatch(.repeatSearch(-1))
+    #expect(wb.state.selectedLayer?.name == "temporal_blocks.1.mlp.fc2")
+
+    // Esc returns to the row the search began on; a query without a match leaves it there.
+    wb.dispatch(.beginSearch)
+    wb.dispatch(.setSearch("T_BLOCK"))
+    #expect(wb.state.selectedLayer?.name == "t_block.1", "kept layers are found too, case-insensitively")
+    wb.dispatch(.setSearch("T_BLOCKx"))
+    #expect(wb.state.selectedLayer?.name == "temporal_blocks.1.mlp.fc2" && wb.state.search?.matches == 0)
+    wb.dispatch(.setSearch("qkv"))
+    wb.dispatch(.endSearch(accept: false))
+    #expect(wb.state.selectedLayer?.name == "temporal_blocks.1.mlp.fc2" && wb.state.lastSearch == "temp fc2")
+}

@@ -86,6 +86,10 @@ public final class TerminalApp {
             handleHelp(key)
             return
         }
+        if let search = workbench.state.search {
+            handleSearch(key, search)
+            return
+        }
         if case .mouse(let x, let y, let button) = key {
             handleMouse(x: x, y: y, button: button, width: width, height: height)
             return
@@ -121,6 +125,16 @@ public final class TerminalApp {
             let next = modes[(i + 1) % modes.count]
             terminal.setColorMode(next)
             workbench.dispatch(.showMessage(StatusMessage("colour mode: \(next.rawValue)")))
+        }
+    }
+
+    private func handleSearch(_ key: Key, _ search: LayerSearch) {
+        switch key {
+        case .enter: workbench.dispatch(.endSearch(accept: true))
+        case .escape: workbench.dispatch(.endSearch(accept: false))
+        case .backspace: workbench.dispatch(.setSearch(String(search.query.dropLast())))
+        case .character(let c): workbench.dispatch(.setSearch(search.query + String(c)))
+        default: break
         }
     }
 

@@ -4,7 +4,13 @@ import Workbench
 enum FooterViews {
     static func drawMessage(_ state: WorkbenchState, busy: Bool, in rect: Rect, grid: inout CellGrid) {
         guard rect.height > 0 else { return }
-        if let message = state.message {
+        if let search = state.search {
+            let x = rect.x + 1 + grid.text(rect.x + 1, rect.y, "/" + search.query + "▏", .role(.accent, bold: true), maxWidth: rect.width - 2)
+            let count = search.query.isEmpty ? "find a layer: terms in any order" : search.matches == 0 ? "no layer matches"
+                : "\(search.matches) layer\(search.matches == 1 ? "" : "s")"
+            let style: Style = search.matches == 0 && !search.query.isEmpty ? .role(.bad) : .role(.dim)
+            grid.text(x + 1, rect.y, count + " · Enter keeps · Esc returns", style, maxWidth: rect.maxX - x - 2)
+        } else if let message = state.message {
             let style: Style = message.severity == .error ? .role(.bad, bold: true) : .role(.accent)
             grid.text(rect.x + 1, rect.y, (message.severity == .error ? "✗ " : "• ") + message.text, style, maxWidth: rect.width - 2)
         } else if let layer = state.selectedLayer {
@@ -17,19 +23,33 @@ enum FooterViews {
     static func hintRegions(focus: Pane, screen: Screen, in rect: Rect) -> [(Rect, Key)] {
         var x = rect.x + 1
         var regions: [(Rect, Key)] = []
-        for binding in KeyBindings.hints(focus: focus, screen: screen) {
+        for binding in fittingHints(focus: focus, screen: screen, width: rect.width - 1) {
             let text = "\(binding.keyLabel) \(binding.hint)"
-            guard x + text.count <= rect.maxX else { break }
             regions.append((Rect(x: x, y: rect.y, width: text.count, height: 1), binding.keys[0]))
             x += text.count + 2
         }
         return regions
     }
 
+    /// The hints that fit in `width`: when they do not all fit, the global conveniences go first
+    /// (theme, zoom, pane, find), then entries from the end; `? help` and `q quit` stay longest.
+    static func fittingHints(focus: Pane, screen: Screen, width: Int) -> [KeyBinding] {
+        var hints = KeyBindings.hints(focus: focus, screen: screen)
+        let cost = { (list: [KeyBinding]) in list.reduce(0) { $0 + $1.keyLabel.count + 1 + $1.hint.count + 2 } - 2 }
+        for hint in ["theme", "zoom", "pane", "find"] where cost(hints) > width {
+            hints.removeAll { $0.scope == .global && $0.hint == hint }
+        }
+        while cost(hints) > width, let i = hints.lastIndex(where: { !($0.scope == .global && ["help", "quit"].contains($0.hint)) }) {
+            hints.remove(at: i)
+        }
+        while cost(hints) > width { hints.removeLast() }
+        return hints
+    }
+
     static func drawHints(focus: Pane, screen: Screen, in rect: Rect, grid: inout CellGrid) {
         guard rect.height > 0 else { return }
         grid.fill(rect, " ", Style(foreground: .role(.hintText), background: .role(.header)))
-        let bindings = KeyBindings.hints(focus: focus, screen: screen)
+        let bindings = fittingHints(focus: focus, screen: screen, width: rect.width - 1)
         for ((region, _), binding) in zip(hintRegions(focus: focus, screen: screen, in: rect), bindings) {
             let keys = binding.keyLabel
             grid.text(region.x, region.y, keys, Style(foreground: .role(.hintKey), background: .role(.header), bold: true))
