@@ -120,3 +120,33 @@ private func calibratedWorkbench() throws -> Workbench {
     #expect(grid[6, 1].character == "┄" && grid[11, 1].character == "┄", "the global line at 10, above both bars")
     #expect(grid[6, 11].character == "▲")
 }
+
+/// `--ascii` draws every glyph of every screen as ASCII: nothing falls back to `?`.
+@Test func everyGlyphOfEveryScreenHasAnASCIIFallback() throws {
+    var grids: [CellGrid] = []
+    let wb = try calibratedWorkbench()
+    wb.dispatch(.moveCursor(5))
+    wb.dispatch(.toggleGlobalScale)
+    grids += [render(wb), render(wb, width: 80, height: 24)]
+    wb.dispatch(.focus(.quality))
+    grids.append(render(wb))
+    wb.dispatch(.showScreen(.weights))
+    grids.append(render(wb))
+    wb.dispatch(.showHelp)
+    grids.append(render(wb))
+    wb.dispatch(.hideHelp)
+    wb.dispatch(.beginSearch)
+    wb.dispatch(.setSearch("fc"))
+    grids.append(render(wb))
+    let fresh = try workbench()
+    fresh.dispatch(.calibrationStatus(.running(done: 3, total: 10, elapsedSeconds: 4)))
+    fresh.dispatch(.showScreen(.activations))
+    grids.append(render(fresh))
+    var missing: Set<Character> = []
+    for grid in grids {
+        for line in grid.textLines() {
+            for ch in line where ch != "?" && Terminal.asciiFallback(ch) == "?" { missing.insert(ch) }
+        }
+    }
+    #expect(missing.isEmpty, "no ASCII fallback for \(String(missing.sorted()))")
+}
