@@ -41,6 +41,32 @@ import Testing
         #expect(!tmux.alternateScreenOn)
     }
 
+    /// A paste is text, not keys: the `q` in 5.5 KB of it does not quit, and pasted into `/` it
+    /// finds a layer. F1 opens help, G goes to its end, F10 quits.
+    @Test func pastingSearchingAndFunctionKeys() throws {
+        let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit3-layout.safetensors")])
+        try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        try tmux.tmux(["set-buffer", "--", String(repeating: "jjkq hello ", count: 500)])
+        let start = Date()
+        try tmux.tmux(["paste-buffer", "-p"])
+        try tmux.waitFor("ignored 5500 pasted characters")
+        #expect(Date().timeIntervalSince(start) < 5, "a paste must not be replayed key by key")
+        try tmux.send("/")
+        try tmux.tmux(["set-buffer", "--", "temp fc2"])
+        try tmux.tmux(["paste-buffer", "-p"])
+        try tmux.waitFor("/temp fc2▏ 2 layers")
+        try tmux.waitFor("Weight ranges · temporal_blocks.0.mlp.fc2")
+        try tmux.send("Enter", "n")
+        try tmux.waitFor("Weight ranges · temporal_blocks.1.mlp.fc2")
+        try tmux.send("F1")
+        try tmux.waitFor("Keys · Esc closes")
+        try tmux.send("G")
+        try tmux.waitFor("quit (as q)")
+        try tmux.send("F10")
+        try tmux.waitFor("EXIT:0")
+        #expect(!tmux.alternateScreenOn)
+    }
+
     @Test func controlCRestoresTheTerminal() throws {
         let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit-layout.safetensors")])
         try tmux.waitFor("blocks.0.attn.qkv")

@@ -4,6 +4,10 @@ public enum Key: Hashable, Sendable {
     case up, down, left, right, pageUp, pageDown, home, end
     case enter, escape, tab, backTab, backspace
     case resize
+    /// F1…F12.
+    case function(Int)
+    /// Text the terminal delivered as one bracketed paste (never run as keys).
+    case paste(String)
     /// A mouse event at a cell; `button` 1 = left click, 4/5 = wheel up/down.
     case mouse(x: Int, y: Int, button: Int)
 
@@ -26,6 +30,8 @@ public enum Key: Hashable, Sendable {
         case .backTab: return "S-Tab"
         case .backspace: return "Bksp"
         case .resize: return "resize"
+        case .function(let n): return "F\(n)"
+        case .paste: return "paste"
         case .mouse: return "mouse"
         }
     }

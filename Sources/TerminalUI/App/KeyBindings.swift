@@ -107,6 +107,8 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("t")], hint: "theme", description: "next colour theme", scope: .global, command: .cycleTheme, inHintBar: true),
         KeyBinding(keys: [.character("c")], hint: "", description: "next colour mode (truecolor, 256, 16, none)", scope: .global, command: .cycleColorMode, inHintBar: false),
         KeyBinding(keys: [.character("?")], hint: "help", description: "this help; / filters it", scope: .global, command: .action(.showHelp), inHintBar: true),
+        KeyBinding(keys: [.function(1)], hint: "", description: "help (as ?)", scope: .global, command: .action(.showHelp), inHintBar: false),
+        KeyBinding(keys: [.function(10)], hint: "", description: "quit (as q)", scope: .global, command: .action(.quit), inHintBar: false),
         KeyBinding(keys: [.escape], hint: "", description: "close help, clear the message", scope: .global, command: .action(.clearMessage), inHintBar: false),
         KeyBinding(keys: [.character("q")], hint: "quit", description: "quit", scope: .global, command: .action(.quit), inHintBar: true),
     ]

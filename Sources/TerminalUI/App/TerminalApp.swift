@@ -66,6 +66,13 @@ public final class TerminalApp {
             let asked = monotonicSeconds()
             if let key = terminal.readKey() {
                 handle(key, width: width, height: height)
+                // Keys that arrived together (a held key, a paste the terminal did not bracket)
+                // are handled before the next frame is drawn.
+                var burst = 0
+                while burst < 256, !workbench.state.shouldQuit, let more = terminal.readKey(timeoutMilliseconds: 0) {
+                    handle(more, width: width, height: height)
+                    burst += 1
+                }
                 dirty = true
                 immediateTimeouts = 0
             } else if monotonicSeconds() - asked < 0.005 {
@@ -82,8 +89,12 @@ public final class TerminalApp {
 
     private func handle(_ key: Key, width: Int, height: Int) {
         if key == .resize { return }
+        if case .paste(let text) = key {
+            handlePaste(text)
+            return
+        }
         if workbench.state.help != nil {
-            handleHelp(key)
+            handleHelp(key, width: width, height: height)
             return
         }
         if let search = workbench.state.search {
@@ -128,6 +139,20 @@ public final class TerminalApp {
         }
     }
 
+    /// Pasted text goes to the text field being edited (its first line); elsewhere it is dropped,
+    /// never run as keys.
+    private func handlePaste(_ text: String) {
+        let line = String(text.split(separator: "\n", omittingEmptySubsequences: true).first ?? "")
+            .filter { !$0.isNewline && $0 != "\t" && !($0.asciiValue.map { $0 < 32 } ?? false) }
+        if let help = workbench.state.help, help.isEditingFilter {
+            workbench.dispatch(.setHelpFilter(help.filter + line))
+        } else if let search = workbench.state.search {
+            workbench.dispatch(.setSearch(search.query + line))
+        } else {
+            workbench.dispatch(.showMessage(StatusMessage("ignored \(text.count) pasted characters — paste into / (find a layer)")))
+        }
+    }
+
     private func handleSearch(_ key: Key, _ search: LayerSearch) {
         switch key {
         case .enter: workbench.dispatch(.endSearch(accept: true))
@@ -138,7 +163,7 @@ public final class TerminalApp {
         }
     }
 
-    private func handleHelp(_ key: Key) {
+    private func handleHelp(_ key: Key, width: Int, height: Int) {
         guard let help = workbench.state.help else { return }
         if help.isEditingFilter {
             switch key {
@@ -152,13 +177,18 @@ public final class TerminalApp {
             }
             return
         }
+        let last = HelpOverlay.maxScroll(filter: help.filter, in: Rect(x: 0, y: 0, width: width, height: height))
+        let scrollTo = { [workbench] (line: Int) in workbench.dispatch(.scrollHelp(max(0, min(line, last)) - help.scroll)) }
         switch key {
-        case .escape, .character("q"), .character("?"): workbench.dispatch(.hideHelp)
+        case .escape, .character("q"), .character("?"), .function(1): workbench.dispatch(.hideHelp)
+        case .function(10): workbench.dispatch(.quit)
         case .character("/"): workbench.dispatch(.beginHelpFilter)
-        case .character("j"), .down: workbench.dispatch(.scrollHelp(1))
-        case .character("k"), .up: workbench.dispatch(.scrollHelp(-1))
-        case .pageDown: workbench.dispatch(.scrollHelp(10))
-        case .pageUp: workbench.dispatch(.scrollHelp(-10))
+        case .character("j"), .down: scrollTo(help.scroll + 1)
+        case .character("k"), .up: scrollTo(help.scroll - 1)
+        case .pageDown, .character(" "): scrollTo(help.scroll + 10)
+        case .pageUp: scrollTo(help.scroll - 10)
+        case .character("g"), .home: scrollTo(0)
+        case .character("G"), .end: scrollTo(last)
         default: break
         }
     }

@@ -48,6 +48,10 @@ public final class Terminal {
         wtimeout(stsq_stdscr(), 50)
         mouseinterval(0)
         mousemask(stsq_mouse_mask(), nil)
+        // Pasted text arrives between ESC[200~ and ESC[201~, read as one `.paste`, not as keys.
+        define_key("\u{1b}[200~", Terminal.pasteStart)
+        define_key("\u{1b}[201~", Terminal.pasteEnd)
+        Terminal.setBracketedPaste(true)
         if has_colors() {
             start_color()
             use_default_colors()
@@ -66,6 +70,7 @@ public final class Terminal {
     public func shutdown() {
         guard terminalIsActive else { return }
         terminalIsActive = false
+        Terminal.setBracketedPaste(false)
         endwin()
         if let screen { delscreen(screen) }
         screen = nil
@@ -205,13 +210,29 @@ public final class Terminal {
 
     // MARK: - Input
 
-    /// The next input event, or nil when none arrived within the input timeout (50 ms).
-    public func readKey() -> Key? {
+    static let pasteStart = KEY_MAX + 1
+    static let pasteEnd = KEY_MAX + 2
+    /// The most text one paste keeps (the rest is read and dropped).
+    static let pasteLimit = 1 << 16
+
+    static func setBracketedPaste(_ on: Bool) {
+        fputs(on ? "\u{1b}[?2004h" : "\u{1b}[?2004l", stsq_stdout())
+        fflush(stsq_stdout())
+    }
+
+    /// The next input event, or nil when none arrived within `timeoutMilliseconds` (0: only
+    /// what is already buffered).
+    public func readKey(timeoutMilliseconds: Int32 = 50) -> Key? {
+        if timeoutMilliseconds != 50 { wtimeout(stsq_stdscr(), timeoutMilliseconds) }
+        defer { if timeoutMilliseconds != 50 { wtimeout(stsq_stdscr(), 50) } }
         var ch: wint_t = 0
         let result = wget_wch(stsq_stdscr(), &ch)
         if result == ERR { return nil }
         if result == KEY_CODE_YES {
             switch Int32(ch) {
+            case Terminal.pasteStart: return .paste(readPaste())
+            case Terminal.pasteEnd: return nil
+            case KEY_F0 + 1...KEY_F0 + 12: return .function(Int(Int32(ch) - KEY_F0))
             case KEY_UP: return .up
             case KEY_DOWN: return .down
             case KEY_LEFT: return .left
@@ -247,6 +268,25 @@ public final class Terminal {
             guard let scalar = Unicode.Scalar(UInt32(ch)) else { return nil }
             return .character(Character(scalar))
         }
+    }
+}
+
+extension Terminal {
+    /// The text up to the end of a bracketed paste (or 500 ms without input).
+    private func readPaste() -> String {
+        wtimeout(stsq_stdscr(), 500)
+        defer { wtimeout(stsq_stdscr(), 50) }
+        var text = String.UnicodeScalarView()
+        var count = 0
+        while true {
+            var ch: wint_t = 0
+            let result = wget_wch(stsq_stdscr(), &ch)
+            if result == ERR || (result == KEY_CODE_YES && Int32(ch) == Terminal.pasteEnd) { break }
+            guard result != KEY_CODE_YES, count < Terminal.pasteLimit else { continue }
+            count += 1
+            if let scalar = Unicode.Scalar(UInt32(ch == 13 ? 10 : ch)) { text.append(scalar) }
+        }
+        return String(text)
     }
 }
 

@@ -34,7 +34,7 @@ enum TerminalRestore {
                 while p.pointee != 0 { sequence.append(UInt8(bitPattern: p.pointee)); p += 1 }
             }
         }
-        sequence += Array("\u{1b}[?1000l\u{1b}[?1002l\u{1b}[?1006l\r\n".utf8)
+        sequence += Array("\u{1b}[?1000l\u{1b}[?1002l\u{1b}[?1006l\u{1b}[?2004l\r\n".utf8)
         resetBytes?.deallocate()
         resetBytes = .allocate(capacity: sequence.count)
         resetBytes!.initialize(from: sequence, count: sequence.count)
@@ -65,6 +65,7 @@ enum TerminalRestore {
         atexit {
             if terminalIsActive {
                 terminalIsActive = false
+                Terminal.setBracketedPaste(false)
                 endwin()
             }
         }

@@ -2,24 +2,38 @@ import Workbench
 
 /// `?`: every binding, grouped by where it works, filterable with `/`.
 enum HelpOverlay {
-    static func draw(_ help: HelpState, in screen: Rect, grid: inout CellGrid) {
+    static func rect(in screen: Rect) -> Rect {
         let width = min(screen.width - 4, 86)
         let height = min(screen.height - 2, 34)
-        let rect = Rect(x: screen.x + (screen.width - width) / 2, y: screen.y + (screen.height - height) / 2, width: width, height: height)
-        grid.fill(rect, " ", .plain)
-        grid.box(rect, title: "Keys · Esc closes · / filters", style: Style(foreground: .role(.borderFocus), bold: true),
-                 titleStyle: Style(foreground: .role(.titleFocus), bold: true))
-        let inner = rect.inner
-        let rows = KeyBindings.helpRows(filter: help.filter)
-        var lines: [(String, String, Bool)] = []   // (keys, description, isHeading)
+        return Rect(x: screen.x + (screen.width - width) / 2, y: screen.y + (screen.height - height) / 2, width: width, height: height)
+    }
+
+    /// The largest useful scroll for `filter` on a screen this size (the last page's first line).
+    static func maxScroll(filter: String, in screen: Rect) -> Int {
+        max(lines(filter: filter).count - (rect(in: screen).inner.height - 2), 0)
+    }
+
+    /// (keys, description, isHeading) rows of the bindings matching `filter`, under scope headings.
+    private static func lines(filter: String) -> [(String, String, Bool)] {
+        var lines: [(String, String, Bool)] = []
         var scope: BindingScope?
-        for binding in rows {
+        for binding in KeyBindings.helpRows(filter: filter) {
             if binding.scope != scope {
                 scope = binding.scope
                 lines.append((binding.scope.title, "", true))
             }
             lines.append((binding.keyLabel, binding.description, false))
         }
+        return lines
+    }
+
+    static func draw(_ help: HelpState, in screen: Rect, grid: inout CellGrid) {
+        let rect = rect(in: screen)
+        grid.fill(rect, " ", .plain)
+        grid.box(rect, title: "Keys · Esc closes · / filters", style: Style(foreground: .role(.borderFocus), bold: true),
+                 titleStyle: Style(foreground: .role(.titleFocus), bold: true))
+        let inner = rect.inner
+        var lines = lines(filter: help.filter)
         if lines.isEmpty { lines.append(("", "no key matches \"\(help.filter)\"", false)) }
         let listHeight = inner.height - 2
         let first = min(help.scroll, max(lines.count - listHeight, 0))
@@ -35,7 +49,7 @@ enum HelpOverlay {
         let filterLine = help.isEditingFilter ? "/" + help.filter + "▏" : (help.filter.isEmpty ? "/ to filter" : "filter: " + help.filter)
         grid.text(inner.x + 1, inner.maxY - 1, filterLine, help.isEditingFilter ? .role(.warn, bold: true) : .role(.dim))
         if lines.count > listHeight {
-            grid.textRight(inner.maxX - 1, inner.maxY - 1, "j/k scroll", .role(.dim))
+            grid.textRight(inner.maxX - 1, inner.maxY - 1, "j/k scroll · g/G top/end", .role(.dim))
         }
     }
 }
