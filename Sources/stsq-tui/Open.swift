@@ -16,7 +16,7 @@ struct Open: ParsableCommand {
     @Option(help: "Colour theme: dark, light, high-contrast, a name under ~/.config/stsq-tui/themes, or a .toml path.")
     var theme = "dark"
 
-    @Option(help: "Colour mode: truecolor, 256, 16 or none (default: from COLORTERM and NO_COLOR).")
+    @Option(help: "Colour mode: truecolor, 256, 16, 8 or none (default: from COLORTERM and NO_COLOR).")
     var color: ColorMode?
 
     @Flag(help: "Draw with ASCII characters only, for terminals without Unicode.")

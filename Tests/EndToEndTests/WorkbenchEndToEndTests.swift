@@ -97,6 +97,24 @@ import Testing
         try tmux.waitFor("EXIT:0")
     }
 
+    /// `TERM=xterm` has 8 colours: the app uses them (not 16 or 256), the selected row stays
+    /// visible (reverse video where its shade is lost), and `c` offers only what terminfo has.
+    @Test func eightColourTerminalKeepsTheSelectionVisible() throws {
+        let tmux = try TmuxSession(arguments: [TmuxSession.fixture("stdit3-layout.safetensors")], environment: ["TERM": "xterm", "COLORTERM": "", "NO_COLOR": ""])
+        try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        let styled = try tmux.tmux(["capture-pane", "-e", "-p"])
+        let selected = try #require(styled.split(separator: "\n").first { $0.contains("attn.qkv ") && $0.contains("12.5K") })
+        let before = selected[..<selected.range(of: "attn.qkv")!.lowerBound]
+        #expect(before.contains("\u{1b}[0;7m") || before.contains("\u{1b}[7m"), "the selected row is not reverse video: \(selected.debugDescription)")
+        #expect(!styled.contains("\u{1b}[9") && !styled.contains("\u{1b}[38;5"), "bright or 256-colour codes on an 8-colour terminal")
+        try tmux.send("c")
+        try tmux.waitFor("colour mode: none")
+        try tmux.send("c")
+        try tmux.waitFor("colour mode: 8")
+        try tmux.send("q")
+        try tmux.waitFor("EXIT:0")
+    }
+
     @Test func brokenThemeFallsBackWithAMessage() throws {
         let path = NSTemporaryDirectory() + "e2e-theme-\(UUID().uuidString).toml"
         try "[colors]\ntext = \"#ffffff\"\nglow = \"#000000\"\n".write(toFile: path, atomically: true, encoding: .utf8)

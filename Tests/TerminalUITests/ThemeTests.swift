@@ -92,3 +92,12 @@ private func parseError(_ text: String) -> ThemeError? {
         #expect(Terminal.asciiFallback(glyph) != "?", "\(glyph)")
     }
 }
+
+@Test func colourModesFollowTheTerminfoColourCount() {
+    #expect(Palette.modes(colors: 8, direct: false) == [.ansi8, .none])
+    #expect(Palette.modes(colors: 16, direct: false) == [.ansi16, .ansi8, .none])
+    #expect(Palette.modes(colors: 256, direct: false) == [.palette256, .ansi16, .ansi8, .none])
+    #expect(Palette.modes(colors: 0x1000000, direct: true) == [.truecolor, .palette256, .ansi16, .ansi8, .none])
+    #expect(Palette.modes(colors: 0, direct: false) == [.none])
+    #expect(Palette.index8(RGB(255, 80, 80)) == 1 && Palette.index8(RGB(90, 90, 90)) == 0)
+}

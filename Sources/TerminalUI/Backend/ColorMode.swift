@@ -6,6 +6,8 @@ public enum ColorMode: String, CaseIterable, Sendable {
     case palette256 = "256"
     /// The 16 ANSI colours.
     case ansi16 = "16"
+    /// The 8 basic ANSI colours (`TERM=xterm`, the Linux console).
+    case ansi8 = "8"
     /// No colour at all: selection and focus show as reverse video and bold.
     case none
 
@@ -57,4 +59,19 @@ public enum Palette {
         for i in 1..<16 where distance(c, ansi[i]) < distance(c, ansi[best]) { best = i }
         return best
     }
+
+    /// Nearest of the 8 basic ANSI colours.
+    public static func index8(_ c: RGB) -> Int {
+        var best = 0
+        for i in 1..<8 where distance(c, ansi[i]) < distance(c, ansi[best]) { best = i }
+        return best
+    }
+
+    /// The modes a terminal with `colors` palette entries (terminfo `colors`) can show, best first.
+    public static func modes(colors: Int, direct: Bool) -> [ColorMode] {
+        (direct ? [.truecolor, .palette256, .ansi16] : [])
+            + (direct ? [] : (colors >= 256 ? [.palette256] : []) + (colors >= 16 ? [.ansi16] : []))
+            + (colors >= 8 ? [.ansi8] : []) + [.none]
+    }
+
 }

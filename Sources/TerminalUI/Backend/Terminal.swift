@@ -56,11 +56,16 @@ public final class Terminal {
             start_color()
             use_default_colors()
         }
+        let available = Palette.modes(colors: has_colors() ? Int(stsq_colors()) : 0, direct: direct)
         if !has_colors() && mode != .none {
             notice = "this terminal has no colours"
             mode = .none
-        } else if mode == .palette256 && stsq_colors() < 256 && !direct {
-            mode = .ansi16
+        } else if !available.contains(mode) {
+            let fallback = available.first { $0 != .truecolor } ?? .none
+            if requested != .palette256 {
+                notice = "this terminal (TERM=\(environment["TERM"] ?? "unset")) has \(stsq_colors()) colours; using \(fallback.rawValue)"
+            }
+            mode = fallback
         }
         colorMode = mode
         TerminalRestore.install()
@@ -83,7 +88,7 @@ public final class Terminal {
 
     /// The modes the `c` key cycles through on this terminal.
     public var availableColorModes: [ColorMode] {
-        (hasDirectColor ? [.truecolor] : []) + [.palette256, .ansi16, .none]
+        Palette.modes(colors: has_colors() ? Int(stsq_colors()) : 0, direct: hasDirectColor)
     }
 
     public func setColorMode(_ mode: ColorMode) {
@@ -133,8 +138,20 @@ public final class Terminal {
             }
             return (attributes, 0)
         }
-        let fg = colorNumber(style.foreground, theme: theme, fallback: .text)
-        let bg = colorNumber(style.background, theme: theme, fallback: .background)
+        var fg = colorNumber(style.foreground, theme: theme, fallback: .text)
+        var bg = colorNumber(style.background, theme: theme, fallback: .background)
+        if colorMode == .ansi8 || colorMode == .ansi16 {
+            var highlighted = false
+            if case .role(let role) = style.background { highlighted = role == .selection || role == .header }
+            let plain = colorNumber(.role(.background), theme: theme, fallback: .background)
+            if highlighted && bg == plain {
+                // The highlight's shade is lost in this palette: reverse video keeps the row visible.
+                attributes |= stsq_a_reverse()
+                (fg, bg) = (-1, -1)
+            } else if fg == bg && fg >= 0 {
+                fg = -1
+            }
+        }
         let key = UInt64(UInt32(bitPattern: fg)) << 32 | UInt64(UInt32(bitPattern: bg))
         if let pair = pairs[key] { return (attributes, pair) }
         let pair = alloc_pair(fg, bg)
@@ -160,6 +177,9 @@ public final class Terminal {
             return hasDirectColor ? Self.paletteRGB256(Palette.index256(rgb)) : Int32(Palette.index256(rgb))
         case .ansi16:
             let index = Palette.index16(rgb)
+            return hasDirectColor ? Self.packed(Palette.ansi[index]) : Int32(index)
+        case .ansi8:
+            let index = Palette.index8(rgb)
             return hasDirectColor ? Self.packed(Palette.ansi[index]) : Int32(index)
         case .none:
             return -1
