@@ -26,6 +26,8 @@ public enum Action: Sendable {
     case scrollChannelsToStart
     case scrollChannelsToEnd
     case scrollOutliers(Int)
+    /// Which bar plot the scroll keys move (nil: the other one).
+    case selectRangesPlot(RangesPlot?)
     // Screens and steps
     case showScreen(Screen)
     case moveStep(Int)
@@ -60,7 +62,7 @@ public enum Action: Sendable {
     case showMessage(StatusMessage)
     case clearMessage
     /// The UI reports its pane sizes after layout.
-    case viewport(treeRows: Int, channelColumns: Int, heatColumns: Int = 32)
+    case viewport(treeRows: Int, channelColumns: Int, heatColumns: Int = 32, outlierRows: Int = 10)
     // Jobs
     case statisticsFinished(layer: String, Result<WeightRangeStatistics, WorkbenchError>)
     case quit

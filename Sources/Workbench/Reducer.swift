@@ -91,12 +91,13 @@ public enum Reducer {
             if row.isExpanded { state.expanded.remove(row.id) } else { state.expanded.insert(row.id) }
             state.rebuildRows(keeping: row.id)
 
-        case .scrollChannels(let delta): setChannelOffset(state.channelOffset + delta, &state)
-        case .scrollChannelsPage(let pages): setChannelOffset(state.channelOffset + pages * max(state.channelViewportColumns - 4, 1), &state)
-        case .scrollChannelsToStart: setChannelOffset(0, &state)
-        case .scrollChannelsToEnd: setChannelOffset(Int.max / 2, &state)
+        case .scrollChannels(let delta): setChannelOffset(state.activeChannelOffset + delta, nil, &state)
+        case .scrollChannelsPage(let pages): setChannelOffset(state.activeChannelOffset + pages * max(state.channelViewportColumns - 4, 1), nil, &state)
+        case .selectRangesPlot(let plot): state.rangesPlot = plot ?? (state.rangesPlot == .outputs ? .inputs : .outputs)
+        case .scrollChannelsToStart: setChannelOffset(0, nil, &state)
+        case .scrollChannelsToEnd: setChannelOffset(Int.max / 2, nil, &state)
         case .scrollOutliers(let delta):
-            state.outlierScroll = max(0, min(state.outlierScroll + delta, WeightRangeStatistics.rankedCount - 1))
+            state.outlierScroll = max(0, min(state.outlierScroll + delta, WeightRangeStatistics.rankedCount - state.outlierViewportRows))
 
         case .showScreen(let screen): show(screen, &state)
         case .moveStep(let delta):
@@ -166,12 +167,14 @@ public enum Reducer {
 
         case .showMessage(let message): state.message = message
         case .clearMessage: state.message = nil
-        case .viewport(let treeRows, let channelColumns, let heatColumns):
+        case .viewport(let treeRows, let channelColumns, let heatColumns, let outlierRows):
+            state.outlierViewportRows = max(outlierRows, 1)
+            state.outlierScroll = min(state.outlierScroll, max(WeightRangeStatistics.rankedCount - state.outlierViewportRows, 0))
             state.treeViewportRows = max(treeRows, 1)
             state.channelViewportColumns = max(channelColumns, 1)
             state.heatViewportColumns = max(heatColumns, 1)
             keepCursorVisible(&state)
-            setChannelOffset(state.channelOffset, &state)
+            for plot in [RangesPlot.outputs, .inputs] { setChannelOffset(state.channelOffset(plot), plot, &state) }
             setHeatChannel(state.heatChannel, &state)
 
         case .statisticsFinished(let layer, let result):
@@ -191,6 +194,7 @@ public enum Reducer {
         state.cursor = min(max(index, 0), state.rows.count - 1)
         if state.selectedLayer?.name != previous {
             state.channelOffset = 0
+            state.inputChannelOffset = 0
             state.outlierScroll = 0
             state.heatChannel = 0
             state.heatChannelOffset = 0
@@ -208,10 +212,12 @@ public enum Reducer {
         state.treeScroll = max(0, min(state.treeScroll, max(state.rows.count - height, 0)))
     }
 
-    private static func setChannelOffset(_ offset: Int, _ state: inout WorkbenchState) {
-        let channels = max(state.selectedLayer?.outputs ?? 0, state.selectedLayer?.inputs ?? 0)
-        let maxOffset = max(channels - state.channelViewportColumns, 0)
-        state.channelOffset = max(0, min(offset, maxOffset))
+    /// Scrolls the bar plot the keys move (`plot`: another one), within its channel count.
+    private static func setChannelOffset(_ offset: Int, _ plot: RangesPlot?, _ state: inout WorkbenchState) {
+        let plot = plot ?? state.rangesPlot
+        let channels = (plot == .outputs ? state.selectedLayer?.outputs : state.selectedLayer?.inputs) ?? 0
+        let clamped = max(0, min(offset, max(channels - state.channelViewportColumns, 0)))
+        if plot == .outputs { state.channelOffset = clamped } else { state.inputChannelOffset = clamped }
     }
 
     /// Shows `screen`, keeping the focus on the tree or moving it to the pane in the same place.

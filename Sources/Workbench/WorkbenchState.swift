@@ -33,6 +33,12 @@ public enum Pane: Int, Sendable, CaseIterable {
     public var number: Int { (self == .tree ? Screen.weights : screen).panes.firstIndex(of: self)! + 1 }
 }
 
+/// The two bar plots of the weight-ranges pane: per output channel (rows of W) and per input
+/// channel (columns of W); each scrolls on its own.
+public enum RangesPlot: Sendable, Equatable {
+    case outputs, inputs
+}
+
 /// Where the activation statistics stand.
 public enum CalibrationStatus: Sendable, Equatable {
     /// The workbench was opened without a calibration source (weights only).
@@ -118,11 +124,16 @@ public struct WorkbenchState: Sendable {
     public var treeScroll = 0
     /// Rows of the tree pane at the last layout, so paging moves by a screenful.
     public var treeViewportRows = 20
-    /// First channel shown in the bar plots.
+    /// First output channel shown in the upper bar plot, first input channel in the lower one.
     public var channelOffset = 0
+    public var inputChannelOffset = 0
+    /// The bar plot the scroll keys move.
+    public var rangesPlot: RangesPlot = .outputs
     /// Channels that fit in the bar plots at the last layout.
     public var channelViewportColumns = 64
     public var outlierScroll = 0
+    /// Ranked channels the outliers pane shows at once (its last full page bounds the scroll).
+    public var outlierViewportRows = 10
     /// The layer search being typed, and the last query (`n`/`N` repeat it).
     public var search: LayerSearch?
     public var lastSearch = ""
@@ -165,6 +176,9 @@ public struct WorkbenchState: Sendable {
         rows = ModelTree.rows(catalog, expanded: expanded)
         cursor = rows.firstIndex { $0.linear != nil } ?? 0
     }
+
+    public func channelOffset(_ plot: RangesPlot) -> Int { plot == .outputs ? channelOffset : inputChannelOffset }
+    public var activeChannelOffset: Int { channelOffset(rangesPlot) }
 
     public var selectedRow: TreeRow? { rows.indices.contains(cursor) ? rows[cursor] : nil }
     public var selectedLayer: LinearLayer? { selectedRow?.linear }

@@ -12,7 +12,8 @@ func workbench(_ name: String = "stdit3-layout.safetensors") throws -> Workbench
 
 func render(_ workbench: Workbench, width: Int = 120, height: Int = 36) -> CellGrid {
     let viewport = WorkbenchScreen.viewport(workbench.state, width: width, height: height)
-    workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns, heatColumns: viewport.heatColumns))
+    workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns, heatColumns: viewport.heatColumns,
+                                 outlierRows: viewport.outlierRows))
     return WorkbenchScreen.render(workbench.state, theme: .dark, width: width, height: height)
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Workbench
 import VideoDiT
+import Quantization
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures")
@@ -71,6 +72,29 @@ func openFixture(_ name: String = "stdit3-layout.safetensors") throws -> Workben
     #expect(workbench.state.channelOffset == 192 - 50)
     workbench.dispatch(.scrollChannels(-1000))
     #expect(workbench.state.channelOffset == 0)
+}
+
+/// The two bar plots scroll on their own (fc2: 64 outputs, 256 inputs); the outliers list stops
+/// at its last full page.
+@Test func eachBarPlotScrollsOnItsOwnAndListsStopAtTheirLastPage() throws {
+    let workbench = try openFixture()
+    workbench.dispatch(.viewport(treeRows: 20, channelColumns: 50, outlierRows: 10))
+    for _ in 0..<6 { workbench.dispatch(.moveLayer(1)) }          // spatial_blocks.0.mlp.fc2
+    #expect(workbench.state.selectedLayer?.name == "spatial_blocks.0.mlp.fc2")
+    workbench.dispatch(.scrollChannelsToEnd)
+    #expect(workbench.state.channelOffset == 64 - 50 && workbench.state.inputChannelOffset == 0)
+    workbench.dispatch(.selectRangesPlot(nil))
+    #expect(workbench.state.rangesPlot == .inputs)
+    workbench.dispatch(.scrollChannelsPage(5))
+    #expect(workbench.state.inputChannelOffset == 256 - 50 && workbench.state.channelOffset == 64 - 50)
+    workbench.dispatch(.scrollChannels(-10))
+    #expect(workbench.state.inputChannelOffset == 196 && workbench.state.channelOffset == 14)
+    workbench.dispatch(.scrollOutliers(100))
+    #expect(workbench.state.outlierScroll == WeightRangeStatistics.rankedCount - 10)
+    workbench.dispatch(.viewport(treeRows: 20, channelColumns: 50, outlierRows: 12))
+    #expect(workbench.state.outlierScroll == WeightRangeStatistics.rankedCount - 12)
+    workbench.dispatch(.moveLayer(-1))
+    #expect(workbench.state.channelOffset == 0 && workbench.state.inputChannelOffset == 0)
 }
 
 @Test func focusZoomHelpAndQuit() throws {

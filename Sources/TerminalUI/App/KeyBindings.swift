@@ -55,6 +55,7 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("["), .pageUp], hint: "", description: "previous page of channels", scope: .pane(.ranges), command: .action(.scrollChannelsPage(-1)), inHintBar: false),
         KeyBinding(keys: [.character("0"), .home], hint: "", description: "first channel", scope: .pane(.ranges), command: .action(.scrollChannelsToStart), inHintBar: false),
         KeyBinding(keys: [.character("$"), .end], hint: "", description: "last channel", scope: .pane(.ranges), command: .action(.scrollChannelsToEnd), inHintBar: false),
+        KeyBinding(keys: [.character("i")], hint: "plot", description: "scroll the other plot (output ↔ input channels)", scope: .pane(.ranges), command: .action(.selectRangesPlot(nil)), inHintBar: true),
         KeyBinding(keys: [.character("j"), .down], hint: "layer", description: "next layer (without leaving the plot)", scope: .pane(.ranges), command: .action(.moveLayer(1)), inHintBar: true),
         KeyBinding(keys: [.character("k"), .up], hint: "", description: "previous layer", scope: .pane(.ranges), command: .action(.moveLayer(-1)), inHintBar: false),
         // Outliers

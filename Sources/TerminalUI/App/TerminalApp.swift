@@ -54,7 +54,7 @@ public final class TerminalApp {
                 lastViewport = (width, height, state.screen, state.zoomed, state.lowerActivationPane)
                 let viewport = WorkbenchScreen.viewport(state, width: width, height: height)
                 workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns,
-                                             heatColumns: viewport.heatColumns))
+                                             heatColumns: viewport.heatColumns, outlierRows: viewport.outlierRows))
                 dirty = true
             }
             if dirty {
@@ -211,6 +211,7 @@ public final class TerminalApp {
         for (pane, rect) in layout.panes where rect.contains(x: x, y: y) {
             if button == 1 {
                 workbench.dispatch(.focus(pane))
+                if pane == .ranges { workbench.dispatch(.selectRangesPlot(y < rect.y + rect.height / 2 ? .outputs : .inputs)) }
                 if pane == .tree {
                     let row = state.treeScroll + (y - rect.y - 1)
                     if y > rect.y, row < state.rows.count {
@@ -221,7 +222,10 @@ public final class TerminalApp {
                 let delta = button == 4 ? -3 : 3
                 switch pane {
                 case .tree: workbench.dispatch(.moveCursor(delta))
-                case .ranges: workbench.dispatch(.scrollChannels(delta * 4))
+                case .ranges:
+                    // The wheel scrolls the plot under the pointer: outputs above, inputs below.
+                    workbench.dispatch(.selectRangesPlot(y < rect.y + rect.height / 2 ? .outputs : .inputs))
+                    workbench.dispatch(.scrollChannels(delta * 4))
                 case .outliers: workbench.dispatch(.scrollOutliers(delta))
                 case .histogram: workbench.dispatch(.moveStep(delta > 0 ? 1 : -1))
                 case .heatmap: workbench.dispatch(.moveHeatChannel(delta * 4))

@@ -199,7 +199,7 @@ public final class Terminal {
     /// `--ascii`: every glyph the views use, in plain ASCII.
     static func asciiFallback(_ ch: Character) -> Character {
         switch ch {
-        case "─", "┄", "–", "—": return "-"
+        case "─", "┄", "–", "—", "↔": return "-"
         case "│", "▏", "▎", "▍": return "|"
         case "┊", "┆": return ":"
         case "╭", "╮", "╰", "╯", "├", "┤", "┬", "┴", "┼": return "+"

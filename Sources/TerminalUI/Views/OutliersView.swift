@@ -3,6 +3,14 @@ import Workbench
 
 /// Ranked outlier channels of the selected layer and what per-channel weight quantization buys.
 enum OutliersView {
+    /// Below this inner width the SQNR summary is one line above two compact lists.
+    static let compactWidth = 74
+
+    /// Ranked channels visible at once in a pane of this size.
+    static func listRows(for rect: Rect) -> Int {
+        max(rect.inner.height - 1 - (rect.inner.width < compactWidth ? 1 : 0), 1)
+    }
+
     static func draw(_ state: WorkbenchState, in rect: Rect, focused: Bool, grid: inout CellGrid) {
         guard !rect.isEmpty else { return }
         PaneFrame.draw(.outliers, title: Pane.outliers.title, in: rect, focused: focused, grid: &grid)
@@ -12,30 +20,42 @@ enum OutliersView {
             RangesView.placeholder(state.selectedLayer == nil ? "No layer selected." : "Computing…", inner, &grid)
             return
         }
+        if inner.width < compactWidth {
+            let gain = stats.perChannelSQNRdB - stats.perTensorSQNRdB
+            var x = inner.x + grid.text(inner.x, inner.y, "W8 SQNR ", .role(.text, bold: true), maxWidth: inner.width)
+            x += grid.text(x, inner.y, "per-ch " + db(stats.perChannelSQNRdB), .role(.good), maxWidth: inner.maxX - x)
+            x += grid.text(x, inner.y, " · per-tensor " + db(stats.perTensorSQNRdB), .role(gain >= 6 ? .warn : .text), maxWidth: inner.maxX - x)
+            let lists = Rect(x: inner.x, y: inner.y + 1, width: inner.width, height: inner.height - 1)
+            let half = (lists.width - 1) / 2
+            ranked("Input ÷ median", stats.inputOutliers, scroll: state.outlierScroll, compact: true,
+                   in: Rect(x: lists.x, y: lists.y, width: half, height: lists.height), grid: &grid)
+            ranked("Output ÷ median", stats.outputOutliers, scroll: state.outlierScroll, compact: true,
+                   in: Rect(x: lists.x + half + 1, y: lists.y, width: lists.width - half - 1, height: lists.height), grid: &grid)
+            return
+        }
         let summaryWidth = min(36, inner.width / 3)
         let listsWidth = inner.width - summaryWidth - 2
         let listWidth = listsWidth / 2
-        // Narrow panes show the input channels (what SmoothQuant acts on) only.
-        let both = listWidth >= 24
-        let inputs = Rect(x: inner.x, y: inner.y, width: both ? listWidth : listsWidth, height: inner.height)
+        let inputs = Rect(x: inner.x, y: inner.y, width: listWidth, height: inner.height)
         let summary = Rect(x: inner.x + listsWidth + 2, y: inner.y, width: inner.maxX - inner.x - listsWidth - 2, height: inner.height)
-        ranked("Input · max|W| ÷ median", stats.inputOutliers, scroll: state.outlierScroll, in: inputs, grid: &grid)
-        if both {
-            let outputs = Rect(x: inputs.maxX + 1, y: inner.y, width: listWidth, height: inner.height)
-            ranked("Output · max|W| ÷ median", stats.outputOutliers, scroll: state.outlierScroll, in: outputs, grid: &grid)
-        }
+        ranked("Input · max|W| ÷ median", stats.inputOutliers, scroll: state.outlierScroll, compact: false, in: inputs, grid: &grid)
+        let outputs = Rect(x: inputs.maxX + 1, y: inner.y, width: listWidth, height: inner.height)
+        ranked("Output · max|W| ÷ median", stats.outputOutliers, scroll: state.outlierScroll, compact: false, in: outputs, grid: &grid)
         for y in inner.y..<inner.maxY { grid.put(summary.x - 1, y, "│", .role(.border)) }
         drawSummary(stats, in: summary, grid: &grid)
     }
 
-    private static func ranked(_ title: String, _ channels: [OutlierChannel], scroll: Int, in rect: Rect, grid: inout CellGrid) {
+    /// The list from `scroll` on; it never scrolls past its last full page.
+    private static func ranked(_ title: String, _ channels: [OutlierChannel], scroll: Int, compact: Bool, in rect: Rect, grid: inout CellGrid) {
         grid.text(rect.x, rect.y, title, .role(.text, bold: true), maxWidth: rect.width)
-        let visible = channels.dropFirst(min(scroll, max(channels.count - 1, 0))).prefix(rect.height - 1)
-        for (line, channel) in visible.enumerated() {
-            let rank = channels.firstIndex(of: channel)! + 1
+        let rows = rect.height - 1
+        let first = min(scroll, max(channels.count - rows, 0))
+        for (line, channel) in channels.dropFirst(first).prefix(rows).enumerated() {
+            let rank = first + line + 1
             let style: Style = channel.ratio >= 4 ? .role(.bad) : channel.ratio >= 2 ? .role(.warn) : .role(.text)
-            let text = pad("#\(rank)", 4) + pad("ch \(channel.channel)", 8) + pad(NumberFormat.short(channel.value), 7)
-                + "×" + NumberFormat.fixed(Double(channel.ratio), 1)
+            let ratio = "×" + NumberFormat.fixed(Double(channel.ratio), 1)
+            let text = compact ? pad("#\(rank)", 3) + pad("ch \(channel.channel)", 7) + ratio
+                : pad("#\(rank)", 4) + pad("ch \(channel.channel)", 8) + pad(NumberFormat.short(channel.value), 7) + ratio
             grid.text(rect.x, rect.y + 1 + line, text, style, maxWidth: rect.width)
         }
     }

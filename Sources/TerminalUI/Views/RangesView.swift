@@ -14,7 +14,11 @@ enum RangesView {
     static func draw(_ state: WorkbenchState, theme: Theme, in rect: Rect, focused: Bool, grid: inout CellGrid) {
         guard !rect.isEmpty else { return }
         var title = Pane.ranges.title
-        if let layer = state.selectedLayer { title += " · \(layer.name) [\(layer.outputs)×\(layer.inputs)] \(layer.dtype.name)" }
+        if let layer = state.selectedLayer {
+            // The layer's name before its shape when the frame is narrow.
+            let shape = " [\(layer.outputs)×\(layer.inputs)] \(layer.dtype.name)"
+            title += " · \(layer.name)" + (title.count + layer.name.count + 3 + shape.count + 6 <= rect.width ? shape : "")
+        }
         PaneFrame.draw(.ranges, title: title, in: rect, focused: focused, grid: &grid)
         let inner = rect.inner
         guard inner.height >= 4, inner.width > gutter + 4 else { return }
@@ -23,7 +27,7 @@ enum RangesView {
             return
         }
         switch state.statistics[layer.name] {
-        case .ready(let stats)?: drawPlots(stats, state: state, theme: theme, inner: inner, grid: &grid)
+        case .ready(let stats)?: drawPlots(stats, state: state, theme: theme, inner: inner, focused: focused, grid: &grid)
         case .failed(let message)?: placeholder("Cannot read this layer: \(message)", inner, &grid, style: .role(.bad))
         case .computing?, nil: placeholder("Computing per-channel ranges…", inner, &grid)
         }
@@ -34,7 +38,7 @@ enum RangesView {
     }
 
     private static func drawPlots(_ stats: WeightRangeStatistics, state: WorkbenchState, theme: Theme,
-                                  inner: Rect, grid: inout CellGrid) {
+                                  inner: Rect, focused: Bool, grid: inout CellGrid) {
         let columns = channelColumns(for: Rect(x: inner.x - 1, y: inner.y - 1, width: inner.width + 2, height: inner.height + 2))
         // Two plots, each: caption row, bars, tick row.
         let plotRows = max((inner.height - 4) / 2, 1)
@@ -46,11 +50,12 @@ enum RangesView {
         let inputTicks = Rect(x: inner.x + gutter, y: inputPlot.maxY, width: columns, height: 1)
 
         // Output channels: min/max per row of W.
-        let outFirst = min(state.channelOffset, max(stats.outputs - columns, 0))
+        let outFirst = min(state.channelOffset(.outputs), max(stats.outputs - columns, 0))
         let outRange = outFirst..<min(outFirst + columns, stats.outputs)
         let outScale = max(stats.outputMax.map(abs).max() ?? 0, stats.outputMin.map(abs).max() ?? 0)
         let loudOutputs = Set(stats.outputOutliers.filter { $0.ratio >= 2 }.map(\.channel))
-        caption("Output channels · min/max of each row of W", shown: outRange, total: stats.outputs, in: outputTop, grid: &grid)
+        caption("Output channels · min/max of each row of W", shown: outRange, total: stats.outputs,
+                active: focused && state.rangesPlot == .outputs, in: outputTop, grid: &grid)
         axisLabels(top: "+" + NumberFormat.short(outScale), bottom: "-" + NumberFormat.short(outScale),
                    middle: "0", plot: outputPlot, grid: &grid)
         BarPlot.drawDiverging(mins: stats.outputMin[outRange], maxs: stats.outputMax[outRange], scale: outScale,
@@ -60,12 +65,12 @@ enum RangesView {
         BarPlot.drawChannelTicks(first: outFirst, count: outRange.count, in: outputTicks, grid: &grid, style: .role(.axis))
 
         // Input channels: max over rows of |W[:, j]|, coloured by how far above the median.
-        let inFirst = min(state.channelOffset, max(stats.inputs - columns, 0))
+        let inFirst = min(state.channelOffset(.inputs), max(stats.inputs - columns, 0))
         let inRange = inFirst..<min(inFirst + columns, stats.inputs)
         let inMax = stats.inputAbsMax.max() ?? 0
         let median = stats.inputAbsMax.sorted()[stats.inputs / 2]
         caption("Input channels · max|W[:, j]| (SmoothQuant divides by these)", shown: inRange, total: stats.inputs,
-                in: inputTop, grid: &grid)
+                active: focused && state.rangesPlot == .inputs, in: inputTop, grid: &grid)
         axisLabels(top: NumberFormat.short(inMax), bottom: nil, middle: nil, plot: inputPlot, grid: &grid)
         BarPlot.drawRising(stats.inputAbsMax[inRange], maxValue: inMax, in: inputPlot, grid: &grid) { j in
             let ratio = median > 0 ? Double(stats.inputAbsMax[j] / median) : 1
@@ -76,17 +81,22 @@ enum RangesView {
         BarPlot.drawChannelTicks(first: inFirst, count: inRange.count, in: inputTicks, grid: &grid, style: .role(.axis))
     }
 
-    private static func caption(_ text: String, shown: Range<Int>, total: Int, in rect: Rect, grid: inout CellGrid) {
+    /// The plot's caption and the channels it shows; the plot the scroll keys move is marked `▸`.
+    private static func caption(_ text: String, shown: Range<Int>, total: Int, active: Bool, in rect: Rect, grid: inout CellGrid) {
         let range = shown.count < total ? "  \(shown.lowerBound)–\(shown.upperBound - 1) of \(total) ←/→" : "  \(total) channels"
-        let used = grid.text(rect.x, rect.y, text, .role(.text, bold: true), maxWidth: rect.width - range.count)
+        var used = active ? grid.text(rect.x, rect.y, "▸", .role(.accent, bold: true)) : 0
+        used += grid.text(rect.x + used, rect.y, text, active ? .role(.accent, bold: true) : .role(.text, bold: true),
+                          maxWidth: rect.width - range.count - used)
         grid.text(rect.x + used, rect.y, range, .role(.dim), maxWidth: rect.width - used)
     }
 
+    /// Value labels left of a plot; the zero mark only where it has a row of its own.
     private static func axisLabels(top: String, bottom: String?, middle: String?, plot: Rect, grid: inout CellGrid) {
-        let x = plot.x - gutter
         grid.textRight(plot.x - 1, plot.y, top, .role(.axis))
-        if let middle { grid.textRight(plot.x - 1, plot.y + plot.height / 2 - 1, middle + "┄", .role(.axis)) }
+        let middleRow = plot.y + plot.height / 2 - 1
+        if let middle, middleRow > plot.y, middleRow < plot.maxY - 1 {
+            grid.textRight(plot.x - 1, middleRow, middle + "┄", .role(.axis))
+        }
         if let bottom { grid.textRight(plot.x - 1, plot.maxY - 1, bottom, .role(.axis)) }
-        _ = x
     }
 }

@@ -35,29 +35,31 @@ enum TreeView {
             grid.fill(Rect(x: x, y: y, width: width, height: 1), " ", base)
         }
         let marker = row.isExpandable ? (row.isExpanded ? "▾ " : "▸ ") : "  "
-        let detail = self.detail(row, state: state)
         let indent = String(repeating: "  ", count: row.depth)
-        let labelWidth = max(width - detail.count - 1, 4)
-        grid.text(x, y, indent + marker + row.label, base, maxWidth: labelWidth)
-        if detail.count + 6 < width { grid.textRight(x + width, y, detail, detailStyle) }
+        let label = indent + marker + row.label
+        // The name first: the details shrink (then go) before the name is cut.
+        let details = self.details(row, state: state)
+        let detail = details.first { label.count + 1 + $0.count <= width } ?? details.last ?? ""
+        let labelWidth = max(width - (detail.isEmpty ? 0 : detail.count + 1), 4)
+        grid.text(x, y, label, base, maxWidth: labelWidth)
+        if !detail.isEmpty && detail.count + 6 < width { grid.textRight(x + width, y, detail, detailStyle) }
         if selected && !focused { grid.put(x, y, "›", base) }
     }
 
-    private static func detail(_ row: TreeRow, state: WorkbenchState) -> String {
+    /// The row's details from the fullest to the shortest (the last is kept when none fits).
+    private static func details(_ row: TreeRow, state: WorkbenchState) -> [String] {
         switch row.kind {
         case .linear(let layer):
-            var text = "\(layer.outputs)×\(layer.inputs) \(layer.dtype.name) \(NumberFormat.count(layer.parameterCount))"
-            if case .ready(let stats)? = state.statistics[layer.name],
-               let top = stats.inputOutliers.first, top.ratio >= 4 {
-                text = "⚑ " + text
-            }
-            return text
+            var flag = ""
+            if case .ready(let stats)? = state.statistics[layer.name], let top = stats.inputOutliers.first, top.ratio >= 4 { flag = "⚑ " }
+            let shape = "\(layer.outputs)×\(layer.inputs)", count = NumberFormat.count(layer.parameterCount)
+            return [flag + "\(shape) \(layer.dtype.name) \(count)", flag + "\(shape) \(count)", flag + shape, flag.trimmingCharacters(in: .whitespaces)]
         case .tensor(let entry):
-            return "[" + entry.shape.map(String.init).joined(separator: ",") + "] \(entry.dtype.name)"
+            return ["[" + entry.shape.map(String.init).joined(separator: ",") + "] \(entry.dtype.name)", ""]
         case .block(let kind):
-            return "\(kind.rawValue) \(NumberFormat.count(row.parameters))"
+            return ["\(kind.rawValue) \(NumberFormat.count(row.parameters))", NumberFormat.count(row.parameters), ""]
         case .section, .keptGroup:
-            return NumberFormat.count(row.parameters)
+            return [NumberFormat.count(row.parameters), ""]
         }
     }
 }

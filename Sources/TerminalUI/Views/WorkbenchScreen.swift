@@ -34,14 +34,16 @@ public enum WorkbenchScreen {
     }
 
     /// The sizes the reducer needs for paging and scrolling.
-    public static func viewport(_ state: WorkbenchState, width: Int, height: Int) -> (treeRows: Int, channelColumns: Int, heatColumns: Int) {
+    public static func viewport(_ state: WorkbenchState, width: Int, height: Int) -> (treeRows: Int, channelColumns: Int, heatColumns: Int, outlierRows: Int) {
         let layout = layout(state, width: width, height: height)
         let full = Rect(x: 0, y: 0, width: width, height: height)
         let tree = layout.tree.isEmpty ? full : layout.tree
         let ranges = layout.ranges.isEmpty ? ScreenLayout(width: width, height: height, zoomed: nil).ranges : layout.ranges
         let heat = layout.rect(of: .heatmap).isEmpty
             ? ScreenLayout(width: width, height: height, screen: .activations, zoomed: nil).rect(of: .heatmap) : layout.rect(of: .heatmap)
-        return (max(tree.height - 2, 1), RangesView.channelColumns(for: ranges), ChannelHeatMapView.channelColumns(for: heat))
+        let outliers = layout.outliers.isEmpty ? ScreenLayout(width: width, height: height, zoomed: nil).outliers : layout.outliers
+        return (max(tree.height - 2, 1), RangesView.channelColumns(for: ranges), ChannelHeatMapView.channelColumns(for: heat),
+                OutliersView.listRows(for: outliers))
     }
 
     static func drawTooSmall(width: Int, height: Int, grid: inout CellGrid) {
