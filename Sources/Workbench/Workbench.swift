@@ -26,6 +26,12 @@ public final class Workbench: @unchecked Sendable {
     /// The loaded model of a runnable checkpoint (set by the check job).
     private var calibrationSetup: CalibrationSetup?
     private var qualityMapStarted = false
+    /// The layer whose weight statistics are being computed: one at a time, so moving through
+    /// layers quickly computes the one on screen next, not every layer passed on the way.
+    private var statisticsInFlight: String?
+    /// After the selected layer, compute every other layer's statistics in the background (the
+    /// tree's ⚑ flags without a visit); off for inline jobs, where it would compute them all at once.
+    private let prefetchesStatistics: Bool
 
     /// `calibration`: where activation statistics come from; nil shows weights only, with
     /// `calibrationProblem` (why there is none) on the activations screen.
@@ -35,6 +41,7 @@ public final class Workbench: @unchecked Sendable {
         self.state = WorkbenchState(checkpointName: session.displayName, checkpointPath: session.path,
                                     catalog: session.catalog)
         self.runsJobsInBackground = backgroundJobs
+        self.prefetchesStatistics = backgroundJobs
         calibrationSource = calibration
         pthread_mutex_init(&mutex, nil)
         if calibration != nil { state.calibration = .checking }
@@ -46,6 +53,7 @@ public final class Workbench: @unchecked Sendable {
     deinit { pthread_mutex_destroy(&mutex) }
 
     public func dispatch(_ action: Action) {
+        if case .statisticsFinished(let layer, _) = action, layer == statisticsInFlight { statisticsInFlight = nil }
         Reducer.apply(action, to: &state)
         startJobsIfNeeded()
     }
@@ -63,7 +71,8 @@ public final class Workbench: @unchecked Sendable {
 
     /// Whether a job is still running (the UI shows a spinner and keeps polling).
     public var hasRunningJobs: Bool {
-        state.statistics.values.contains { $0 == .computing } || state.calibration.isBusy
+        state.selectedLayer.map { state.statistics[$0.name] == nil || state.statistics[$0.name] == .computing } ?? false
+            || state.calibration.isBusy
             || (state.activations != nil && state.qualityMap == nil && qualityMapStarted)
     }
 
@@ -75,7 +84,8 @@ public final class Workbench: @unchecked Sendable {
 
     private func startJobsIfNeeded() {
         startCalibrationJobsIfNeeded()
-        guard let layer = state.selectedLayer, state.statistics[layer.name] == nil else { return }
+        guard statisticsInFlight == nil, let layer = nextLayerForStatistics() else { return }
+        statisticsInFlight = layer.name
         state.statistics[layer.name] = .computing
         let session = self.session
         let job: @Sendable () -> Action = {
@@ -90,6 +100,14 @@ public final class Workbench: @unchecked Sendable {
         } else {
             dispatch(job())
         }
+    }
+
+    /// The selected layer if it has no statistics yet, else (when prefetching) the first such
+    /// layer in tree order.
+    private func nextLayerForStatistics() -> LinearLayer? {
+        if let layer = state.selectedLayer, state.statistics[layer.name] == nil { return layer }
+        guard prefetchesStatistics else { return nil }
+        return state.catalog.layersInTreeOrder.first { state.statistics[$0.name] == nil }
     }
 
     // MARK: - Calibration

@@ -127,6 +127,31 @@ func openFixture(_ name: String = "stdit3-layout.safetensors") throws -> Workben
     #expect(workbench.state.selectedStatistics != nil)
 }
 
+/// One statistics job at a time, the selected layer first: running through layers does not queue
+/// every layer passed; the rest are computed in the background for the tree's flags.
+@Test func statisticsComputeTheSelectedLayerFirstThenEveryLayerInTheBackground() throws {
+    let workbench = Workbench(session: try CheckpointSession(path: fixtures.appendingPathComponent("stdit3-layout.safetensors").path))
+    for _ in 0..<7 {
+        workbench.dispatch(.moveLayer(1))
+        #expect(workbench.state.statistics.values.filter { $0 == .computing }.count <= 1)
+    }
+    let selected = try #require(workbench.state.selectedLayer?.name)
+    #expect(selected == "temporal_blocks.0.attn.qkv")
+    let deadline = Date().addingTimeInterval(20)
+    while workbench.state.statistics[selected].map({ $0 == .computing }) ?? true, Date() < deadline {
+        workbench.drainCompletedJobs()
+        usleep(1000)
+    }
+    let layers = workbench.state.catalog.layersInTreeOrder
+    while layers.contains(where: { workbench.state.statistics[$0.name].map { $0 == .computing } ?? true }), Date() < deadline {
+        workbench.drainCompletedJobs()
+        usleep(1000)
+    }
+    let missing = layers.filter { if case .ready? = workbench.state.statistics[$0.name] { return false } else { return true } }
+    #expect(missing.isEmpty, "never computed: \(missing.map(\.name))")
+    #expect(workbench.state.selectedLayer?.name == selected, "background work does not move the selection")
+}
+
 @Test func notACheckpointOfATransformerIsAClearError() throws {
     let path = NSTemporaryDirectory() + "plain-\(UUID().uuidString).safetensors"
     var header = Array(#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#.utf8)
