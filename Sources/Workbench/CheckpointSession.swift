@@ -10,7 +10,12 @@ public final class CheckpointSession: @unchecked Sendable {
     public let catalog: LayerCatalog
 
     public init(path: String) throws {
-        file = try SafetensorsFile(path: path)
+        let file = try SafetensorsFile(path: path)
+        self.file = file
+        if let format = file.metadata.first(where: { $0.key == "format" })?.value, format.hasPrefix("stsq-quantized/") {
+            let value = { (key: String) in file.metadata.first { $0.key == key }?.value ?? "?" }
+            throw QuantizedModelOpened(file: path, format: format, checkpointHash: value("checkpoint_hash"), calibration: value("calibration"))
+        }
         catalog = try LayerCatalog(file: file)
     }
 
@@ -26,5 +31,20 @@ public final class CheckpointSession: @unchecked Sendable {
     public func weightStatistics(for layer: LinearLayer) throws -> WeightRangeStatistics {
         let weight = try file.view(layer.weightName).toFloat32()
         return WeightRangeStatistics(weight: weight.scalars, outputs: layer.outputs, inputs: layer.inputs)
+    }
+}
+
+/// The file is a model `stsq-tui quantize` wrote, not a floating-point checkpoint: the workbench
+/// inspects the checkpoint it came from (`checkpointHash`, as in its `plan.json`).
+public struct QuantizedModelOpened: Error, CustomStringConvertible {
+    public let file: String
+    public let format: String
+    public let checkpointHash: String
+    public let calibration: String
+
+    public var description: String {
+        "\(file) is a quantized model written by `stsq-tui quantize` (\(format); checkpoint hash \(checkpointHash), calibration \(calibration)). "
+            + "The workbench opens the floating-point checkpoint it came from; the plan beside it (plan.json) rebuilds it: "
+            + "stsq-tui quantize CHECKPOINT --plan plan.json"
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import DemoModel
+import Quantization
 import TerminalUI
 import Workbench
 
@@ -35,8 +36,18 @@ struct Open: ParsableCommand {
             throw ExitCode(2)
         }
         let session: CheckpointSession
+        var opened: StatusMessage?
         do {
             session = try CheckpointSession(path: checkpoint)
+        } catch let quantized as QuantizedModelOpened {
+            // Our own export of the bundled model: show the checkpoint it came from.
+            guard let demo = DemoModel.checkpointPath, (try? CalibrationCache.checkpointHash(path: demo)) == quantized.checkpointHash,
+                  let demoSession = try? CheckpointSession(path: demo) else {
+                FileHandleStderr.write("error: \(quantized)\n")
+                throw ExitCode(1)
+            }
+            session = demoSession
+            opened = StatusMessage("\(quantized.file.split(separator: "/").last ?? "") is a quantized model (\(quantized.format)) of the bundled demo model: showing the checkpoint it came from")
         } catch {
             FileHandleStderr.write("error: \(error)\n")
             throw ExitCode(1)
@@ -52,8 +63,9 @@ struct Open: ParsableCommand {
         } catch {
             (source, problem) = (nil, "\(error)")
         }
-        let app = try TerminalApp(workbench: Workbench(session: session, calibration: source, calibrationProblem: problem),
-                                  options: TerminalOptions(theme: theme, colorMode: color, ascii: ascii),
+        let workbench = Workbench(session: session, calibration: source, calibrationProblem: problem)
+        if let opened { workbench.dispatch(.showMessage(opened)) }
+        let app = try TerminalApp(workbench: workbench, options: TerminalOptions(theme: theme, colorMode: color, ascii: ascii),
                                   environment: ProcessInfo.processInfo.environment)
         app.run()
     }

@@ -190,5 +190,15 @@ import Testing
         try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
         try tmux.send("q")
         try tmux.waitFor("EXIT:0")
+
+        // Our own export opened by mistake: the workbench says what it is and shows its source.
+        _ = try runProcess([TmuxSession.binary, "plan", "--out", directory + "/plan.json"] + options, capture: true)
+        _ = try runProcess([TmuxSession.binary, "quantize", "--plan", directory + "/plan.json", "--out", directory + "/q",
+                            "--cache-directory", directory + "/cache"], capture: true)
+        let exported = try TmuxSession(arguments: [directory + "/q/quantized.safetensors"] + options)
+        try exported.waitFor("quantized.safetensors is a quantized model (stsq-quantized/2) of the bundled demo model")
+        try exported.waitFor("Weight ranges · spatial_blocks.0.attn.qkv [384×128]")
+        try exported.send("q")
+        try exported.waitFor("EXIT:0")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Workbench
 import VideoDiT
+import Tensors
 import Quantization
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -150,6 +151,21 @@ func openFixture(_ name: String = "stdit3-layout.safetensors") throws -> Workben
     let missing = layers.filter { if case .ready? = workbench.state.statistics[$0.name] { return false } else { return true } }
     #expect(missing.isEmpty, "never computed: \(missing.map(\.name))")
     #expect(workbench.state.selectedLayer?.name == selected, "background work does not move the selection")
+}
+
+@Test func aQuantizedExportIsRecognisedNotShownAsAnEmptyModel() throws {
+    let path = NSTemporaryDirectory() + "quantized-\(UUID().uuidString).safetensors"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    var writer = SafetensorsWriter()
+    writer.metadata = [("format", "stsq-quantized/2"), ("checkpoint_hash", "0123456789abcdef"), ("calibration", "fedcba9876543210")]
+    writer.add("spatial_blocks.0.attn.qkv.w0.weight", dtype: .i8, shape: [2, 2], elements: [Int8(1), 2, 3, 4])
+    try writer.write(to: path)
+    do {
+        _ = try CheckpointSession(path: path)
+        Issue.record("a quantized export opened as a checkpoint")
+    } catch let error as QuantizedModelOpened {
+        #expect(error.checkpointHash == "0123456789abcdef" && error.description.contains("stsq-tui quantize CHECKPOINT --plan plan.json"))
+    }
 }
 
 @Test func notACheckpointOfATransformerIsAClearError() throws {
