@@ -6,7 +6,7 @@ import VideoDiT
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure performance (build with -c release for meaningful figures).",
-        subcommands: [BenchGEMM.self, BenchForward.self, BenchQuantize.self])
+        subcommands: [BenchGEMM.self, BenchForward.self, BenchQuantize.self, BenchWorkbench.self])
 }
 
 struct BenchGEMM: ParsableCommand {

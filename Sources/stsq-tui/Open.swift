@@ -55,10 +55,7 @@ struct Open: ParsableCommand {
         let source: CalibrationSource?
         let problem: String?
         do {
-            let prompts = try readPromptFile(calibration.calibrationPrompts)
-            source = CalibrationSource(options: .init(prompts: prompts, seeds: try parseSeeds(calibration.calibrationSeeds, option: "--calibration-seeds"),
-                                                      steps: calibration.steps, cfg: calibration.cfg),
-                                       cacheDirectory: calibration.cacheDirectory)
+            source = try calibration.source()
             problem = nil
         } catch {
             (source, problem) = (nil, "\(error)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import DemoModel
 import Evaluation
 import Foundation
+import Workbench
 import Quantization
 import Tensors
 import VideoDiT
@@ -101,4 +102,13 @@ func readPlan(_ path: String) throws -> QuantizationPlan {
     let json: JSONValue
     do { json = try JSONValue.parse(text) } catch { throw ValidationError("\(path): not valid JSON: \(error)") }
     do { return try QuantizationPlan(json: json, source: path) } catch let e as PlanError { throw ValidationError(e.description) }
+}
+
+extension CalibrationOptions {
+    /// Where the workbench finds (or makes) its calibration with these options.
+    func source() throws -> CalibrationSource {
+        CalibrationSource(options: .init(prompts: try readPromptFile(calibrationPrompts),
+                                         seeds: try parseSeeds(calibrationSeeds, option: "--calibration-seeds"), steps: steps, cfg: cfg),
+                          cacheDirectory: cacheDirectory)
+    }
 }
