@@ -4,7 +4,8 @@ import VideoDiT
 
 /// Calibration results on disk: one folder per key, `statistics.safetensors` (per layer and step:
 /// `<layer>@<step>.channel_min` / `.channel_max` [K], `.histogram` U64 [bins], `.reservoir` [n, K]) and
-/// `index.json` (the key's inputs, the statistics file's size and FNV-1a hash, and per layer and
+/// `index.json` (the key's inputs, the statistics file's size and FNV-1a hash, the hash of its own
+/// layer table, and per layer and
 /// step: min, max, rows). Written atomically; an entry whose file does not match its index is
 /// reported (`CalibrationCacheDamaged`), never read.
 public struct CalibrationCache {
@@ -38,19 +39,24 @@ public struct CalibrationCache {
 
     public let directory: String
     /// Older formats are recomputed, not read.
-    static let format = "stsq-calibration/3"
+    static let format = "stsq-calibration/4"
 
     public init(directory: String) { self.directory = directory }
 
-    /// `$XDG_CACHE_HOME/stsq-tui/calibration`, or `~/.cache/stsq-tui/calibration`.
-    public static var defaultDirectory: String {
-        let env = ProcessInfo.processInfo.environment
-        let base = env["XDG_CACHE_HOME"] ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.cache")
-        return base + "/stsq-tui/calibration"
+    /// `$XDG_CACHE_HOME/stsq-tui/calibration`, else `$HOME/.cache/stsq-tui/calibration` (the XDG
+    /// base directory rules: a relative `XDG_CACHE_HOME` is ignored); the password database's home
+    /// only when `HOME` is unset.
+    public static var defaultDirectory: String { defaultDirectory(environment: ProcessInfo.processInfo.environment) }
+
+    public static func defaultDirectory(environment env: [String: String]) -> String {
+        if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return xdg + "/stsq-tui/calibration" }
+        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
+        return home + "/.cache/stsq-tui/calibration"
     }
 
     /// FNV-1a over the whole file (mapped): the checkpoint's identity.
     public static func checkpointHash(path: String) throws -> String {
+        try FileInput.checkRegular(path)
         let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         return data.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
     }
@@ -59,15 +65,21 @@ public struct CalibrationCache {
 
     public func load(_ key: Key) throws -> [String: [Int: LayerStepStatistics]]? {
         let folder = folder(key)
-        guard let indexText = try? String(contentsOfFile: folder + "/index.json", encoding: .utf8) else { return nil }
         let damaged = { (why: String) in CalibrationCacheDamaged(folder: folder, reason: why) }
+        guard FileInput.exists(folder + "/index.json") else { return nil }
+        let indexText: String
+        do { indexText = try FileInput.readText(folder + "/index.json", limit: FileInput.Limit.cacheIndex) } catch { throw damaged("\(error)") }
         let index: JSONValue
         do { index = try JSONValue.parse(indexText) } catch { throw damaged("index.json does not parse (\(error))") }
         guard index["format"]?.stringValue == CalibrationCache.format else { return nil }
         guard index["key"] == key.json else { throw damaged("index.json belongs to another checkpoint or calibration setting") }
         guard let layers = index["layers"]?.objectValue, let bytes = index["statistics"]?["bytes"]?.intValue,
-              let hash = index["statistics"]?["fnv1a"]?.stringValue else { throw damaged("index.json lacks its layers or the statistics file's size and hash") }
+              let hash = index["statistics"]?["fnv1a"]?.stringValue,
+              let layersHash = index["statistics"]?["layers_fnv1a"]?.stringValue else { throw damaged("index.json lacks its layers or the statistics file's size and hashes") }
+        guard Self.hash(of: .object(layers)) == layersHash else { throw damaged("index.json's layer table hashes to \(Self.hash(of: .object(layers))), the index says \(layersHash) (edited or corrupted)") }
         let path = folder + "/statistics.safetensors"
+        guard FileInput.exists(path) else { throw damaged("statistics.safetensors is missing") }
+        do { try FileInput.checkRegular(path) } catch let error as FileInputError { throw damaged("statistics.safetensors \(error.reason)") }
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { throw damaged("statistics.safetensors is missing") }
         guard data.count == bytes else { throw damaged("statistics.safetensors has \(data.count) bytes, the index says \(bytes) (truncated?)") }
         let actual = data.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
@@ -77,10 +89,12 @@ public struct CalibrationCache {
         var result: [String: [Int: LayerStepStatistics]] = [:]
         for (layer, entry) in layers {
             guard let width = entry["width"]?.intValue, let capacity = entry["reservoir_rows"]?.intValue,
-                  let steps = entry["steps"]?.objectValue else { continue }
+                  let steps = entry["steps"]?.objectValue else { throw damaged("index.json: layer \(layer) lacks width, reservoir_rows or steps") }
             for (stepText, values) in steps {
-                guard let step = Int(stepText), let rows = values["rows"]?.intValue,
-                      let lo = values["min"]?.doubleValue, let hi = values["max"]?.doubleValue else { continue }
+                guard let step = Int(stepText), step >= 0, let rows = values["rows"]?.intValue,
+                      let lo = values["min"]?.doubleValue, let hi = values["max"]?.doubleValue else {
+                    throw damaged("index.json: \(layer) step \(stepText) lacks rows, min or max")
+                }
                 let prefix = "\(layer)@\(step)"
                 let histogram = try file.view(prefix + ".histogram").withElements(as: UInt64.self, Array.init)
                 let channelMinimum = try file.tensor(prefix + ".channel_min").scalars
@@ -92,6 +106,10 @@ public struct CalibrationCache {
                 guard channelMaximum.count == width else { throw bad("channel_max") }
                 guard histogram.count == LayerStepStatistics.binCount else { throw bad("histogram") }
                 guard reservoir.count % width == 0, reservoir.count <= capacity * width else { throw bad("reservoir") }
+                guard lo.isFinite, hi.isFinite, channelMinimum.allSatisfy(\.isFinite), channelMaximum.allSatisfy(\.isFinite),
+                      reservoir.allSatisfy(\.isFinite) else {
+                    throw damaged("\(prefix) holds NaN or ±Inf ranges or rows")
+                }
                 result[layer, default: [:]][step] = LayerStepStatistics(
                     width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum,
                     minimum: Float(lo), maximum: Float(hi), histogram: histogram, rows: rows,
@@ -101,9 +119,15 @@ public struct CalibrationCache {
         return result
     }
 
+    /// Writes the entry under a temporary folder beside it, then renames the folder into place, so
+    /// a reader sees the old entry or the new one, never a mix; a failure leaves no temporary folder.
     public func save(_ statistics: [String: [Int: LayerStepStatistics]], for key: Key) throws {
         let folder = folder(key)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let temporary = directory + "/.\(key.digest).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        var placed = false
+        defer { if !placed { try? FileManager.default.removeItem(atPath: temporary) } }
         var writer = SafetensorsWriter()
         var layers: [(String, JSONValue)] = []
         for layer in statistics.keys.sorted() {
@@ -122,15 +146,20 @@ public struct CalibrationCache {
             layers.append((layer, .object([("width", .int(first.width)), ("reservoir_rows", .int(first.reservoirCapacity)),
                                            ("steps", .object(stepEntries))])))
         }
-        let path = folder + "/statistics.safetensors"
-        try writer.write(to: path)
-        let written = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        let hash = written.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
+        let bytes = writer.serialized()
+        try AtomicFile.write(bytes, to: temporary + "/statistics.safetensors")
+        let hash = String(format: "%016llx", fnv1a(bytes))
         let index = JSONValue.object([("format", .string(CalibrationCache.format)), ("key", key.json),
-                                      ("statistics", .object([("bytes", .int(written.count)), ("fnv1a", .string(hash))])),
+                                      ("statistics", .object([("bytes", .int(bytes.count)), ("fnv1a", .string(hash)),
+                                                              ("layers_fnv1a", .string(Self.hash(of: .object(layers))))])),
                                       ("layers", .object(layers))])
-        try AtomicFile.write(Array(index.serialized(pretty: true).utf8), to: folder + "/index.json")
+        try AtomicFile.write(Array(index.serialized(pretty: true).utf8), to: temporary + "/index.json")
+        try AtomicFile.replaceDirectory(folder, with: temporary)
+        placed = true
     }
+
+    /// FNV-1a of a JSON value's compact serialization.
+    static func hash(of value: JSONValue) -> String { String(format: "%016llx", fnv1a(Array(value.serialized().utf8))) }
 }
 
 /// A cache entry that exists for the key but cannot be trusted: truncated, corrupted, or written

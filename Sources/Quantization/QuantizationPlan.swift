@@ -128,7 +128,7 @@ public struct QuantizationPlan: Sendable, Equatable {
             try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
         }
         guard !stepGroups.isEmpty, stepGroups.first?.lowerBound == 0, stepGroups.last?.upperBound == steps - 1,
-              zip(stepGroups, stepGroups.dropFirst()).allSatisfy({ $0.upperBound + 1 == $1.lowerBound }) else {
+              zip(stepGroups, stepGroups.dropFirst()).allSatisfy({ $0.upperBound < $1.lowerBound && $1.lowerBound - $0.upperBound == 1 }) else {
             throw PlanError("step_groups: must be contiguous [first, last] ranges covering steps 0…\(steps - 1), got \(stepGroups.map { [$0.lowerBound, $0.upperBound] })")
         }
     }
@@ -162,49 +162,92 @@ public struct QuantizationPlan: Sendable, Equatable {
     }
 
     /// Parses and checks a plan's own structure (names are checked later against a model by `validate`).
+    /// Strict: an unknown key or a value of the wrong type is an error naming its JSON path, so a
+    /// typo can never quietly give a default model.
     public init(json: JSONValue, source: String) throws {
         func fail(_ field: String, _ why: String) -> PlanError { PlanError("\(source): \(field): \(why)") }
-        guard json["format"]?.stringValue == Self.format else { throw fail("format", "expected \"\(Self.format)\"") }
-        guard let version = json["version"]?.intValue else { throw fail("version", "missing") }
+        func object(_ value: JSONValue?, _ path: String, known: [String]) throws -> JSONValue {
+            guard let value else { throw fail(path, "missing") }
+            guard let members = value.objectValue else { throw fail(path, "must be an object, found \(value.typeName)") }
+            for (key, _) in members where !known.contains(key) {
+                throw fail(path.isEmpty ? key : "\(path).\(key)", "unknown key (known: \(known.joined(separator: ", ")))")
+            }
+            return value
+        }
+        func string(_ value: JSONValue?, _ path: String) throws -> String {
+            guard let value else { throw fail(path, "missing") }
+            guard let text = value.stringValue else { throw fail(path, "must be a string, found \(value.typeName)") }
+            return text
+        }
+        func int(_ value: JSONValue?, _ path: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let value else { throw fail(path, "missing") }
+            guard let i = value.intValue, range.contains(i) else { throw fail(path, "must be an integer in \(range.lowerBound)…\(range.upperBound), found \(value.serializedShort)") }
+            return i
+        }
+        func number(_ value: JSONValue?, _ path: String) throws -> Double {
+            guard let value else { throw fail(path, "missing") }
+            guard let d = value.doubleValue, d.isFinite else { throw fail(path, "must be a finite number, found \(value.serializedShort)") }
+            return d
+        }
+        func array(_ value: JSONValue?, _ path: String) throws -> [JSONValue] {
+            guard let value else { throw fail(path, "missing") }
+            guard let items = value.arrayValue else { throw fail(path, "must be an array, found \(value.typeName)") }
+            return items
+        }
+        let top = try object(json, "", known: ["format", "version", "checkpoint", "calibration", "sampler", "step_groups", "defaults", "blocks", "layers"])
+        guard top["format"]?.stringValue == Self.format else { throw fail("format", "expected \"\(Self.format)\"") }
+        let version = try int(top["version"], "version", 0...Int.max)
         guard version == Self.version else { throw fail("version", "\(version) is not supported (this build reads \(Self.version))") }
-        guard let hash = json["checkpoint"]?["hash"]?.stringValue else { throw fail("checkpoint.hash", "missing") }
-        checkpointHash = hash
-        architecture = json["checkpoint"]?["architecture"]?.stringValue ?? "STDiT3"
-        guard let c = json["calibration"] else { throw fail("calibration", "missing") }
-        guard let prompts = c["prompts"]?.arrayValue?.compactMap(\.stringValue), !prompts.isEmpty else { throw fail("calibration.prompts", "must be a non-empty list of strings") }
-        guard let seedValues = c["seeds"]?.arrayValue, !seedValues.isEmpty else { throw fail("calibration.seeds", "must be a non-empty list of non-negative integers") }
+        let checkpoint = try object(top["checkpoint"], "checkpoint", known: ["hash", "architecture"])
+        checkpointHash = try string(checkpoint["hash"], "checkpoint.hash")
+        if checkpoint["architecture"] == nil {
+            architecture = "STDiT3"
+        } else {
+            architecture = try string(checkpoint["architecture"], "checkpoint.architecture")
+            guard ["STDiT3", "STDiT"].contains(architecture) else { throw fail("checkpoint.architecture", "\"\(architecture)\" is not one of \"STDiT3\", \"STDiT\"") }
+        }
+        let c = try object(top["calibration"], "calibration", known: ["checkpoint_hash", "prompts", "sampler", "steps", "cfg_scale", "seeds"])
+        let prompts = try array(c["prompts"], "calibration.prompts").enumerated().map { i, v in try string(v, "calibration.prompts[\(i)]") }
+        guard !prompts.isEmpty else { throw fail("calibration.prompts", "must be a non-empty list of strings") }
+        let seedValues = try array(c["seeds"], "calibration.seeds")
+        guard !seedValues.isEmpty else { throw fail("calibration.seeds", "must be a non-empty list of non-negative integers") }
         let seeds = try seedValues.enumerated().map { i, v -> UInt64 in
-            guard case .number(let literal) = v, let seed = UInt64(literal) else { throw fail("calibration.seeds[\(i)]", "must be a non-negative integer") }
+            guard case .number(let literal) = v, let seed = UInt64(literal) else { throw fail("calibration.seeds[\(i)]", "must be a non-negative integer, found \(v.serializedShort)") }
             return seed
         }
-        guard let sampler = c["sampler"]?.stringValue else { throw fail("calibration.sampler", "missing") }
+        let sampler = try string(c["sampler"], "calibration.sampler")
         guard sampler == "rflow" else { throw fail("calibration.sampler", "\"\(sampler)\" is not supported: calibration and quantized sampling run rectified flow (\"rflow\")") }
-        guard let steps = c["steps"]?.intValue, (1...1000).contains(steps) else { throw fail("calibration.steps", "must be an integer in 1…1000") }
-        guard let cfg = c["cfg_scale"]?.doubleValue, cfg.isFinite else { throw fail("calibration.cfg_scale", "must be a finite number") }
-        guard let hashOfCalibration = c["checkpoint_hash"]?.stringValue else { throw fail("calibration.checkpoint_hash", "missing") }
+        let steps = try int(c["steps"], "calibration.steps", 1...1000)
+        let cfg = try number(c["cfg_scale"], "calibration.cfg_scale")
+        let hashOfCalibration = try string(c["checkpoint_hash"], "calibration.checkpoint_hash")
         calibration = CalibrationCache.Key(checkpointHash: hashOfCalibration, prompts: prompts, sampler: sampler, steps: steps,
                                            cfgScale: Float(cfg), seeds: seeds)
-        guard let t = json["sampler"]?["t"]?.arrayValue?.compactMap(\.doubleValue), t.count == steps else {
-            throw fail("sampler.t", "must list \(steps) timesteps (calibration.steps)")
-        }
+        let samplerObject = try object(top["sampler"], "sampler", known: ["name", "steps", "cfg_scale", "t"])
+        let t = try array(samplerObject["t"], "sampler.t").enumerated().map { i, v in try number(v, "sampler.t[\(i)]") }
+        guard t.count == steps else { throw fail("sampler.t", "must list \(steps) timesteps (calibration.steps), found \(t.count)") }
         timesteps = t.map(Float.init)
-        if let name = json["sampler"]?["name"]?.stringValue, name != sampler { throw fail("sampler.name", "\"\(name)\" differs from calibration.sampler \"\(sampler)\"") }
-        if let n = json["sampler"]?["steps"], n.intValue != steps { throw fail("sampler.steps", "differs from calibration.steps (\(steps))") }
-        if let scale = json["sampler"]?["cfg_scale"], scale.doubleValue.map(Float.init) != Float(cfg) {
+        if samplerObject["name"] != nil {
+            let name = try string(samplerObject["name"], "sampler.name")
+            guard name == sampler else { throw fail("sampler.name", "\"\(name)\" differs from calibration.sampler \"\(sampler)\"") }
+        }
+        if samplerObject["steps"] != nil, try int(samplerObject["steps"], "sampler.steps", 1...1000) != steps {
+            throw fail("sampler.steps", "differs from calibration.steps (\(steps))")
+        }
+        if samplerObject["cfg_scale"] != nil, Float(try number(samplerObject["cfg_scale"], "sampler.cfg_scale")) != Float(cfg) {
             throw fail("sampler.cfg_scale", "differs from calibration.cfg_scale (\(cfg))")
         }
-        guard let groups = json["step_groups"]?.arrayValue else { throw fail("step_groups", "missing") }
-        stepGroups = try groups.enumerated().map { i, g in
+        // Bounded by the step count, so no range arithmetic on user numbers can overflow.
+        stepGroups = try array(top["step_groups"], "step_groups").enumerated().map { i, g in
             guard let items = g.arrayValue, items.count == 2, let first = items[0].intValue, let last = items[1].intValue,
-                  first >= 0, first <= last else {
-                throw fail("step_groups[\(i)]", "must be [first, last] step indices")
+                  first >= 0, first <= last, last < steps else {
+                throw fail("step_groups[\(i)]", "must be [first, last] step indices with 0 ≤ first ≤ last < \(steps), found \(g.serializedShort)")
             }
             return first...last
         }
         defaults = LayerSettings()
-        if let d = json["defaults"] { try Self.apply(d, to: &defaults, path: "\(source): defaults", alphaApplies: true) }
-        guard let b = (json["blocks"] ?? .object([])).objectValue else { throw fail("blocks", "must be an object") }
-        guard let l = (json["layers"] ?? .object([])).objectValue else { throw fail("layers", "must be an object") }
+        if let d = top["defaults"] { try Self.apply(d, to: &defaults, path: "\(source): defaults", alphaApplies: true) }
+        guard let b = (top["blocks"] ?? .object([])).objectValue else { throw fail("blocks", "must be an object, found \(top["blocks"]!.typeName)") }
+        guard let l = (top["layers"] ?? .object([])).objectValue else { throw fail("layers", "must be an object, found \(top["layers"]!.typeName)") }
         blocks = b
         layers = l
         do { try validateStructureOnly() } catch let e as PlanError { throw PlanError("\(source): \(e.description)") }

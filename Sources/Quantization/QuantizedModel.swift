@@ -100,6 +100,10 @@ public final class QuantizedModel: @unchecked Sendable {
             guard s.width == widths[layer] else {
                 throw PlanError("calibration statistics for \(layer) at step \(step) have width \(s.width), the layer has \(widths[layer] ?? 0) inputs")
             }
+            // A scale, a smoothing factor or a clip from an infinite range is no number at all.
+            guard s.minimum.isFinite, s.maximum.isFinite, s.channelMinimum.allSatisfy(\.isFinite), s.channelMaximum.allSatisfy(\.isFinite) else {
+                throw PlanError("calibration statistics for \(layer) at step \(step) hold NaN or ±Inf (the activations overflowed, or the cache is damaged): no static range can be set; recalibrate")
+            }
             return s
         }
         func merged(_ layer: String, _ steps: some Sequence<Int>) throws -> LayerStepStatistics {

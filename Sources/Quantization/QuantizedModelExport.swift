@@ -20,11 +20,31 @@ import VideoDiT
 public enum QuantizedModelExport {
     public static let format = "stsq-quantized/2"
 
+    /// Writes `quantized.safetensors` then `plan.json` into `directory`, each atomically. The
+    /// quantized file records the FNV-1a of the plan's bytes (`plan_fnv1a`), so a pair from two
+    /// different runs (one interrupted between the renames) is refused when read. A folder this call
+    /// created is removed again if writing fails.
     public static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, to directory: String) throws {
+        let created = !FileInput.exists(directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do { try write(q, model: model, fps: fps, into: directory) } catch {
+            if created { try? FileManager.default.removeItem(atPath: directory) }
+            throw error
+        }
+    }
+
+    /// FNV-1a (hex) of a plan file's bytes, as recorded in the quantized file.
+    public static func planDigest(_ bytes: [UInt8]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(format: "%016llx", h)
+    }
+
+    private static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, into directory: String) throws {
+        let planBytes = Array(q.plan.json.serialized(pretty: true).utf8)
         var w = SafetensorsWriter()
         w.metadata = [("format", format), ("checkpoint_hash", q.plan.checkpointHash), ("calibration", q.plan.calibration.digest),
-                      ("fps", "\(fps)")]
+                      ("fps", "\(fps)"), ("plan_fnv1a", planDigest(planBytes))]
         let S = q.plan.steps
         for layer in q.layers {
             let modified = layer.weightSets.count > 1 || layer.smoothing.contains { $0 != nil }
@@ -72,7 +92,7 @@ public enum QuantizedModelExport {
         }
         w.add("step_group", dtype: .i32, shape: [S], elements: q.groupOfStep.map(Int32.init))
         try w.write(to: directory + "/quantized.safetensors")
-        try AtomicFile.write(Array(q.plan.json.serialized(pretty: true).utf8), to: directory + "/plan.json")
+        try AtomicFile.write(planBytes, to: directory + "/plan.json")
     }
 
     /// `quantize --explain`: per layer, its settings, fold and deployed sizes.

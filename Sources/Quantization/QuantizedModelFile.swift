@@ -74,6 +74,15 @@ public struct QuantizedModelFile: Sendable {
         guard let hash = file.metadataValue("checkpoint_hash"), let fpsText = file.metadataValue("fps"), let fps = Float(fpsText) else {
             throw reader.error(nil, "metadata needs 'checkpoint_hash' and a numeric 'fps'")
         }
+        // The plan written beside it must be the one it was built from (an interrupted export can
+        // leave a new file beside an old plan).
+        let planPath = (path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : ".") + "/plan.json"
+        if let recorded = file.metadataValue("plan_fnv1a"), FileInput.exists(planPath) {
+            let actual = QuantizedModelExport.planDigest(try FileInput.read(planPath, limit: FileInput.Limit.plan))
+            guard actual == recorded else {
+                throw reader.error(nil, "was built from another plan than the plan.json beside it (plan digest \(recorded), plan.json \(actual)): an export was interrupted or mixed; run `stsq-tui quantize` again")
+            }
+        }
         self.path = path
         checkpointHash = hash
         self.fps = fps

@@ -42,6 +42,8 @@ public struct ModelConfig: Sendable, Equatable {
         public static let modelMaxLength = 65_536
         public static let patchSize = 64
         public static let mlpRatio = 64.0
+        public static let inputSquareSize = 65_536.0
+        public static let positionalScale = 1e-3...1e3
     }
 
     /// Reads OpenSora's config keys; `source` names the file for errors.
@@ -56,10 +58,12 @@ public struct ModelConfig: Sendable, Equatable {
             }
             return i
         }
-        func double(_ key: String, default value: Double, max: Double = .greatestFiniteMagnitude) throws -> Double {
+        // Bounded both ways: beyond these a Float positional scale overflows to inf or 0 and the
+        // whole forward pass turns NaN.
+        func double(_ key: String, default value: Double, min: Double, max: Double) throws -> Double {
             guard let v = json[key] else { return value }
-            guard let d = v.doubleValue, d.isFinite, d > 0, d <= max else {
-                throw fail(key, "must be a positive number\(max < .greatestFiniteMagnitude ? " up to \(max)" : ""), found \(v.serialized())")
+            guard let d = v.doubleValue, d.isFinite, d >= min, d <= max else {
+                throw fail(key, "must be a number in \(min)…\(max), found \(v.serialized())")
             }
             return d
         }
@@ -69,6 +73,7 @@ public struct ModelConfig: Sendable, Equatable {
             return b
         }
         guard json.objectValue != nil else { throw ModelLoadError("\(source): the config must be a JSON object") }
+        if let v = json["model_type"], v.stringValue == nil { throw fail("model_type", "must be a string, found \(v.serialized())") }
         let type = json["model_type"]?.stringValue ?? "STDiT3"
         guard let architecture = Architecture(rawValue: type) ?? (type.hasPrefix("STDiT3") ? .stdit3 : type.hasPrefix("STDiT") ? .stdit : nil) else {
             throw fail("model_type", "is \"\(type)\"; known: STDiT3, STDiT")
@@ -80,14 +85,15 @@ public struct ModelConfig: Sendable, Equatable {
         inChannels = try int("in_channels", default: 4, max: Limits.channels)
         captionChannels = try int("caption_channels", default: 4096, max: Limits.captionChannels)
         modelMaxLength = try int("model_max_length", default: architecture == .stdit3 ? 300 : 120, max: Limits.modelMaxLength)
-        mlpRatio = try double("mlp_ratio", default: 4, max: Limits.mlpRatio)
+        mlpRatio = try double("mlp_ratio", default: 4, min: 1e-6, max: Limits.mlpRatio)
         predSigma = try bool("pred_sigma", default: true)
         qkNorm = try bool("qk_norm", default: architecture == .stdit3)
-        inputSquareSize = try double("input_sq_size", default: 512)
-        spaceScale = try double("space_scale", default: 1)
-        timeScale = try double("time_scale", default: 1)
+        inputSquareSize = try double("input_sq_size", default: 512, min: 1, max: Limits.inputSquareSize)
+        spaceScale = try double("space_scale", default: 1, min: Limits.positionalScale.lowerBound, max: Limits.positionalScale.upperBound)
+        timeScale = try double("time_scale", default: 1, min: Limits.positionalScale.lowerBound, max: Limits.positionalScale.upperBound)
         if let patch = json["patch_size"] {
-            guard let values = patch.arrayValue?.compactMap(\.intValue), values.count == 3,
+            guard let items = patch.arrayValue, items.count == 3, items.allSatisfy({ $0.intValue != nil }),
+                  case let values = items.compactMap(\.intValue),
                   values.allSatisfy({ (1...Limits.patchSize).contains($0) }) else {
                 throw fail("patch_size", "must be three integers in 1…\(Limits.patchSize), found \(patch.serialized())")
             }
@@ -109,7 +115,12 @@ public struct ModelConfig: Sendable, Equatable {
         let folder = file.path.contains("/") ? String(file.path[..<file.path.lastIndex(of: "/")!]) : "."
         let stem = file.path.hasSuffix(".safetensors") ? String(file.path.dropLast(".safetensors".count)) : file.path
         let candidates = [stem + ".config.json", folder + "/config.json"]
-        if let beside = candidates.first(where: { readTextFile($0) != nil }), let text = readTextFile(beside) {
+        // A config that is there but cannot be read is an error, never a silent fall-back to shapes.
+        if let beside = candidates.first(where: FileInput.exists) {
+            let text: String
+            do { text = try FileInput.readText(beside, limit: FileInput.Limit.config) } catch let error as FileInputError {
+                throw ModelLoadError("\(error) (the checkpoint's config; remove it to read the config off the tensor shapes)")
+            }
             do {
                 return try ModelConfig(json: try JSONValue.parse(text), source: beside)
             } catch let error as JSONParseError {
@@ -186,22 +197,4 @@ public struct ModelConfig: Sendable, Equatable {
 public struct ModelLoadError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Whole file as UTF-8 text, or nil when it cannot be read.
-func readTextFile(_ path: String) -> String? {
-    guard let handle = fopen(path, "rb") else { return nil }
-    defer { fclose(handle) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, handle)
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
-    }
-    return String(validating: bytes, as: UTF8.self)
 }

@@ -50,6 +50,7 @@ public enum ModelLoader {
 
     public static func load(path: String) throws -> LoadedCheckpoint {
         let file = try SafetensorsFile(path: path)
+        try file.checkFinite()
         let config = try ModelConfig.resolve(for: file)
         if let detected = Architecture.detect(names: file.names), detected != config.architecture {
             throw ModelLoadError("\(path): the config says \(config.architecture.rawValue) but the tensor names are \(detected.rawValue)'s")
@@ -79,6 +80,7 @@ public struct CaptionEmbeddingsFile {
         guard y.shape.allSatisfy({ $0 > 0 }) else {
             throw ModelLoadError("\(path): 'y' is \(y.shape): needs at least one prompt, one token and one channel")
         }
+        try file.checkFinite { $0 == "y" }
         let embeddings = try file.tensor("y")
         let flat = try file.view("mask").toInts()
         let (p, l) = (y.shape[0], y.shape[1])

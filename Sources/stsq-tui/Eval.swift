@@ -34,8 +34,7 @@ struct Eval: ParsableCommand {
             guard setup.model.config.inChannels == 3 else {
                 throw ValidationError("\(setup.path): eval compares RGB frames, so it needs a pixel-space model (in_channels 3); this one has \(setup.model.config.inChannels) latent channels and no VAE here")
             }
-            guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw ValidationError("cannot read \(prompts)") }
-            let list = CalibrationSetup.readPrompts(text)
+            let list = try readPromptFile(prompts)
             guard !list.isEmpty else { throw ValidationError("\(prompts): no prompts") }
             let seedList = try parseSeeds(seeds, option: "--seeds")
             guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }

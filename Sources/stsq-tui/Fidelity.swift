@@ -27,8 +27,7 @@ struct Fidelity: ParsableCommand {
             guard let model = loaded.model as? STDiT3, let encoder = loaded.textEncoder else {
                 throw ValidationError("\(path): fidelity needs an STDiT3 checkpoint with its own text encoder (the demo model)")
             }
-            guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw ValidationError("cannot read \(prompts)") }
-            let list = CalibrationSetup.readPrompts(text)
+            let list = try readPromptFile(prompts)
             let seedList = try parseSeeds(seeds, option: "--seeds")
             let d = loaded.samplerDefaults
             let size = [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32]

@@ -21,12 +21,15 @@ struct Forward: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputFolder.checkWritable(AtomicFile.folder(of: output), purpose: "the output")
             let model = try ModelLoader.load(path: checkpoint).model
             let inputFile = try SafetensorsFile(path: inputs)
+            try inputFile.checkFinite()
             let modelInputs = try ModelInputs(file: inputFile)
             try Self.checkSize(modelInputs, model.config, source: inputs)
             let capturing = capture.map { CapturingExecutor(pattern: $0) }
             let out = try model.forward(modelInputs, executor: capturing ?? Float32Executor(), step: nil)
+            try refuseNonFinite(out, what: "the forward pass's output 'out'")
             var writer = SafetensorsWriter()
             writer.metadata = [("checkpoint", checkpoint), ("inputs", inputs)]
             writer.add("out", out)
@@ -69,6 +72,14 @@ extension Forward {
     }
 }
 
+/// An output with NaN or ±Inf is an error, not a file: it means the weights or inputs overflow.
+func refuseNonFinite(_ tensor: Tensor, what: String) throws {
+    let bad = tensor.scalars.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+    guard bad == 0 else {
+        throw ValidationError("\(what) holds \(bad) NaN or ±Inf values of \(tensor.scalars.count): the model overflows on these inputs; nothing was written")
+    }
+}
+
 /// Runs `body`; engine and file errors become one line on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
@@ -76,7 +87,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandleStderr.write("error: \(error)\n")
+        FileHandleStderr.write("error: \(STSQ.oneLine("\(error)"))\n")
         throw ExitCode(1)
     }
 }

@@ -20,7 +20,7 @@ struct Inspect: ParsableCommand {
         do {
             file = try SafetensorsFile(path: checkpoint)
         } catch let error as SafetensorsError {
-            FileHandleStderr.write("error: \(error)\n")
+            FileHandleStderr.write("error: \(STSQ.oneLine("\(error)"))\n")
             throw ExitCode(1)
         }
         print(json ? CheckpointSummary(file).json : CheckpointSummary(file).table)
@@ -56,11 +56,11 @@ struct CheckpointSummary {
 
     var table: String {
         let rows = file.entries.map { entry in
-            [entry.name, entry.dtype.name, "[" + entry.shape.map(String.init).joined(separator: ", ") + "]",
+            [TerminalText.escaped(entry.name), entry.dtype.name, "[" + entry.shape.map(String.init).joined(separator: ", ") + "]",
              formatCount(entry.elementCount), formatCount(entry.byteCount)]
         }
         var lines = [
-            "\(file.path)",
+            TerminalText.escaped(file.path),
             "\(file.entries.count) tensors, \(formatCount(totalParameters)) parameters, \(formatBytes(totalBytes))",
             "",
         ]
@@ -70,17 +70,10 @@ struct CheckpointSummary {
             lines.append("")
             lines.append("metadata:")
             for (key, value) in file.metadata {
-                let shown = value.count > 120 ? String(value.prefix(117)) + "…" : value
-                lines.append("  \(key): \(shown.replacingNewlines())")
+                lines.append("  \(TerminalText.short(key, limit: 60)): \(TerminalText.short(value, limit: 120))")
             }
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-extension String {
-    func replacingNewlines() -> String {
-        String(map { $0 == "\n" ? "⏎" : $0 })
     }
 }
 

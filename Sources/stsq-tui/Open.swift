@@ -4,6 +4,7 @@ import DemoModel
 import Quantization
 import TerminalUI
 import Workbench
+import Tensors
 
 /// `stsq-tui [CHECKPOINT]`: the interactive workbench.
 struct Open: ParsableCommand {
@@ -32,7 +33,7 @@ struct Open: ParsableCommand {
             throw ExitCode(2)
         }
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
-            FileHandleStderr.write("error: the workbench needs a terminal; for scripts use `stsq-tui inspect \(checkpoint)`\n")
+            FileHandleStderr.write("error: the workbench needs a terminal; for scripts use `stsq-tui inspect \(TerminalText.escaped(checkpoint))`\n")
             throw ExitCode(2)
         }
         let session: CheckpointSession
@@ -43,13 +44,13 @@ struct Open: ParsableCommand {
             // Our own export of the bundled model: show the checkpoint it came from.
             guard let demo = DemoModel.checkpointPath, (try? CalibrationCache.checkpointHash(path: demo)) == quantized.checkpointHash,
                   let demoSession = try? CheckpointSession(path: demo) else {
-                FileHandleStderr.write("error: \(quantized)\n")
+                FileHandleStderr.write("error: \(STSQ.oneLine("\(quantized)"))\n")
                 throw ExitCode(1)
             }
             session = demoSession
             opened = StatusMessage("\(quantized.file.split(separator: "/").last ?? "") is a quantized model (\(quantized.format)) of the bundled demo model: showing the checkpoint it came from")
         } catch {
-            FileHandleStderr.write("error: \(error)\n")
+            FileHandleStderr.write("error: \(STSQ.oneLine("\(error)"))\n")
             throw ExitCode(1)
         }
         let source: CalibrationSource?

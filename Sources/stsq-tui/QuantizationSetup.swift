@@ -44,7 +44,11 @@ struct QuantizationSetup {
 
     /// Cached statistics, or a calibration run (progress on stderr) saved to the cache.
     func statistics(cacheDirectory: String) throws -> [String: [Int: LayerStepStatistics]] {
-        if let cached = try setup.cachedStatistics(in: cacheDirectory) { return cached }
+        do {
+            if let cached = try setup.cachedStatistics(in: cacheDirectory) { return cached }
+        } catch let damaged as CalibrationCacheDamaged {
+            FileHandleStderr.write("warning: \(STSQ.oneLine(damaged.description)); recalibrating\n")
+        }
         let start = monotonicSeconds()
         let statistics = try calibrate(cacheDirectory: cacheDirectory)
         FileHandleStderr.write(String(format: "calibrated %d prompts × %d seeds in %.1f s\n", key.prompts.count, key.seeds.count,
@@ -52,8 +56,10 @@ struct QuantizationSetup {
         return statistics
     }
 
-    /// Records the statistics now (progress on stderr) and saves them to the cache.
+    /// Records the statistics now (progress on stderr) and saves them to the cache, whose folder
+    /// is checked first: minutes of calibration are not run to be lost on a read-only cache.
     func calibrate(cacheDirectory: String) throws -> [String: [Int: LayerStepStatistics]] {
+        try OutputFolder.checkWritable(cacheDirectory, purpose: "the calibration cache")
         let statistics = try setup.calibrate { done, total in
             FileHandleStderr.write("\rcalibrating: \(done)/\(total) sampler steps")
         }
@@ -81,10 +87,12 @@ func readPromptFile(_ path: String) throws -> [String] {
             folder = folder.deletingLastPathComponent()
         }
     }
-    guard let text = candidates.lazy.compactMap({ try? String(contentsOfFile: $0, encoding: .utf8) }).first else {
-        throw ValidationError("cannot read \(path)")
+    guard let found = candidates.first(where: FileInput.exists) else {
+        throw ValidationError("\(path): no such prompt file (looked in the working directory and beside the executable)")
     }
-    return CalibrationSetup.readPrompts(text)
+    do { return CalibrationSetup.readPrompts(try FileInput.readText(found, limit: FileInput.Limit.prompts)) } catch let error as FileInputError {
+        throw ValidationError(error.description)
+    }
 }
 
 func parseSeeds(_ text: String, option: String) throws -> [UInt64] {
@@ -98,7 +106,8 @@ func parseSeeds(_ text: String, option: String) throws -> [UInt64] {
 
 /// Reads and parses a `plan.json`.
 func readPlan(_ path: String) throws -> QuantizationPlan {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+    let text: String
+    do { text = try FileInput.readText(path, limit: FileInput.Limit.plan) } catch let error as FileInputError { throw ValidationError(error.description) }
     let json: JSONValue
     do { json = try JSONValue.parse(text) } catch { throw ValidationError("\(path): not valid JSON: \(error)") }
     do { return try QuantizationPlan(json: json, source: path) } catch let e as PlanError { throw ValidationError(e.description) }

@@ -26,6 +26,7 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputFolder.checkWritable(AtomicFile.folder(of: out), purpose: "the plan")
             let setup = try QuantizationSetup(checkpoint: checkpoint, options: calibration)
             let settings: JSONValue = .object([("weight_bits", .int(weightBits)),
                                                ("weight_symmetric", .bool(!asymmetricWeights)), ("activations", .string(activations)),
@@ -74,6 +75,7 @@ struct Quantize: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard out != nil || explain else { throw ValidationError("give --out DIR, --explain, or both") }
+            if let out { try OutputFolder.checkWritable(out, purpose: "the quantized model") }
             let parsed = try readPlan(plan)
             var options = try CalibrationOptions.parse([])
             options.cacheDirectory = cacheDirectory

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Tensors
 
 @main
 struct STSQ: ParsableCommand {
@@ -11,6 +12,24 @@ struct STSQ: ParsableCommand {
 
     static func main() {
         OpenMPWaitPolicy.applyBeforeOpenMPWork()
-        main(nil)
+        var command: ParsableCommand
+        do { command = try parseAsRoot(nil) } catch { exit(withError: error) }
+        do {
+            try command.run()
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch let error as ValidationError {
+            exit(withError: ValidationError(oneLine(error.message)))
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            exit(withError: error)  // help and version requests (`HelpCommand` throws them from run)
+        } catch {
+            exit(withError: ValidationError(oneLine(String(describing: error))))
+        }
     }
+
+    /// Errors quote names and values from files: printed escaped (no terminal control sequence, no
+    /// second line) and cut with their length when huge.
+    static func oneLine(_ message: String) -> String { TerminalText.short(message, limit: 2000) }
 }

@@ -40,6 +40,7 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputFolder.checkWritable(AtomicFile.folder(of: out), purpose: "the samples")
             let loaded = try ModelLoader.load(path: checkpoint)
             let model = loaded.model
             let defaults = loaded.samplerDefaults
@@ -79,6 +80,7 @@ struct Sample: ParsableCommand {
                 throw ValidationError("sampler '\(kind)' does not fit \(model.config.architecture.rawValue): use rflow for STDiT3, iddpm or ddim for STDiT")
             }
             FileHandleStderr.write(String(format: "\rsampled %d video(s) in %.2f s\n", n, monotonicSeconds() - start))
+            try refuseNonFinite(result, what: "the sampled videos")
             var writer = SafetensorsWriter()
             writer.metadata = [("checkpoint", checkpoint), ("sampler", kind), ("seed", "\(seed)")]
             writer.add("samples", result)
@@ -138,6 +140,9 @@ struct Sample: ParsableCommand {
         if !prompts.isEmpty {
             guard let encoder = loaded.textEncoder else {
                 throw ValidationError("\(checkpoint) has no text encoder: give --embeddings FILE (precomputed T5 output: 'y' [P, L, C] and 'mask' [P, L]) or --null-caption")
+            }
+            if let (i, empty) = prompts.enumerated().first(where: { !$0.1.contains(where: { $0.isLetter || $0.isNumber }) }) {
+                throw ValidationError("--prompt #\(i + 1) \"\(empty)\" has no words: an empty caption is not a prompt; use --null-caption to sample the unconditional (null) caption")
             }
             return try encoder.encode(prompts)
         }

@@ -75,6 +75,16 @@ struct QuantizeWorkspace {
         ("sampler.t", { var s = $0["sampler"] as! [String: Any]; s["t"] = [1000, 900]; $0["sampler"] = s }),
         ("step_groups", { $0["step_groups"] = [[0, 0]] }),
         ("version", { $0["version"] = 7 }),
+        // Strict decoding (issue 15): a typo or a wrong type never falls back to a default.
+        ("defualts", { $0["defualts"] = ["alpha": 0.5] }),
+        ("checkpoint.architecture", { var c = $0["checkpoint"] as! [String: Any]; c["architecture"] = 5; $0["checkpoint"] = c }),
+        ("checkpoint.architecture", { var c = $0["checkpoint"] as! [String: Any]; c["architecture"] = NSNull(); $0["checkpoint"] = c }),
+        ("sampler.t[1]", { var s = $0["sampler"] as! [String: Any]; var t = s["t"] as! [Any]; t[1] = "x"; s["t"] = t; $0["sampler"] = s }),
+        ("sampler.t[0]", { var s = $0["sampler"] as! [String: Any]; var t = s["t"] as! [Any]; t[0] = NSNull(); s["t"] = t; $0["sampler"] = s }),
+        ("calibration.prompts[0]", { var c = $0["calibration"] as! [String: Any]; c["prompts"] = [5]; $0["calibration"] = c }),
+        ("sampler.stepz", { var s = $0["sampler"] as! [String: Any]; s["stepz"] = 2; $0["sampler"] = s }),
+        // Once an arithmetic overflow (SIGILL) on upperBound + 1.
+        ("step_groups[0]", { $0["step_groups"] = [[0, Int.max], [0, 1]] }),
     ]
     for (field, edit) in cases {
         let result = try w.quantize(try w.edited(edit), explain: true)

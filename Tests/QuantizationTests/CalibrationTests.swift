@@ -73,7 +73,7 @@ import Tensors
     try FileManager.default.removeItem(atPath: data)
     expectDamaged("missing")
     try restore()
-    try "{\"format\": \"stsq-calibration/3\", \"key\": ".write(toFile: index, atomically: true, encoding: .utf8)
+    try "{\"format\": \"stsq-calibration/4\", \"key\": ".write(toFile: index, atomically: true, encoding: .utf8)
     expectDamaged("does not parse")
     // An entry written for another checkpoint, copied into this key's folder.
     var other = key
@@ -83,6 +83,43 @@ import Tensors
     try FileManager.default.copyItem(atPath: cache.directory + "/" + other.digest, toPath: folder)
     expectDamaged("another checkpoint")
     try restore()
+    // One changed digit in the index's layer table (rows 3 → 4), the statistics file untouched.
+    let indexText = try String(contentsOfFile: index, encoding: .utf8)
+    #expect(indexText.contains("\"rows\" : 3") || indexText.contains("\"rows\": 3"))
+    try indexText.replacingOccurrences(of: "\"rows\" : 3", with: "\"rows\" : 4").replacingOccurrences(of: "\"rows\": 3", with: "\"rows\": 4")
+        .write(toFile: index, atomically: true, encoding: .utf8)
+    expectDamaged("edited or corrupted")
+    try restore()
+    // A FIFO in place of the statistics file is refused by type, without blocking.
+    try FileManager.default.removeItem(atPath: data)
+    #expect(mkfifo(data, 0o644) == 0)
+    expectDamaged("FIFO")
+    try FileManager.default.removeItem(atPath: data)
+    try restore()
+    // Saving leaves no temporary folder behind, and replaces an entry as a whole.
+    let names = try FileManager.default.contentsOfDirectory(atPath: cache.directory)
+    #expect(names.allSatisfy { !$0.contains(".tmp-") }, "\(names)")
+}
+
+/// Statistics with an infinite channel range (activations that overflowed, or a cache written by a
+/// broken tool with matching hashes) are refused when read, naming the layer and step.
+@Test func nonFiniteStatisticsAreRefusedNotQuantized() throws {
+    let cache = CalibrationCache(directory: NSTemporaryDirectory() + "calibration-inf-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(atPath: cache.directory) }
+    let statistics = ["blocks.0.mlp.fc1": [0: LayerStepStatistics(
+        width: 2, channelMinimum: [-1, -2], channelMaximum: [1, .infinity], minimum: -2, maximum: 2,
+        histogram: [UInt64](repeating: 0, count: LayerStepStatistics.binCount), rows: 1, reservoir: [0, 1], reservoirCapacity: 4)]]
+    let key = CalibrationCache.Key(checkpointHash: "00", prompts: ["a"], sampler: "rflow", steps: 1, cfgScale: 5, seeds: [0])
+    try cache.save(statistics, for: key)
+    #expect(throws: CalibrationCacheDamaged.self) { try cache.load(key) }
+    do { _ = try cache.load(key) } catch { #expect("\(error)".contains("blocks.0.mlp.fc1@0") && "\(error)".contains("±Inf"), "\(error)") }
+}
+
+/// XDG base directories: `XDG_CACHE_HOME` when absolute, else `$HOME/.cache`.
+@Test func theCacheFollowsXDGAndHome() {
+    #expect(CalibrationCache.defaultDirectory(environment: ["XDG_CACHE_HOME": "/x/cache", "HOME": "/h"]) == "/x/cache/stsq-tui/calibration")
+    #expect(CalibrationCache.defaultDirectory(environment: ["XDG_CACHE_HOME": "relative", "HOME": "/h"]) == "/h/.cache/stsq-tui/calibration")
+    #expect(CalibrationCache.defaultDirectory(environment: ["HOME": "/home/someone"]) == "/home/someone/.cache/stsq-tui/calibration")
 }
 
 @Test func promptListsSkipCommentsAndBlankLines() {

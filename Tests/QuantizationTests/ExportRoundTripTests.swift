@@ -176,3 +176,46 @@ func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws 
         }
     }
 }
+
+/// An export is one unit: the quantized file records its plan's digest, and a plan.json from
+/// another run beside it (an export killed between its two renames) is refused, not mixed.
+@Test func aQuantizedFileBesideAnotherPlanIsRefused() throws {
+    let f = try sharedExportFixture.get()
+    let directory = NSTemporaryDirectory() + "stsq-export-pair-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let first = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: f.plan(alpha(0.5)))
+    let second = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: f.plan(alpha(0.25)))
+    try QuantizedModelExport.write(first, model: f.fixture.model, fps: f.sampler.fps, to: directory)
+    _ = try QuantizedModelFile(path: directory + "/quantized.safetensors", model: f.fixture.model)
+    let firstPlan = try Data(contentsOf: URL(fileURLWithPath: directory + "/plan.json"))
+    try QuantizedModelExport.write(second, model: f.fixture.model, fps: f.sampler.fps, to: directory)
+    try firstPlan.write(to: URL(fileURLWithPath: directory + "/plan.json"))
+    do {
+        _ = try QuantizedModelFile(path: directory + "/quantized.safetensors", model: f.fixture.model)
+        Issue.record("a quantized file beside another plan was read")
+    } catch {
+        #expect("\(error)".contains("another plan"), "\(error)")
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["plan.json", "quantized.safetensors"])
+}
+
+/// An infinite channel range reaching the quantizer (statistics handed in, not read from a cache)
+/// is a plan error naming the layer and step, for every estimator, never a trap in the int8 cast.
+@Test(arguments: [LayerSettings.Estimator.minmax, .percentile, .mse])
+func infiniteCalibrationRangesAreAnErrorNotACrash(estimator: LayerSettings.Estimator) throws {
+    let f = try sharedExportFixture.get()
+    var statistics = f.fixture.statistics
+    let layer = "spatial_blocks.0.mlp.fc1"
+    let s = try #require(statistics[layer]?[0])
+    var maximum = s.channelMaximum
+    maximum[3] = .infinity
+    statistics[layer]![0] = LayerStepStatistics(width: s.width, channelMinimum: s.channelMinimum, channelMaximum: maximum,
+                                                minimum: s.minimum, maximum: .infinity, histogram: s.histogram, rows: s.rows,
+                                                reservoir: s.reservoir, reservoirCapacity: s.reservoirCapacity)
+    do {
+        _ = try QuantizedModel(model: f.fixture.model, statistics: statistics, plan: f.plan({ $0.alpha = 0.5; $0.estimator = estimator }))
+        Issue.record("quantized from an infinite range")
+    } catch let error as PlanError {
+        #expect(error.description.contains(layer) && error.description.contains("±Inf"), "\(error)")
+    }
+}

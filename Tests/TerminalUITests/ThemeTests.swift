@@ -57,6 +57,21 @@ private func parseError(_ text: String) -> ThemeError? {
     #expect(parseError("[colors]\nheat = [\"#000000\"]\n")?.message.contains("two") == true)
 }
 
+/// What TOML refuses is refused here too: keys and tables given twice, bare CR line endings, colour
+/// literals that only an integer parser would take.
+@Test func themesAreAsStrictAsTOML() throws {
+    #expect(parseError("[colors]\ntext = \"#ffffff\"\ntext = \"#000000\"\n")?.message == "given twice")
+    #expect(parseError("[colors]\ntext = \"#ffffff\"\n[colors]\n")?.line == 3)
+    #expect(parseError("name = \"a\"\nname = \"b\"\n")?.key == "name")
+    #expect(parseError("[colors]\rtext = \"#ffffff\"\r")?.message.contains("carriage return") == true)
+    #expect(parseError("[colors]\ntext = \"#+12345\"\n")?.key == "text")
+    #expect(parseError("[colors]\ntext = \"#-12345\"\n")?.key == "text")
+    #expect(parseError("name = \"a\u{1b}[2J\"\n")?.message.contains("control") == true)
+    // CRLF is a line ending like LF.
+    let crlf = try ThemeParser.parse("name = \"w\"\r\n[colors]\r\ntext = \"#010203\"\r\n", file: "/t/w.toml")
+    #expect(crlf.colors[.text] == RGB(hex: "#010203"))
+}
+
 @Test func missingOrBrokenThemeFallsBackToDefault() throws {
     let (theme, error) = ThemeLibrary.loadOrDefault("no-such-theme")
     #expect(theme == .dark)

@@ -41,6 +41,47 @@ func integerKeysOutOfRangeAreRefused(key: String) {
     }
 }
 
+/// Values that parse but would overflow the Float positional scales to inf or 0 (the whole forward
+/// pass NaN), and wrong types that a lenient reader dropped.
+@Test func scalesThatOverflowAFloatAndWrongTypesAreRefused() {
+    for value in ["1e308", "1e39", "0.5", "70000"] { expectRefusal(#""input_sq_size": \#(value)"#, naming: "input_sq_size") }
+    for key in ["space_scale", "time_scale"] {
+        for value in ["1e308", "1e-40", "5000"] { expectRefusal(#""\#(key)": \#(value)"#, naming: key) }
+    }
+    expectRefusal(#""patch_size": [2, 4, 4, "x"]"#, naming: "patch_size")
+    expectRefusal(#""patch_size": [1, "2", 2]"#, naming: "patch_size")
+    expectRefusal(#""patch_size": [1, null, 2]"#, naming: "patch_size")
+    do { _ = try ModelConfig(json: try JSONValue.parse(#"{"model_type": 5}"#), source: "bad/config.json"); Issue.record("model_type 5 read") } catch {
+        #expect("\(error)".contains("'model_type'"), "\(error)")
+    }
+}
+
+/// A config.json beside the checkpoint that is there but cannot be read (not UTF-8, a symlink
+/// loop, a FIFO, /dev/zero) is an error; it is never skipped for a config read off the shapes.
+@Test func anUnreadableConfigBesideTheCheckpointIsAnError() throws {
+    let source = try shapesFile(validShapes)
+    let folder = NSTemporaryDirectory() + "config-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let checkpoint = folder + "/model.safetensors"
+    try FileManager.default.copyItem(atPath: source.path, toPath: checkpoint)
+    let config = folder + "/config.json"
+    let cases: [(String, () throws -> Void)] = [
+        ("not UTF-8", { try Data([0x7B, 0xFF, 0x7D]).write(to: URL(fileURLWithPath: config)) }),
+        ("symbolic links", { try FileManager.default.createSymbolicLink(atPath: config, withDestinationPath: config) }),
+        ("FIFO", { #expect(mkfifo(config, 0o644) == 0) }),
+        ("character device", { try FileManager.default.createSymbolicLink(atPath: config, withDestinationPath: "/dev/zero") }),
+    ]
+    for (reason, make) in cases {
+        try? FileManager.default.removeItem(atPath: config)
+        try make()
+        do { _ = try ModelConfig.resolve(for: try SafetensorsFile(path: checkpoint)); Issue.record("\(reason): config skipped") } catch {
+            #expect("\(error)".contains(config) && "\(error)".contains(reason), "\(error)")
+        }
+    }
+    try FileManager.default.removeItem(atPath: config)
+    #expect(try ModelConfig.resolve(for: try SafetensorsFile(path: checkpoint)).hiddenSize == 28)
+}
+
 @Test func integralDoublesAreStillIntegers() throws {
     #expect(try config(#""hidden_size": 128.0, "num_heads": 2, "depth": 4e0"#).depth == 4)
 }

@@ -4,14 +4,34 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible {
     public let offset: Int
     /// Set when the error is a repeated object key.
     public var duplicateKey: String? = nil
+    /// Set when a `JSONLimits` bound stopped the parse.
+    public var exceeded: Exceeded? = nil
+    public enum Exceeded: Sendable { case values, arrayLength, objectMembers }
     public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// Bounds on the work a JSON text may ask for, checked while parsing (so a hostile text is refused
+/// after at most that much work, not after building a huge value).
+public struct JSONLimits: Sendable {
+    /// Values of any kind in the whole document.
+    public var values: Int
+    /// Elements of one array.
+    public var arrayLength: Int
+    /// Members of one object.
+    public var objectMembers: Int
+    public init(values: Int = .max, arrayLength: Int = .max, objectMembers: Int = .max) {
+        self.values = values
+        self.arrayLength = arrayLength
+        self.objectMembers = objectMembers
+    }
+    public static let unbounded = JSONLimits()
 }
 
 extension JSONValue {
     /// Parses strict JSON (RFC 8259) from UTF-8 bytes. Refuses duplicate object keys, nesting
-    /// deeper than `maxDepth`, invalid UTF-8 and trailing content.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 64) throws -> JSONValue {
-        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+    /// deeper than `maxDepth`, invalid UTF-8, trailing content and anything beyond `limits`.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 64, limits: JSONLimits = .unbounded) throws -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth, limits: limits)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -19,20 +39,23 @@ extension JSONValue {
         return value
     }
 
-    public static func parse(_ text: String, maxDepth: Int = 64) throws -> JSONValue {
+    public static func parse(_ text: String, maxDepth: Int = 64, limits: JSONLimits = .unbounded) throws -> JSONValue {
         var copy = text
-        return try copy.withUTF8 { try parse(UnsafeRawBufferPointer($0), maxDepth: maxDepth) }
+        return try copy.withUTF8 { try parse(UnsafeRawBufferPointer($0), maxDepth: maxDepth, limits: limits) }
     }
 }
 
 private struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
+    let limits: JSONLimits
     var position = 0
+    var values = 0
 
-    init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
+    init(bytes: UnsafeRawBufferPointer, maxDepth: Int, limits: JSONLimits) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.limits = limits
     }
 
     func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: position) }
@@ -54,6 +77,8 @@ private struct JSONParser {
 
     mutating func parseValue(depth: Int) throws -> JSONValue {
         guard depth < maxDepth else { throw error("nesting deeper than \(maxDepth)") }
+        values += 1
+        guard values <= limits.values else { var e = error("more than \(limits.values) values"); e.exceeded = .values; throw e }
         guard let c = current else { throw error("unexpected end of JSON") }
         switch c {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
@@ -85,6 +110,7 @@ private struct JSONParser {
             guard current == UInt8(ascii: ":") else { throw error("expected ':' after key \"\(key)\"") }
             position += 1
             skipWhitespace()
+            guard members.count < limits.objectMembers else { var e = error("an object with more than \(limits.objectMembers) members"); e.exceeded = .objectMembers; throw e }
             members.append((key, try parseValue(depth: depth + 1)))
             skipWhitespace()
             switch current {
@@ -102,6 +128,7 @@ private struct JSONParser {
         if current == UInt8(ascii: "]") { position += 1; return .array(elements) }
         while true {
             skipWhitespace()
+            guard elements.count < limits.arrayLength else { var e = error("an array with more than \(limits.arrayLength) elements"); e.exceeded = .arrayLength; throw e }
             elements.append(try parseValue(depth: depth + 1))
             skipWhitespace()
             switch current {

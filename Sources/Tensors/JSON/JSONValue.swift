@@ -70,6 +70,12 @@ public indirect enum JSONValue: Equatable, Sendable {
         return nil
     }
 
+    /// The value as JSON, cut to a few dozen characters for an error message.
+    public var serializedShort: String {
+        let text = serialized()
+        return text.count > 40 ? String(text.prefix(37)) + "…" : text
+    }
+
     public var typeName: String {
         switch self {
         case .null: return "null"

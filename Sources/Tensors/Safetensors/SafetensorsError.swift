@@ -3,7 +3,7 @@
 public struct SafetensorsError: Error, CustomStringConvertible, Equatable {
     public enum Kind: String, Sendable, Equatable {
         case io, truncated, headerTooLarge, invalidJSON, invalidHeader, unknownDType
-        case sizeMismatch, outOfBounds, overlap, duplicateName, missingTensor, unsupportedConversion
+        case sizeMismatch, outOfBounds, overlap, duplicateName, missingTensor, unsupportedConversion, nonFinite
     }
 
     public let file: String

@@ -18,10 +18,15 @@ public struct SafetensorsEntry: Sendable, Hashable {
 /// handed out as views into the mapping (no copy), so a multi-GB checkpoint opens in milliseconds.
 ///
 /// Validation refuses every header that could make a view read outside the file: truncation,
-/// absurd header lengths (> 100 MB), invalid JSON, unknown dtypes, shape × dtype size different
+/// absurd header lengths (> 100 MB), more than 200 000 tensors or a rank above 64, invalid JSON, unknown dtypes, shape × dtype size different
 /// from the byte range, ranges out of bounds or overlapping, duplicate names.
 public final class SafetensorsFile: @unchecked Sendable {
     public static let maxHeaderBytes = 100_000_000
+    /// Far above any checkpoint (a 405 B-parameter model has a few thousand tensors per file).
+    public static let maxTensors = 200_000
+    /// Safetensors has no rank limit; PyTorch's is 64.
+    public static let maxRank = 64
+    public static let maxMetadataEntries = 200_000
 
     public let path: String
     /// Tensors in header order.
@@ -35,19 +40,12 @@ public final class SafetensorsFile: @unchecked Sendable {
     private let index: [String: Int]
 
     public convenience init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw SafetensorsError(file: path, kind: .io, "cannot open: \(String(cString: strerror(errno)))")
+        // Checked by type before the open: a FIFO would block the open, a device has no end.
+        let fd: Int32, size: Int
+        do { (fd, size) = try FileInput.openRegular(path) } catch let error as FileInputError {
+            throw SafetensorsError(file: path, kind: .io, error.reason)
         }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw SafetensorsError(file: path, kind: .io, "cannot stat: \(String(cString: strerror(errno)))")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw SafetensorsError(file: path, kind: .io, "not a regular file")
-        }
-        let size = Int(info.st_size)
         var mapping: UnsafeRawPointer? = nil
         if size > 0 {
             let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -108,6 +106,19 @@ public final class SafetensorsFile: @unchecked Sendable {
         let start = mapping.map { $0 + dataStart + entry.dataOffsets.lowerBound }
         return TensorView(entry: entry, bytes: UnsafeRawBufferPointer(start: start, count: entry.byteCount),
                           file: self)
+    }
+
+    /// Refuses NaN or ±Inf in any float tensor whose name passes `include`: one such weight turns a
+    /// whole forward pass into NaN, so it is reported at load (tensor and count), not found in a
+    /// grey video.
+    public func checkFinite(where include: (String) -> Bool = { _ in true }) throws {
+        for entry in entries where entry.dtype.isFloatingPoint && include(entry.name) {
+            let bad = view(of: entry).nonFiniteCount()
+            guard bad == 0 else {
+                throw SafetensorsError(file: path, tensor: entry.name, kind: .nonFinite,
+                                       "\(bad) of \(entry.elementCount) values are NaN or ±Inf")
+            }
+        }
     }
 
     /// The tensor converted to Float32 (any float or integer dtype).

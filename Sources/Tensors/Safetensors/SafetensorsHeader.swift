@@ -1,6 +1,13 @@
 /// The validated header of a safetensors file: 8-byte little-endian length N, N bytes of JSON,
 /// then the data section.
 struct SafetensorsHeader {
+    /// A header's work is bounded by what it may hold, not only by its byte length: at most
+    /// `SafetensorsFile.maxTensors` entries of rank ≤ `SafetensorsFile.maxRank`, each a handful of
+    /// values (and the metadata map).
+    static let headerLimits = JSONLimits(values: 16 * SafetensorsFile.maxTensors + 2 * SafetensorsFile.maxMetadataEntries,
+                                         arrayLength: SafetensorsFile.maxRank,
+                                         objectMembers: SafetensorsFile.maxTensors + 1)
+
     var entries: [SafetensorsEntry]
     var metadata: [(key: String, value: String)]
     var dataStart: Int
@@ -22,8 +29,14 @@ struct SafetensorsHeader {
         }
         let json: JSONValue
         do {
-            json = try JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerLength)]))
+            json = try JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + headerLength)]), limits: headerLimits)
         } catch let error as JSONParseError {
+            if error.exceeded == .arrayLength {
+                throw fail(.invalidHeader, "a shape of more than \(SafetensorsFile.maxRank) dimensions (or another array that long) at header byte \(error.offset); no tensor has that rank")
+            }
+            if error.exceeded != nil {
+                throw fail(.invalidHeader, "more than \(SafetensorsFile.maxTensors) tensors (or \(SafetensorsFile.maxMetadataEntries) metadata entries): refused at header byte \(error.offset)")
+            }
             if let name = error.duplicateKey {
                 throw fail(.duplicateName, "duplicate tensor name in the header", tensor: name)
             }
@@ -31,6 +44,9 @@ struct SafetensorsHeader {
         }
         guard let members = json.objectValue else {
             throw fail(.invalidHeader, "header must be a JSON object, found \(json.typeName)")
+        }
+        guard members.count - (json["__metadata__"] == nil ? 0 : 1) <= SafetensorsFile.maxTensors else {
+            throw fail(.invalidHeader, "more than \(SafetensorsFile.maxTensors) tensors: no checkpoint has that many")
         }
         let dataStart = 8 + headerLength
         let dataSize = bytes.count - dataStart

@@ -94,13 +94,14 @@ public struct SafetensorsWriter {
     }
 }
 
-/// Atomic whole-file writes: temp file beside the target, fsync, rename.
+/// Atomic whole-file writes: temp file beside the target, fsync, rename, fsync of the folder.
+/// Temporary names are `.NAME.tmp-PID-RANDOM` (NAME shortened to fit NAME_MAX); those left by a
+/// process that no longer runs (killed mid-write) are removed by the next write into that folder.
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temporary = "\(directory.isEmpty ? "/" : directory)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let (directory, base) = split(path)
+        removeStale(in: directory)
+        let temporary = directory + "/" + temporaryName(for: base)
         func fail(_ what: String) -> SafetensorsError {
             SafetensorsError(file: path, kind: .io, "\(what): \(String(cString: strerror(errno)))")
         }
@@ -124,5 +125,84 @@ public enum AtomicFile {
         guard close(fd) == 0 else { throw fail("cannot close") }
         guard rename(temporary, path) == 0 else { throw fail("cannot rename into place") }
         ok = true
+        syncDirectory(directory)
+    }
+
+    /// Puts the folder `temporary` (already complete, beside `path`) at `path`: a reader sees the old
+    /// folder or the new one. An existing folder is moved aside first and removed after.
+    public static func replaceDirectory(_ path: String, with temporary: String) throws {
+        let (directory, base) = split(path)
+        func fail(_ what: String) -> SafetensorsError {
+            SafetensorsError(file: path, kind: .io, "\(what): \(String(cString: strerror(errno)))")
+        }
+        var aside: String? = nil
+        if rename(temporary, path) != 0 {
+            guard errno == ENOTEMPTY || errno == EEXIST else { throw fail("cannot rename \(temporary) into place") }
+            let old = directory + "/" + temporaryName(for: base)
+            guard rename(path, old) == 0 else { throw fail("cannot move the previous folder aside") }
+            guard rename(temporary, path) == 0 else {
+                let e = fail("cannot rename \(temporary) into place")
+                _ = rename(old, path)
+                throw e
+            }
+            aside = old
+        }
+        syncDirectory(directory)
+        if let aside { removeTree(aside) }
+    }
+
+    /// A temporary name for `base` that fits NAME_MAX (255 bytes) with its suffix.
+    public static func temporaryName(for base: String) -> String {
+        let suffix = ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var name = Substring(base)
+        while 1 + name.utf8.count + suffix.utf8.count > 255 { name = name.dropLast() }
+        return "." + name + suffix
+    }
+
+    /// Removes `.*.tmp-PID-RANDOM` entries of processes that no longer exist.
+    public static func removeStale(in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let fields = name.split(separator: "-", omittingEmptySubsequences: false)
+            guard name.hasPrefix("."), fields.count >= 3, fields[fields.count - 3].hasSuffix(".tmp"),
+                  let pid = Int32(fields[fields.count - 2]), UInt32(fields[fields.count - 1]) != nil, pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { stale.append(name) }
+        }
+        closedir(dir)
+        for name in stale { removeTree(directory + "/" + name) }
+    }
+
+    /// The folder a file path is in (`.` for a bare name).
+    public static func folder(of path: String) -> String { split(path).directory }
+
+    static func split(_ path: String) -> (directory: String, base: String) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        return (directory.isEmpty ? "/" : directory, base)
+    }
+
+    static func syncDirectory(_ directory: String) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    /// Removes a file or a folder of plain files (what this type writes).
+    static func removeTree(_ path: String) {
+        if unlink(path) == 0 { return }
+        if let dir = opendir(path) {
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(dir)
+            for name in names { removeTree(path + "/" + name) }
+        }
+        rmdir(path)
     }
 }

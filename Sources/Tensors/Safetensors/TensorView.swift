@@ -52,6 +52,26 @@ public struct TensorView: @unchecked Sendable {
         }
     }
 
+    /// How many elements are NaN or ±Inf (read off the exponent bits; F64 values that overflow
+    /// Float32 count too). Integer tensors have none.
+    public func nonFiniteCount() -> Int {
+        guard let src = bytes.baseAddress else { return 0 }
+        let n = elementCount
+        var count = 0
+        switch dtype {
+        case .f32:
+            for i in 0..<n where src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) & 0x7F80_0000 == 0x7F80_0000 { count += 1 }
+        case .f16:
+            for i in 0..<n where src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7C00 == 0x7C00 { count += 1 }
+        case .bf16:
+            for i in 0..<n where src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7F80 == 0x7F80 { count += 1 }
+        case .f64:
+            for i in 0..<n where !Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)).isFinite { count += 1 }
+        default: break
+        }
+        return count
+    }
+
     /// Converts into caller memory of `elementCount` floats (exact for f16/bf16/i8/u8/i16/u16;
     /// f64 and wide integers are rounded to the nearest Float).
     public func convert(into destination: UnsafeMutablePointer<Float>) {

@@ -9,7 +9,9 @@ public struct RGB: Hashable, Sendable {
 
     /// Parses `#rrggbb`.
     public init?(hex: String) {
-        guard hex.count == 7, hex.first == "#", let v = UInt32(hex.dropFirst(), radix: 16) else { return nil }
+        // Exactly six hex digits: UInt32(_:radix:) alone would take a sign ("#+12345").
+        guard hex.count == 7, hex.first == "#", hex.dropFirst().allSatisfy(\.isHexDigit),
+              let v = UInt32(hex.dropFirst(), radix: 16) else { return nil }
         self.init(UInt8(v >> 16), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF))
     }
 

@@ -1,3 +1,5 @@
+import Tensors
+
 /// An in-memory screen: `width × height` cells that views draw into. The backend diffs it against
 /// the previous frame and writes only the changes; tests read it back as text.
 public struct CellGrid: Equatable, Sendable {
@@ -23,7 +25,9 @@ public struct CellGrid: Equatable, Sendable {
 
     public mutating func put(_ x: Int, _ y: Int, _ character: Character, _ style: Style) {
         guard x >= 0, y >= 0, x < width, y < height else { return }
-        cells[y * width + x] = Cell(character, style)
+        // A control character from a file (a tensor name, a path) must never reach the terminal.
+        let safe: Character = character.unicodeScalars.contains(where: TerminalText.isControl) ? "?" : character
+        cells[y * width + x] = Cell(safe, style)
     }
 
     /// Writes `text` from (x, y), clipped to `maxWidth` columns (and the grid); a text cut short
@@ -32,13 +36,13 @@ public struct CellGrid: Equatable, Sendable {
     public mutating func text(_ x: Int, _ y: Int, _ text: String, _ style: Style, maxWidth: Int? = nil) -> Int {
         let limit = min(maxWidth ?? (width - x), width - x)
         guard limit > 0, y >= 0, y < height else { return 0 }
-        let characters = Array(text)
+        let characters = Array(text.unicodeScalars.contains(where: TerminalText.isControl) ? TerminalText.escaped(text) : text)
         let clipped = characters.count > limit
         var column = 0
         for (i, ch) in characters.enumerated() {
             if column >= limit { break }
             let glyph: Character = clipped && column == limit - 1 ? "…" : ch
-            put(x + column, y, glyph == "\n" || glyph == "\t" ? " " : glyph, style)
+            put(x + column, y, glyph, style)
             column += 1
             if clipped && column == limit { break }
             _ = i

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Finds and loads themes: built-in files shipped as resources (`themes/*.toml`), a user's
 /// `~/.config/stsq-tui/themes/NAME.toml`, or an explicit path.
@@ -42,11 +43,9 @@ public enum ThemeLibrary {
             throw ThemeError(file: nameOrPath, line: 0, key: nil,
                              message: "no such theme (available: \(availableNames().joined(separator: ", ")))")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ThemeError(file: path, line: 0, key: nil, message: "cannot read the file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ThemeError(file: path, line: 0, key: nil, message: "not UTF-8 text")
+        let text: String
+        do { text = try FileInput.readText(path, limit: FileInput.Limit.theme) } catch let error as FileInputError {
+            throw ThemeError(file: path, line: 0, key: nil, message: error.reason)
         }
         return try ThemeParser.parse(text, file: path)
     }

@@ -1,3 +1,5 @@
+import Tensors
+
 /// A theme file that cannot be used, with where and why.
 public struct ThemeError: Error, Equatable, CustomStringConvertible {
     public let file: String
@@ -18,24 +20,36 @@ public struct ThemeError: Error, Equatable, CustomStringConvertible {
 ///     text = "#d8dce3"
 ///     heat = ["#1d2b53", "#2e7d9a", "#f24d4d"]
 ///
-/// Roles a file leaves out keep the default theme's colour. Unknown keys, bad colours and syntax
-/// errors are refused with the file, line and key.
+/// Roles a file leaves out keep the default theme's colour. Unknown keys, bad colours, syntax
+/// errors, a key or a table given twice and bare CR line endings are refused with the file, line
+/// and key (as TOML does).
 public enum ThemeParser {
     public static func parse(_ text: String, file: String) throws -> Theme {
         var theme = Theme.dark
         theme.name = file.split(separator: "/").last.map { String($0.split(separator: ".").first ?? $0) } ?? file
         var section = ""
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        var seenSections: Set<String> = []
+        var seenKeys: Set<String> = []
+        // Split on scalars: as Characters, "\r\n" is one grapheme and would not split at "\n".
+        let rawLines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
+        for (index, rawLine) in rawLines.enumerated() {
             let lineNumber = index + 1
-            let line = stripComment(String(rawLine)).trimmingSpaces()
-            if line.isEmpty { continue }
             func fail(_ message: String, key: String? = nil) -> ThemeError {
                 ThemeError(file: file, line: lineNumber, key: key, message: message)
             }
+            var lineText = rawLine
+            if lineText.unicodeScalars.last == "\r" { lineText.unicodeScalars.removeLast() }  // CRLF
+            guard !lineText.unicodeScalars.contains("\r") else { throw fail("a bare carriage return: lines must end in LF or CRLF") }
+            guard !lineText.unicodeScalars.contains(where: { TerminalText.isControl($0) && $0 != "\t" }) else {
+                throw fail("a control character in the line")
+            }
+            let line = stripComment(lineText).trimmingSpaces()
+            if line.isEmpty { continue }
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]") else { throw fail("unterminated section header") }
                 section = String(line.dropFirst().dropLast()).trimmingSpaces()
                 guard section == "colors" else { throw fail("unknown section [\(section)] (known: [colors])") }
+                guard seenSections.insert(section).inserted else { throw fail("table [\(section)] defined twice") }
                 continue
             }
             guard let equals = line.firstIndex(of: "=") else { throw fail("expected key = value") }
@@ -44,6 +58,7 @@ public enum ThemeParser {
             guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
                 throw fail("invalid key")
             }
+            guard seenKeys.insert(section + "." + key).inserted else { throw fail("given twice", key: key) }
             switch (section, key) {
             case ("", "name"):
                 theme.name = try parseString(rawValue) ?? { throw fail("expected a quoted string", key: key) }()
