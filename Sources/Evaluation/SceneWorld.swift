@@ -47,4 +47,12 @@ public enum SceneWorld {
               backgrounds.contains(where: { $0.0 == background }) else { return nil }
         return Attributes(colour: colour, shape: shape, motion: motion, background: background)
     }
+
+    /// Whether the object has its background's colour ("a blue circle … on a blue background"):
+    /// such a scene cannot be drawn visibly, so its colour, shape and motion cannot be judged.
+    public static func isInvisible(_ scene: Attributes) -> Bool {
+        guard let c = colours.first(where: { $0.0 == scene.colour })?.1,
+              let b = backgrounds.first(where: { $0.0 == scene.background })?.1 else { return false }
+        return c == b
+    }
 }

@@ -28,6 +28,15 @@ struct Fidelity: ParsableCommand {
                 throw ValidationError("\(path): fidelity needs an STDiT3 checkpoint with its own text encoder (the demo model)")
             }
             let list = try readPromptFile(prompts)
+            // Checked before sampling: a prompt the judge cannot read is an error, an impossible scene a warning.
+            for (i, prompt) in list.enumerated() {
+                guard let scene = SceneWorld.parse(prompt) else {
+                    throw ValidationError("\(prompts): prompt \(i + 1) \"\(prompt)\" is not of the scene grammar (\"a COLOUR SHAPE moving DIRECTION on a BACKGROUND background\" or \"… growing on …\")")
+                }
+                if SceneWorld.isInvisible(scene) {
+                    FileHandleStderr.write("warning: prompt \(i + 1) \"\(STSQ.oneLine(prompt))\" puts a \(scene.colour!) object on a \(scene.background!) background: it cannot be seen, so its colour, shape and motion score 0 whatever the model does\n")
+                }
+            }
             let seedList = try parseSeeds(seeds, option: "--seeds")
             let d = loaded.samplerDefaults
             let size = [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32]

@@ -128,3 +128,10 @@ func redPixels(_ pixels: [(Int, Int)]) -> Tensor {
     let judged = PromptFidelity.judgeWithDetails(redPixels(square))
     #expect(judged.attributes.shape == "square" && abs(judged.shapeIoUs[1] - 1) < 1e-12)
 }
+
+/// A blue object on a blue background parses but cannot be seen: `fidelity` warns before sampling.
+@Test func anObjectOfItsBackgroundsColourIsAnImpossibleScene() throws {
+    #expect(SceneWorld.isInvisible(try #require(SceneWorld.parse("a blue square moving up on a blue background"))))
+    #expect(SceneWorld.isInvisible(try #require(SceneWorld.parse("a white circle growing on a white background"))))
+    #expect(!SceneWorld.isInvisible(try #require(SceneWorld.parse("a cyan circle growing on a blue background"))))
+}
