@@ -40,7 +40,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Fuzz targets for every parser of user files, and their driver (libFuzzer when built by
+        // scripts/fuzz.sh, a seeded mutation fuzzer otherwise).
+        .target(name: "FuzzTargets", dependencies: ["Tensors", "VideoDiT", "Quantization", "TerminalUI"]),
+        .executableTarget(name: "stsq-fuzz", dependencies: ["FuzzTargets"]),
+
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "VideoDiTTests", dependencies: ["VideoDiT", "Tensors", "DemoModel", "Evaluation"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "VideoDiT", "Tensors", "DemoModel"]),

@@ -158,8 +158,11 @@ public struct CalibrationCache {
         placed = true
     }
 
-    /// FNV-1a of a JSON value's compact serialization.
-    static func hash(of value: JSONValue) -> String { String(format: "%016llx", fnv1a(Array(value.serialized().utf8))) }
+    /// FNV-1a of a JSON value's compact serialization (the index's `layers_fnv1a`).
+    public static func hash(of value: JSONValue) -> String { hash(ofBytes: Array(value.serialized().utf8)) }
+
+    /// FNV-1a of bytes, as the index records the statistics file's.
+    public static func hash(ofBytes bytes: [UInt8]) -> String { String(format: "%016llx", fnv1a(bytes)) }
 }
 
 /// A cache entry that exists for the key but cannot be trusted: truncated, corrupted, or written
