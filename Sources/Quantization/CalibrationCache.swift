@@ -123,9 +123,9 @@ public struct CalibrationCache {
     /// a reader sees the old entry or the new one, never a mix; a failure leaves no temporary folder.
     public func save(_ statistics: [String: [Int: LayerStepStatistics]], for key: Key) throws {
         let folder = folder(key)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try OutputFolder.create(directory)
         let temporary = directory + "/.\(key.digest).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        try OutputFolder.create(temporary)
         var placed = false
         defer { if !placed { try? FileManager.default.removeItem(atPath: temporary) } }
         var writer = SafetensorsWriter()

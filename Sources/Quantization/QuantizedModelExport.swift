@@ -26,7 +26,7 @@ public enum QuantizedModelExport {
     /// created is removed again if writing fails.
     public static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, to directory: String) throws {
         let created = !FileInput.exists(directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try OutputFolder.create(directory)
         do { try write(q, model: model, fps: fps, into: directory) } catch {
             if created { try? FileManager.default.removeItem(atPath: directory) }
             throw error

@@ -135,3 +135,19 @@ public enum OutputFolder {
         }
     }
 }
+
+extension OutputFolder {
+    /// `mkdir -p` with errors in plain words (the path and the system's reason), not Foundation's
+    /// error-domain dump.
+    public static func create(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw FileInputError(path: path, reason: "exists and is not a folder") }
+            return
+        }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try create(String(path[..<slash])) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw FileInputError(path: path, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
+        }
+    }
+}

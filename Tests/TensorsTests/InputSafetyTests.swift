@@ -141,4 +141,9 @@ func nonFiniteWeightsAreFoundByName(dtype: DType) throws {
         #expect("\(error)".contains("is not a folder"), "\(error)")
     }
     #expect(!FileManager.default.fileExists(atPath: directory + "/new"), "the check creates nothing")
+    try OutputFolder.create(directory + "/new/deeper")
+    try OutputFolder.create(directory + "/new/deeper")
+    do { try OutputFolder.create(plain + "/out"); Issue.record("a folder under a file") } catch {
+        #expect("\(error)" == "\(plain): exists and is not a folder", "\(error)")
+    }
 }
