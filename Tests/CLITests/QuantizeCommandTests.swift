@@ -136,3 +136,20 @@ struct QuantizeWorkspace {
         #expect(result.status == 1 && result.stderr.contains(field), "\(field) not named in: \(result.stderr)")
     }
 }
+
+/// A damaged cache entry is never used: `quantize` says so, recalibrates, and writes the same
+/// bytes as from the intact entry.
+@Test func quantizeRecalibratesADamagedCacheAndSaysSo() throws {
+    let w = try QuantizeWorkspace()
+    let first = try w.quantize(w.plan, out: w.directory + "/a")
+    #expect(first.status == 0, "\(first.stderr)")
+    let entries = try FileManager.default.contentsOfDirectory(atPath: w.cache).filter { !$0.hasPrefix(".") }
+    let statistics = w.cache + "/" + (try #require(entries.first)) + "/statistics.safetensors"
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: statistics)))
+    for i in stride(from: bytes.count - 64, to: bytes.count, by: 1) { bytes[i] = UInt8(truncatingIfNeeded: i &* 31) }
+    try Data(bytes).write(to: URL(fileURLWithPath: statistics))
+    let second = try w.quantize(w.plan, out: w.directory + "/b")
+    #expect(second.status == 0 && second.stderr.contains("is damaged") && second.stderr.contains("recalibrating"), "\(second.stderr)")
+    #expect(FileManager.default.contents(atPath: w.directory + "/a/quantized.safetensors")
+            == FileManager.default.contents(atPath: w.directory + "/b/quantized.safetensors"))
+}
