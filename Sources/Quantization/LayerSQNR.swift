@@ -7,17 +7,18 @@ import VideoDiT
 /// so the figure measures quantization alone. Energies are summed over steps before the ratio.
 public enum LayerSQNR {
     /// dB per quantized layer name.
+    /// `layers`: only these (nil: every quantized layer).
     public static func local(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
-                             mode: QuantizedModelExecutor.Mode = .int8) throws -> [String: Double] {
-        try energies(q, model: model, statistics: statistics, mode: mode).mapValues {
+                             mode: QuantizedModelExecutor.Mode = .int8, layers: Set<String>? = nil) throws -> [String: Double] {
+        try energies(q, model: model, statistics: statistics, mode: mode, layers: layers).mapValues {
             $0.noise > 0 ? 10 * log10($0.signal / $0.noise) : .infinity
         }
     }
 
     /// Σ‖y‖² and Σ‖y − y_q‖² per quantized layer over the calibration rows of every step.
     public static func energies(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
-                                mode: QuantizedModelExecutor.Mode) throws -> [String: (signal: Double, noise: Double)] {
-        try energiesPerStep(q, model: model, statistics: statistics, mode: mode).mapValues { steps in
+                                mode: QuantizedModelExecutor.Mode, layers: Set<String>? = nil) throws -> [String: (signal: Double, noise: Double)] {
+        try energiesPerStep(q, model: model, statistics: statistics, mode: mode, layers: layers).mapValues { steps in
             steps.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
         }
     }
@@ -33,11 +34,11 @@ public enum LayerSQNR {
 
     /// Σ‖y‖² and Σ‖y − y_q‖² per quantized layer and step, over that step's calibration rows.
     public static func energiesPerStep(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
-                                       mode: QuantizedModelExecutor.Mode) throws -> [String: [(signal: Double, noise: Double)]] {
+                                       mode: QuantizedModelExecutor.Mode, layers: Set<String>? = nil) throws -> [String: [(signal: Double, noise: Double)]] {
         let reference = QuantizedModelExecutor(model: q, mode: .float)
         let quantized = QuantizedModelExecutor(model: q, mode: mode)
         var result: [String: [(signal: Double, noise: Double)]] = [:]
-        for linear in model.blockLinears {
+        for linear in model.blockLinears where layers?.contains(linear.name) ?? true {
             guard let layer = q[linear.name], layer.isQuantized else { continue }
             var perStep = [(signal: Double, noise: Double)](repeating: (0, 0), count: q.plan.steps)
             for step in 0..<q.plan.steps {

@@ -46,6 +46,26 @@ public enum Action: Sendable {
     case calibrationStatus(CalibrationStatus)
     case activationsReady(ActivationData)
     case qualityMapReady([String: [Double]])
+    // Tuning (the plan screen)
+    /// The plan to tune is ready (the workbench posts it once the model and statistics are loaded).
+    case tuningReady(TuningState)
+    case moveBlock(Int)
+    /// Changes the selected block's α by `delta`, within [0, 1], to two decimals.
+    case adjustAlpha(Double)
+    case beginAlphaEntry
+    case setAlphaEntry(String)
+    case endAlphaEntry(accept: Bool)
+    /// Aggregated ↔ time-step-wise smoothing for the selected block.
+    case toggleSmoothing
+    case undo
+    case redo
+    case requantized(Result<RequantizeResult, WorkbenchError>, generation: Int)
+    case beginExport
+    case setExportDirectory(String)
+    /// Enter writes (`accept`), Esc closes the dialog.
+    case endExport(accept: Bool)
+    /// The written paths and sizes as a message, or why it failed.
+    case exportFinished(Result<String, WorkbenchError>, planJSON: String, path: String)
     // Panes and overlays
     case focus(Pane)
     /// The n-th pane of the current screen.
@@ -66,6 +86,21 @@ public enum Action: Sendable {
     // Jobs
     case statisticsFinished(layer: String, Result<WeightRangeStatistics, WorkbenchError>)
     case quit
+}
+
+extension Action {
+    /// Results of background jobs and layout reports: not the user's doing.
+    var isFromJobOrLayout: Bool {
+        switch self {
+        case .statisticsFinished, .calibrationStatus, .activationsReady, .qualityMapReady, .tuningReady, .requantized,
+             .exportFinished, .viewport, .showMessage:
+            return true
+        default:
+            return false
+        }
+    }
+
+    var isQuit: Bool { if case .quit = self { return true } else { return false } }
 }
 
 /// An error a job reports, as text the UI can show.

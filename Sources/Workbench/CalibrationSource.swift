@@ -8,10 +8,14 @@ import VideoDiT
 public struct CalibrationSource: Sendable {
     public let options: CalibrationSetup.Options
     public let cacheDirectory: String
+    /// A plan opened with the checkpoint (`--plan`) and its path: its calibration replaces the
+    /// options', and the tuning screen edits it.
+    public let plan: (plan: QuantizationPlan, path: String)?
 
-    public init(options: CalibrationSetup.Options, cacheDirectory: String) {
+    public init(options: CalibrationSetup.Options, cacheDirectory: String, plan: (plan: QuantizationPlan, path: String)? = nil) {
         self.options = options
         self.cacheDirectory = cacheDirectory
+        self.plan = plan
     }
 }
 
@@ -19,7 +23,9 @@ extension CheckpointSession {
     /// The checkpoint as a model to calibrate; throws `CalibrationSetupError` (with the reason in
     /// words) for a checkpoint this machine cannot sample. Loads the model: call it off the UI thread.
     func calibrationSetup(_ source: CalibrationSource) throws -> CalibrationSetup {
-        try CalibrationSetup(path: path, options: source.options)
+        let setup = try CalibrationSetup(path: path, options: source.options, overridingKey: source.plan?.plan.calibration)
+        if let (plan, path) = source.plan { try setup.check(plan, source: path) }
+        return setup
     }
 
     /// The activation data of a cached calibration, or nil when the cache has no entry for it.

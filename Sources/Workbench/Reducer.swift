@@ -4,6 +4,8 @@ import Quantization
 /// `Workbench` from the state afterwards.
 public enum Reducer {
     public static func apply(_ action: Action, to state: inout WorkbenchState) {
+        // A pending "quit without saving?" lasts until the user does anything else.
+        if !action.isFromJobOrLayout, !(action.isQuit) { state.tuning?.confirmingQuit = false }
         switch action {
         case .moveCursor(let delta): moveCursor(to: state.cursor + delta, &state)
         case .moveToFirst: moveCursor(to: 0, &state)
@@ -184,7 +186,18 @@ public enum Reducer {
                 state.statistics[layer] = .failed(error.message)
                 state.message = StatusMessage("\(layer): \(error.message)", severity: .error)
             }
-        case .quit: state.shouldQuit = true
+        case .quit:
+            // Unsaved plan edits: the first quit asks, a second one leaves.
+            if let tuning = state.tuning, tuning.isModified, !tuning.confirmingQuit {
+                state.tuning?.confirmingQuit = true
+                state.message = StatusMessage("the plan has unsaved changes: q again quits without them; any other key stays (e on the plan screen exports)",
+                                              severity: .error)
+            } else {
+                state.shouldQuit = true
+            }
+        case .tuningReady, .moveBlock, .adjustAlpha, .beginAlphaEntry, .setAlphaEntry, .endAlphaEntry, .toggleSmoothing, .undo, .redo,
+             .requantized, .beginExport, .setExportDirectory, .endExport, .exportFinished:
+            TuningReducer.apply(action, to: &state)
         }
     }
 

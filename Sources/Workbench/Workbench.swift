@@ -32,6 +32,13 @@ public final class Workbench: @unchecked Sendable {
     /// After the selected layer, compute every other layer's statistics in the background (the
     /// tree's ⚑ flags without a visit); off for inline jobs, where it would compute them all at once.
     private let prefetchesStatistics: Bool
+    /// Requantize and export jobs: one at a time, apart from calibration.
+    private let tuningQueue = DispatchQueue(label: "stsq.workbench.tuning", qos: .userInitiated)
+    /// The plan generation a requantize job is building, if one runs.
+    private var requantizeInFlight: Int?
+    private var exportInFlight = false
+    /// The newest quantized model built and the plan it was built from (tuning queue and mutex).
+    private var latest: (plan: QuantizationPlan, model: QuantizedModel, sqnr: [String: Double])?
 
     /// `calibration`: where activation statistics come from; nil shows weights only, with
     /// `calibrationProblem` (why there is none) on the activations screen.
@@ -54,6 +61,8 @@ public final class Workbench: @unchecked Sendable {
 
     public func dispatch(_ action: Action) {
         if case .statisticsFinished(let layer, _) = action, layer == statisticsInFlight { statisticsInFlight = nil }
+        if case .requantized(_, let generation) = action, generation == requantizeInFlight { requantizeInFlight = nil }
+        if case .exportFinished = action { exportInFlight = false }
         Reducer.apply(action, to: &state)
         startJobsIfNeeded()
     }
@@ -74,6 +83,7 @@ public final class Workbench: @unchecked Sendable {
         state.selectedLayer.map { state.statistics[$0.name] == nil || state.statistics[$0.name] == .computing } ?? false
             || state.calibration.isBusy
             || (state.activations != nil && state.qualityMap == nil && qualityMapStarted)
+            || requantizeInFlight != nil || exportInFlight
     }
 
     private func post(_ action: Action) {
@@ -84,6 +94,7 @@ public final class Workbench: @unchecked Sendable {
 
     private func startJobsIfNeeded() {
         startCalibrationJobsIfNeeded()
+        startTuningJobsIfNeeded()
         guard statisticsInFlight == nil, let layer = nextLayerForStatistics() else { return }
         statisticsInFlight = layer.name
         state.statistics[layer.name] = .computing
@@ -182,6 +193,103 @@ public final class Workbench: @unchecked Sendable {
                 (try? session.qualityMap(setup, data)).map { [.qualityMapReady($0)] } ?? []
             }
         }
+    }
+}
+
+// MARK: - Tuning
+
+extension Workbench {
+    /// The plan once the model and statistics are loaded; a requantize for each new edit (one job
+    /// at a time: an edit made while one runs is built next, and results for older plans are
+    /// dropped); the export when the dialog says write.
+    private func startTuningJobsIfNeeded() {
+        guard let data = state.activations, let setup = loadedSetup() else { return }
+        if state.tuning == nil {
+            let opened = calibrationSource?.plan
+            let plan = opened?.plan ?? CheckpointSession.defaultPlan(setup)
+            let name = opened.map { $0.path.split(separator: "/").last.map(String.init) ?? $0.path } ?? "default plan"
+            Reducer.apply(.tuningReady(TuningState(plan: plan, name: name, path: opened?.path,
+                                                   blocks: state.catalog.blocks.map(\.name))), to: &state)
+        }
+        guard let tuning = state.tuning else { return }
+        if tuning.requantize == .pending && requantizeInFlight == nil {
+            requantizeInFlight = tuning.generation
+            let plan = tuning.plan, generation = tuning.generation, blocks = tuning.blocks
+            run(on: tuningQueue) { [weak self] in
+                guard let self else { return [] }
+                do {
+                    return [.requantized(.success(try self.requantize(plan, generation: generation, blocks: blocks, setup: setup, data: data)),
+                                         generation: generation)]
+                } catch {
+                    return [.requantized(.failure(WorkbenchError("\(error)")), generation: generation)]
+                }
+            }
+        }
+        if let dialog = tuning.export, dialog.isWriting, !exportInFlight {
+            exportInFlight = true
+            let plan = tuning.plan
+            run(on: tuningQueue) { [weak self] in
+                guard let self else { return [] }
+                let json = plan.json.serialized(pretty: true)
+                let path = dialog.directory + "/plan.json"
+                do {
+                    let text = try self.export(plan, to: dialog.directory, setup: setup, data: data)
+                    return [.exportFinished(.success(text), planJSON: json, path: path)]
+                } catch {
+                    return [.exportFinished(.failure(WorkbenchError("\(error)")), planJSON: json, path: path)]
+                }
+            }
+        }
+    }
+
+    /// Builds the quantized model of `plan` and the local SQNR of the layers whose block settings
+    /// changed since the last build (every layer the first time): other layers keep their figures.
+    private func requantize(_ plan: QuantizationPlan, generation: Int, blocks: [String], setup: CalibrationSetup,
+                            data: ActivationData) throws -> RequantizeResult {
+        let start = monotonicSeconds()
+        let model = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
+        let milliseconds = (monotonicSeconds() - start) * 1000
+        let previous = latestBuild()
+        var changed: Set<String>? = nil
+        if let previous, previous.plan.defaults == plan.defaults, previous.plan.layers.map(\.0) == plan.layers.map(\.0),
+           zip(previous.plan.layers, plan.layers).allSatisfy({ $0.1 == $1.1 }), previous.plan.stepGroups == plan.stepGroups {
+            let blocks = Set(blocks).filter { block in
+                previous.plan.blocks.first { $0.0 == block }?.1 != plan.blocks.first { $0.0 == block }?.1
+            }
+            changed = Set(setup.model.blockLinears.map(\.name).filter { blocks.contains(QuantizationPlan.block(of: $0)) })
+        }
+        var sqnr = previous?.sqnr ?? [:]
+        let measured = try LayerSQNR.local(model, model: setup.model, statistics: data.statistics, layers: changed)
+        if changed == nil { sqnr = measured } else { sqnr.merge(measured) { $1 } }
+        setLatestBuild((plan, model, sqnr))
+        return RequantizeResult(generation: generation, layerSQNR: sqnr, milliseconds: milliseconds)
+    }
+
+    /// Writes `plan.json` and `quantized.safetensors` (each atomically; the quantized file records
+    /// the plan's digest) and says what was written.
+    private func export(_ plan: QuantizationPlan, to directory: String, setup: CalibrationSetup, data: ActivationData) throws -> String {
+        try OutputFolder.checkWritable(directory, purpose: "the export")
+        let built = latestBuild()
+        let model = built?.plan == plan ? built!.model : try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
+        try QuantizedModelExport.write(model, model: setup.model, fps: setup.fps, to: directory)
+        let sizes = ["plan.json", "quantized.safetensors"].map { name -> String in
+            var info = stat()
+            let bytes = stat(directory + "/" + name, &info) == 0 ? Int(info.st_size) : 0
+            return "\(name) \(bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1048576) : String(format: "%.1f KiB", Double(bytes) / 1024))"
+        }
+        return "exported to \(directory): " + sizes.joined(separator: ", ")
+    }
+
+    private func latestBuild() -> (plan: QuantizationPlan, model: QuantizedModel, sqnr: [String: Double])? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return latest
+    }
+
+    private func setLatestBuild(_ build: (plan: QuantizationPlan, model: QuantizedModel, sqnr: [String: Double])) {
+        pthread_mutex_lock(&mutex)
+        latest = build
+        pthread_mutex_unlock(&mutex)
     }
 }
 

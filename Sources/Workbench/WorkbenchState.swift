@@ -4,17 +4,29 @@ import VideoDiT
 /// The two screens: weights (ranges and outliers of the weights) and activations (statistics
 /// of the calibration by sampler step). The model tree, the selected layer and step carry across.
 public enum Screen: String, Sendable, CaseIterable {
-    case weights, activations
+    case weights, activations, tuning
 
-    public var title: String { self == .weights ? "Weights" : "Activations" }
+    public var title: String {
+        switch self {
+        case .weights: return "Weights"
+        case .activations: return "Activations"
+        case .tuning: return "Plan"
+        }
+    }
 
     /// Its panes in focus order (`Tab`, number keys 1…).
-    public var panes: [Pane] { self == .weights ? [.tree, .ranges, .outliers] : [.tree, .histogram, .heatmap, .quality] }
+    public var panes: [Pane] {
+        switch self {
+        case .weights: return [.tree, .ranges, .outliers]
+        case .activations: return [.tree, .histogram, .heatmap, .quality]
+        case .tuning: return [.blocks, .blockLayers]
+        }
+    }
 }
 
 /// The panes of both screens.
 public enum Pane: Int, Sendable, CaseIterable {
-    case tree = 1, ranges, outliers, histogram, heatmap, quality
+    case tree = 1, ranges, outliers, histogram, heatmap, quality, blocks, blockLayers
 
     public var title: String {
         switch self {
@@ -24,10 +36,18 @@ public enum Pane: Int, Sendable, CaseIterable {
         case .histogram: return "Activations"
         case .heatmap: return "Channels × steps"
         case .quality: return "Layer × step SQNR"
+        case .blocks: return "Blocks"
+        case .blockLayers: return "Layers of the block"
         }
     }
 
-    public var screen: Screen { [.histogram, .heatmap, .quality].contains(self) ? .activations : .weights }
+    public var screen: Screen {
+        switch self {
+        case .histogram, .heatmap, .quality: return .activations
+        case .blocks, .blockLayers: return .tuning
+        default: return .weights
+        }
+    }
 
     /// Its number on its screen (the focus key).
     public var number: Int { (self == .tree ? Screen.weights : screen).panes.firstIndex(of: self)! + 1 }
@@ -160,6 +180,8 @@ public struct WorkbenchState: Sendable {
     /// The quality map's cell cursor: a quantized layer (index in `catalog.quantizableLinears`) and a step.
     public var qualityLayer = 0
     public var qualityStep = 0
+    /// The plan being tuned, once the model and the calibration statistics are loaded.
+    public var tuning: TuningState?
     public var help: HelpState?
     public var message: StatusMessage?
     public var statistics: [String: StatisticsState] = [:]

@@ -24,6 +24,9 @@ struct Open: ParsableCommand {
     @Flag(help: "Draw with ASCII characters only, for terminals without Unicode.")
     var ascii = false
 
+    @Option(help: "A plan.json to tune on the plan screen (from `stsq-tui plan` or an export); its calibration is used. Default: the checkpoint's default plan.")
+    var plan: String?
+
     @OptionGroup(title: "Calibration (the activations screen; the same cache as `stsq-tui calibrate`)")
     var calibration: CalibrationOptions
 
@@ -56,9 +59,14 @@ struct Open: ParsableCommand {
         let source: CalibrationSource?
         let problem: String?
         do {
-            source = try calibration.source()
+            source = try calibration.source(plan: plan)
             problem = nil
         } catch {
+            // A plan given but unreadable is the user's mistake to fix now, not a screen later.
+            if plan != nil {
+                FileHandleStderr.write("error: \(STSQ.oneLine("\(error)"))\n")
+                throw ExitCode(1)
+            }
             (source, problem) = (nil, "\(error)")
         }
         let workbench = Workbench(session: session, calibration: source, calibrationProblem: problem)

@@ -115,9 +115,11 @@ func readPlan(_ path: String) throws -> QuantizationPlan {
 
 extension CalibrationOptions {
     /// Where the workbench finds (or makes) its calibration with these options.
-    func source() throws -> CalibrationSource {
-        CalibrationSource(options: .init(prompts: try readPromptFile(calibrationPrompts),
-                                         seeds: try parseSeeds(calibrationSeeds, option: "--calibration-seeds"), steps: steps, cfg: cfg),
-                          cacheDirectory: cacheDirectory)
+    /// `plan`: a plan file to tune; its calibration replaces these options'.
+    func source(plan: String? = nil) throws -> CalibrationSource {
+        let opened = try plan.map { (plan: try readPlan($0), path: $0) }
+        return CalibrationSource(options: .init(prompts: opened == nil ? try readPromptFile(calibrationPrompts) : [],
+                                                seeds: try parseSeeds(calibrationSeeds, option: "--calibration-seeds"), steps: steps, cfg: cfg),
+                                 cacheDirectory: cacheDirectory, plan: opened)
     }
 }

@@ -15,7 +15,12 @@ public enum Key: Hashable, Sendable {
     public var label: String {
         switch self {
         case .character(" "): return "Space"
-        case .character(let c): return String(c)
+        case .character(let c):
+            // Control keys arrive as their code: C-r is U+0012.
+            if let v = c.unicodeScalars.first?.value, c.unicodeScalars.count == 1, v >= 1, v <= 26 {
+                return "C-" + String(UnicodeScalar(UInt8(v + 96)))
+            }
+            return String(c)
         case .up: return "↑"
         case .down: return "↓"
         case .left: return "←"

@@ -101,6 +101,14 @@ public final class TerminalApp {
             handleSearch(key, search)
             return
         }
+        if let dialog = workbench.state.tuning?.export {
+            handleExport(key, dialog)
+            return
+        }
+        if let entry = workbench.state.tuning?.alphaEntry {
+            handleAlphaEntry(key, entry)
+            return
+        }
         if case .mouse(let x, let y, let button) = key {
             handleMouse(x: x, y: y, button: button, width: width, height: height)
             return
@@ -148,8 +156,33 @@ public final class TerminalApp {
             workbench.dispatch(.setHelpFilter(help.filter + line))
         } else if let search = workbench.state.search {
             workbench.dispatch(.setSearch(search.query + line))
+        } else if let dialog = workbench.state.tuning?.export, !dialog.isWriting {
+            workbench.dispatch(.setExportDirectory(dialog.directory + line))
+        } else if let entry = workbench.state.tuning?.alphaEntry {
+            workbench.dispatch(.setAlphaEntry(entry + line))
         } else {
             workbench.dispatch(.showMessage(StatusMessage("ignored \(text.count) pasted characters — paste into / (find a layer)")))
+        }
+    }
+
+    private func handleExport(_ key: Key, _ dialog: ExportDialog) {
+        switch key {
+        case .enter: workbench.dispatch(.endExport(accept: true))
+        case .escape: workbench.dispatch(.endExport(accept: false))
+        case .backspace: workbench.dispatch(.setExportDirectory(String(dialog.directory.dropLast())))
+        case .character(let c) where !(c.asciiValue.map { $0 < 32 } ?? false): workbench.dispatch(.setExportDirectory(dialog.directory + String(c)))
+        case .function(10): workbench.dispatch(.quit)
+        default: break
+        }
+    }
+
+    private func handleAlphaEntry(_ key: Key, _ entry: String) {
+        switch key {
+        case .enter: workbench.dispatch(.endAlphaEntry(accept: true))
+        case .escape: workbench.dispatch(.endAlphaEntry(accept: false))
+        case .backspace: workbench.dispatch(.setAlphaEntry(String(entry.dropLast())))
+        case .character(let c): workbench.dispatch(.setAlphaEntry(entry + String(c)))
+        default: break
         }
     }
 
@@ -230,6 +263,7 @@ public final class TerminalApp {
                 case .histogram: workbench.dispatch(.moveStep(delta > 0 ? 1 : -1))
                 case .heatmap: workbench.dispatch(.moveHeatChannel(delta * 4))
                 case .quality: workbench.dispatch(.moveQualityCursor(layers: delta, steps: 0))
+                case .blocks, .blockLayers: workbench.dispatch(.moveBlock(delta > 0 ? 1 : -1))
                 }
             }
         }

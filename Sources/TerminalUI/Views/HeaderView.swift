@@ -15,7 +15,14 @@ enum HeaderView {
         }
         let catalog = state.catalog
         var parts = [state.checkpointName, catalog.architecture.rawValue]
-        if state.screen == .activations, let data = state.activations {
+        if state.screen == .tuning, let t = state.tuning {
+            parts.append("plan \(t.name)" + (t.isModified ? " [+]" : ""))
+            switch t.requantize {
+            case .pending: parts.append("requantizing…")
+            case .done(let ms): parts.append("requantized in \(NumberFormat.fixed(ms, 0)) ms")
+            case .failed: parts.append("requantize failed")
+            }
+        } else if state.screen == .activations, let data = state.activations {
             switch state.step {
             case .step(let s): parts.append("step \(s)/\(data.steps - 1) t \(NumberFormat.fixed(Double(data.timesteps[s]), 1))")
             case .all: parts.append("all \(data.steps) steps")
@@ -31,7 +38,13 @@ enum HeaderView {
         }
     }
 
-    private static func label(_ screen: Screen) -> String { screen == .weights ? "w Weights" : "a Activations" }
+    private static func label(_ screen: Screen) -> String {
+        switch screen {
+        case .weights: return "w Weights"
+        case .activations: return "a Activations"
+        case .tuning: return "p Plan"
+        }
+    }
 
     private static func tabs(_ state: WorkbenchState, from x: Int) -> [(Screen, Rect)] {
         var position = x

@@ -29,6 +29,11 @@ public struct ScreenLayout: Equatable {
             panes = [zoomed: middle]
             return
         }
+        if screen == .tuning {
+            let (left, right) = middle.splitLeft(max(46, min(64, width * 45 / 100)))
+            panes = [.blocks: left, .blockLayers: right]
+            return
+        }
         let treeWidth = max(34, min(56, width * 37 / 100))
         let (left, right) = middle.splitLeft(treeWidth)
         switch screen {
@@ -40,6 +45,7 @@ public struct ScreenLayout: Equatable {
             let histogramHeight = max(9, min(16, right.height * 9 / 20))
             let (top, bottom) = right.splitTop(histogramHeight)
             panes = [.tree: left, .histogram: top, (lowerPane == .quality ? .quality : .heatmap): bottom]
+        case .tuning: panes = [:]
         }
     }
 

@@ -20,10 +20,13 @@ public enum WorkbenchScreen {
             case .histogram: ActivationHistogramView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
             case .heatmap: ChannelHeatMapView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
             case .quality: QualityMapView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
+            case .blocks: TuningViews.drawBlocks(state, in: rect, focused: focused, grid: &grid)
+            case .blockLayers: TuningViews.drawLayers(state, in: rect, focused: focused, grid: &grid)
             }
         }
         FooterViews.drawMessage(state, busy: busy, in: layout.message, grid: &grid)
         FooterViews.drawHints(focus: state.focus, screen: state.screen, in: layout.hints, grid: &grid)
+        if let dialog = state.tuning?.export { TuningViews.drawExport(dialog, in: grid.bounds, grid: &grid) }
         if let help = state.help { HelpOverlay.draw(help, in: grid.bounds, grid: &grid) }
         return grid
     }

@@ -1,0 +1,110 @@
+import Foundation
+import Quantization
+import Workbench
+
+/// The plan screen: blocks with their α and smoothing (left), the selected block's layers with
+/// how each is quantized and its local SQNR before → after the last edit (right), and the export
+/// dialog on top when open.
+enum TuningViews {
+    static func drawBlocks(_ state: WorkbenchState, in rect: Rect, focused: Bool, grid: inout CellGrid) {
+        guard !rect.isEmpty else { return }
+        PaneFrame.draw(.blocks, title: Pane.blocks.title, in: rect, focused: focused, grid: &grid)
+        let inner = rect.inner
+        guard inner.height >= 3, inner.width >= 20 else { return }
+        guard let t = state.tuning else {
+            if !CalibrationStatusView.drawIfNoData(state, in: inner, grid: &grid) {
+                RangesView.placeholder("Loading the plan…", inner, &grid)
+            }
+            return
+        }
+        grid.text(inner.x, inner.y, pad(" block", 20) + pad("α", 7) + pad("smoothing", 11) + "worst", .role(.text, bold: true), maxWidth: inner.width)
+        let rows = inner.height - 2
+        let first = max(0, min(t.blockCursor - rows / 2, t.blocks.count - rows))
+        for (r, i) in (first..<min(first + rows, t.blocks.count)).enumerated() {
+            let block = t.blocks[i], selected = i == t.blockCursor
+            let y = inner.y + 1 + r
+            let alphaText = selected && t.alphaEntry != nil ? "=\(t.alphaEntry!)▏" : NumberFormat.fixed(t.alpha(of: block), 2)
+            let worst = worstSQNR(of: block, t, state)
+            let style: Style = selected ? .role(.accent, bold: true) : .role(.text)
+            var x = inner.x
+            x += grid.text(x, y, (selected ? "▸" : " ") + pad(block, 19), style, maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(alphaText, 7), selected && t.alphaEntry != nil ? .role(.warn, bold: true) : style, maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(t.smoothing(of: block).rawValue, 11), .role(.dim), maxWidth: inner.maxX - x)
+            if let worst { grid.text(x, y, NumberFormat.fixed(worst, 1) + " dB", .role(worst < 25 ? .bad : .text), maxWidth: inner.maxX - x) }
+        }
+        let footer = t.alphaEntry != nil ? "type α in 0…1 · Enter sets · Esc cancels"
+            : "+/- α ±0.05 · ]/[ ±0.25 · = type · m smoothing · u undo · U redo · e export"
+        grid.text(inner.x, inner.maxY - 1, footer, .role(.dim), maxWidth: inner.width)
+    }
+
+    static func drawLayers(_ state: WorkbenchState, in rect: Rect, focused: Bool, grid: inout CellGrid) {
+        guard !rect.isEmpty else { return }
+        let block = state.tuning?.selectedBlock
+        PaneFrame.draw(.blockLayers, title: block.map { "Layers of \($0)" } ?? Pane.blockLayers.title, in: rect, focused: focused, grid: &grid)
+        let inner = rect.inner
+        guard inner.height >= 3, inner.width >= 30, let t = state.tuning, let block else { return }
+        let layers = state.catalog.blocks.first { $0.name == block }?.linears ?? []
+        let nameWidth = min(24, max(14, inner.width - 40))
+        grid.text(inner.x, inner.y, pad("layer", nameWidth) + pad("α", 6) + pad("W/A", 9) + "local SQNR (before → now)",
+                  .role(.text, bold: true), maxWidth: inner.width)
+        for (i, layer) in layers.enumerated() where i < inner.height - 3 {
+            let y = inner.y + 1 + i
+            let settings = try? t.plan.settings(for: layer.name, foldable: SmoothQuant.fold(of: layer.name).isFolded)
+            var x = inner.x
+            x += grid.text(x, y, pad(String(layer.name.dropFirst(block.count + 1)), nameWidth), .role(.text), maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(settings.map { NumberFormat.fixed($0.alpha, 2) } ?? "?", 6), .role(.text), maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(settings.map(describe) ?? "?", 9), .role(.dim), maxWidth: inner.maxX - x)
+            guard let now = t.layerSQNR[layer.name] else {
+                grid.text(x, y, settings?.keepFloat == true ? "float" : "…", .role(.dim), maxWidth: inner.maxX - x)
+                continue
+            }
+            let before = t.previousLayerSQNR[layer.name] ?? now
+            x += grid.text(x, y, NumberFormat.fixed(before, 1) + " → ", .role(.dim), maxWidth: inner.maxX - x)
+            x += grid.text(x, y, NumberFormat.fixed(now, 1) + " dB", .role(.text, bold: true), maxWidth: inner.maxX - x)
+            let delta = now - before
+            if abs(delta) >= 0.05 {
+                grid.text(x, y, " " + (delta > 0 ? "▲+" : "▼") + NumberFormat.fixed(delta, 1), .role(delta > 0 ? .good : .bad), maxWidth: inner.maxX - x)
+            }
+        }
+        let note = "α of fc2 and cross_attn.q_linear only from a layer entry (1/s is an explicit multiply)"
+        grid.text(inner.x, inner.maxY - 1, note, .role(.dim), maxWidth: inner.width)
+    }
+
+    /// The export dialog: the folder being typed and what will be written.
+    static func drawExport(_ dialog: ExportDialog, in bounds: Rect, grid: inout CellGrid) {
+        let width = min(bounds.width - 4, 78), height = 7
+        let rect = Rect(x: bounds.x + (bounds.width - width) / 2, y: bounds.y + (bounds.height - height) / 2, width: width, height: height)
+        grid.fill(rect, " ", .role(.text))
+        grid.box(rect, title: " Export ", style: .role(.borderFocus, bold: true), titleStyle: .role(.titleFocus, bold: true))
+        let inner = rect.inner
+        grid.text(inner.x + 1, inner.y, "Folder:", .role(.text, bold: true))
+        let field = dialog.directory + (dialog.isWriting ? "" : "▏")
+        // Long paths show their end, where the user types.
+        let shown = field.count > inner.width - 10 ? "…" + String(field.suffix(inner.width - 11)) : field
+        grid.text(inner.x + 9, inner.y, shown, .role(.accent, bold: true), maxWidth: inner.width - 10)
+        grid.text(inner.x + 1, inner.y + 2, "writes plan.json and quantized.safetensors (each atomically)", .role(.dim), maxWidth: inner.width - 2)
+        grid.text(inner.x + 1, inner.y + 4, dialog.isWriting ? "writing…" : "Enter writes · Esc cancels", .role(dialog.isWriting ? .warn : .dim),
+                  maxWidth: inner.width - 2)
+    }
+
+    /// `W8/A8`, `W4/A8`, `W8/dyn`, `float`.
+    static func describe(_ s: LayerSettings) -> String {
+        if s.keepFloat { return "float" }
+        let a: String
+        switch s.activations {
+        case .int8: a = "A8"
+        case .uint8: a = "uA8"
+        case .dynamic: a = "dyn"
+        }
+        return "W\(s.weightBits)/\(a)"
+    }
+
+    static func worstSQNR(of block: String, _ t: TuningState, _ state: WorkbenchState) -> Double? {
+        let names = state.catalog.blocks.first { $0.name == block }?.linears.map(\.name) ?? []
+        return names.compactMap { t.layerSQNR[$0] }.filter(\.isFinite).min()
+    }
+
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? String(s.prefix(width - 1)) + " " : s + String(repeating: " ", count: width - s.count)
+    }
+}

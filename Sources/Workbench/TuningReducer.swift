@@ -1,0 +1,131 @@
+import Foundation
+import Quantization
+import Tensors
+
+/// The tuning screen's part of the reducer: edits of the plan (each one undoable), requantize
+/// results (stale ones dropped), the export dialog. Pure, like `Reducer`.
+enum TuningReducer {
+    static func apply(_ action: Action, to state: inout WorkbenchState) {
+        switch action {
+        case .tuningReady(let tuning):
+            state.tuning = tuning
+            return
+        default: break
+        }
+        guard var t = state.tuning else {
+            if case .requantized = action { return }
+            state.message = StatusMessage(planUnavailable(state), severity: .error)
+            return
+        }
+        defer { state.tuning = t }
+        switch action {
+        case .moveBlock(let delta):
+            t.blockCursor = min(max(t.blockCursor + delta, 0), max(t.blocks.count - 1, 0))
+        case .adjustAlpha(let delta):
+            guard let block = t.selectedBlock else { return }
+            setAlpha(t.alpha(of: block) + delta, of: block, &t)
+        case .beginAlphaEntry:
+            guard let block = t.selectedBlock else { return }
+            t.alphaEntry = String(format: "%.2f", t.alpha(of: block))
+        case .setAlphaEntry(let text):
+            guard t.alphaEntry != nil else { return }
+            t.alphaEntry = String(text.filter { $0.isNumber || $0 == "." }.prefix(6))
+        case .endAlphaEntry(let accept):
+            guard let text = t.alphaEntry else { return }
+            t.alphaEntry = nil
+            guard accept, let block = t.selectedBlock else { return }
+            guard let value = Double(text), value.isFinite, (0...1).contains(value) else {
+                state.message = StatusMessage("α must be a number in 0…1, got '\(text)'", severity: .error)
+                return
+            }
+            setAlpha(value, of: block, &t)
+        case .toggleSmoothing:
+            guard let block = t.selectedBlock else { return }
+            let next: LayerSettings.Smoothing = t.smoothing(of: block) == .aggregated ? .timestep : .aggregated
+            t.commit(t.plan(setting: "smoothing", to: .string(next.rawValue), of: block))
+            if next == .timestep && t.plan.stepGroups.count == 1 {
+                state.message = StatusMessage("time-step-wise smoothing with one step group is aggregated smoothing: the plan has \(t.plan.stepGroups.count) group")
+            }
+        case .undo:
+            guard let previous = t.undoStack.popLast() else {
+                state.message = StatusMessage("nothing to undo")
+                return
+            }
+            t.redoStack.append(t.plan)
+            t.plan = previous
+            t.edited()
+        case .redo:
+            guard let next = t.redoStack.popLast() else {
+                state.message = StatusMessage("nothing to redo")
+                return
+            }
+            t.undoStack.append(t.plan)
+            t.plan = next
+            t.edited()
+        case .requantized(let result, let generation):
+            // A result for an older plan is dropped: the job for the newest edit follows.
+            guard generation == t.generation else { return }
+            switch result {
+            case .success(let r):
+                t.previousLayerSQNR = t.layerSQNR.isEmpty ? r.layerSQNR : t.layerSQNR
+                t.layerSQNR = r.layerSQNR
+                t.requantize = .done(milliseconds: r.milliseconds)
+            case .failure(let error):
+                t.requantize = .failed(error.message)
+                state.message = StatusMessage("requantize: \(error.message)", severity: .error)
+            }
+        case .beginExport:
+            t.export = ExportDialog(directory: defaultExportDirectory(state, t))
+        case .setExportDirectory(let text):
+            guard t.export?.isWriting == false else { return }
+            t.export?.directory = text
+        case .endExport(let accept):
+            guard let dialog = t.export, !dialog.isWriting else { return }
+            if accept {
+                guard !dialog.directory.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    state.message = StatusMessage("give a folder to export to", severity: .error)
+                    return
+                }
+                t.export?.isWriting = true
+            } else {
+                t.export = nil
+            }
+        case .exportFinished(let result, let planJSON, let path):
+            t.export = nil
+            switch result {
+            case .success(let text):
+                t.savedJSON = planJSON
+                t.path = path
+                t.name = path.split(separator: "/").suffix(2).joined(separator: "/")
+                state.message = StatusMessage(text)
+            case .failure(let error):
+                state.message = StatusMessage("export failed: \(error.message)", severity: .error)
+            }
+        default: break
+        }
+    }
+
+    private static func setAlpha(_ value: Double, of block: String, _ t: inout TuningState) {
+        let alpha = (min(max(value, 0), 1) * 100).rounded() / 100
+        t.commit(t.plan(setting: "alpha", to: .double(alpha), of: block))
+    }
+
+    /// Next to the plan file it was opened from, else next to the checkpoint: `NAME-quantized/`.
+    static func defaultExportDirectory(_ state: WorkbenchState, _ t: TuningState) -> String {
+        if let path = t.path, let slash = path.lastIndex(of: "/") { return String(path[..<slash]) }
+        let checkpoint = state.checkpointPath
+        let folder = checkpoint.lastIndex(of: "/").map { String(checkpoint[..<$0]) } ?? "."
+        let stem = (checkpoint.split(separator: "/").last.map(String.init) ?? "model").replacingOccurrences(of: ".safetensors", with: "")
+        // The bundled model lives in the build folder: export to the working directory instead.
+        let base = folder.contains("/.build/") ? FileManager.default.currentDirectoryPath : folder
+        return base + "/" + stem + "-quantized"
+    }
+
+    private static func planUnavailable(_ state: WorkbenchState) -> String {
+        switch state.calibration {
+        case .ready: return "the plan is loading"
+        case .unavailable(let why): return "no plan to tune: \(why)"
+        default: return "the plan needs the calibration statistics: calibrate on the activations screen (a, then C)"
+        }
+    }
+}

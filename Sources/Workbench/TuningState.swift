@@ -1,0 +1,118 @@
+import Quantization
+import Tensors
+
+/// The plan being tuned: the document of the tuning screen. Every edit makes a new plan; undo and
+/// redo walk the history; a background job requantizes after each edit (newest edit wins).
+public struct TuningState: Sendable {
+    public var plan: QuantizationPlan
+    /// What the header calls it: the plan file's name, or "default plan".
+    public var name: String
+    /// The file it was opened from or last exported to.
+    public var path: String?
+    /// The plan as last saved (opened or exported), to tell whether it is modified.
+    public var savedJSON: String
+    public var undoStack: [QuantizationPlan] = []
+    public var redoStack: [QuantizationPlan] = []
+    /// The selected block (index into `blocks`).
+    public var blockCursor = 0
+    /// Block names in model order.
+    public let blocks: [String]
+    /// Incremented by every edit; a requantize result carries the generation it was built for.
+    public var generation = 0
+    public var requantize: RequantizeStatus = .pending
+    /// Local SQNR (dB, all steps) per quantized layer under the current plan, and under the plan
+    /// before the last edit (for before → after).
+    public var layerSQNR: [String: Double] = [:]
+    public var previousLayerSQNR: [String: Double] = [:]
+    /// The α being typed (`=`), if any.
+    public var alphaEntry: String?
+    /// The export dialog, if open.
+    public var export: ExportDialog?
+    /// Set when the user asked to quit with unsaved changes; a second quit leaves.
+    public var confirmingQuit = false
+
+    public init(plan: QuantizationPlan, name: String, path: String?, blocks: [String]) {
+        self.plan = plan
+        self.name = name
+        self.path = path
+        self.blocks = blocks
+        savedJSON = plan.json.serialized(pretty: true)
+    }
+
+    public var isModified: Bool { plan.json.serialized(pretty: true) != savedJSON }
+    public var selectedBlock: String? { blocks.indices.contains(blockCursor) ? blocks[blockCursor] : nil }
+
+    /// The block's own α (its entry, else the plan's default) for its foldable layers.
+    public func alpha(of block: String) -> Double {
+        if let entry = plan.blocks.first(where: { $0.0 == block })?.1, let a = entry["alpha"]?.doubleValue { return a }
+        return plan.defaults.alpha
+    }
+
+    public func smoothing(of block: String) -> LayerSettings.Smoothing {
+        if let entry = plan.blocks.first(where: { $0.0 == block })?.1, let text = entry["smoothing"]?.stringValue,
+           let mode = LayerSettings.Smoothing(rawValue: text) { return mode }
+        return plan.defaults.smoothing
+    }
+
+    /// A copy of the plan with one member of the block's entry set.
+    func plan(setting key: String, to value: JSONValue, of block: String) -> QuantizationPlan {
+        var next = plan
+        var members = next.blocks.first(where: { $0.0 == block })?.1.objectValue ?? []
+        if let i = members.firstIndex(where: { $0.0 == key }) { members[i].1 = value } else { members.append((key, value)) }
+        if let i = next.blocks.firstIndex(where: { $0.0 == block }) {
+            next.blocks[i].1 = .object(members)
+        } else {
+            // Keep block entries in model order, so the written plan reads like the model.
+            let order = blocks.firstIndex(of: block) ?? .max
+            let at = next.blocks.firstIndex { (blocks.firstIndex(of: $0.0) ?? .max) > order } ?? next.blocks.count
+            next.blocks.insert((block, .object(members)), at: at)
+        }
+        return next
+    }
+
+    /// Records `next` as an edit (undoable) unless it changes nothing.
+    mutating func commit(_ next: QuantizationPlan) {
+        guard next != plan else { return }
+        undoStack.append(plan)
+        if undoStack.count > 200 { undoStack.removeFirst() }
+        redoStack.removeAll()
+        plan = next
+        edited()
+    }
+
+    mutating func edited() {
+        generation += 1
+        requantize = .pending
+    }
+}
+
+/// Where the requantize job stands.
+public enum RequantizeStatus: Sendable, Equatable {
+    /// An edit waits for a job (or a job is building it).
+    case pending
+    /// The model of the current generation is built: how long it took, in milliseconds.
+    case done(milliseconds: Double)
+    case failed(String)
+}
+
+/// What a requantize job reports: for the plan of `generation`, the local SQNR per layer and the
+/// time from the start of the job to the quantized model.
+public struct RequantizeResult: Sendable {
+    public let generation: Int
+    public let layerSQNR: [String: Double]
+    public let milliseconds: Double
+
+    public init(generation: Int, layerSQNR: [String: Double], milliseconds: Double) {
+        self.generation = generation
+        self.layerSQNR = layerSQNR
+        self.milliseconds = milliseconds
+    }
+}
+
+/// The export dialog: the folder (editable) and what is written there.
+public struct ExportDialog: Sendable, Equatable {
+    public var directory: String
+    public var isWriting = false
+
+    public init(directory: String) { self.directory = directory }
+}

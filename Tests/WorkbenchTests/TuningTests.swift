@@ -1,0 +1,160 @@
+import DemoModel
+import Foundation
+import Testing
+import Quantization
+import Tensors
+import VideoDiT
+@testable import Workbench
+
+// The plan screen's state: α edits with undo/redo, requantize results (stale ones dropped), the
+// unsaved-changes prompt, and the whole loop on the demo model with inline jobs.
+
+/// A plan for the layout fixture's blocks (no model needed for the reducer).
+private func tuningState(blocks: [String] = ["spatial_blocks.0", "spatial_blocks.1", "temporal_blocks.0"]) -> TuningState {
+    let key = CalibrationCache.Key(checkpointHash: "00", prompts: ["p"], sampler: "rflow", steps: 2, cfgScale: 5, seeds: [0])
+    let plan = QuantizationPlan(checkpointHash: "00", architecture: "STDiT3", calibration: key, timesteps: [1000, 500],
+                                stepGroups: [0...1])
+    return TuningState(plan: plan, name: "default plan", path: nil, blocks: blocks)
+}
+
+private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchState {
+    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    let session = try CheckpointSession(path: fixtures.appendingPathComponent("stdit3-layout.safetensors").path)
+    var s = WorkbenchState(checkpointName: "layout", checkpointPath: session.path, catalog: session.catalog)
+    s.tuning = tuning
+    return s
+}
+
+@Test func alphaEditsAreUndoableAndRedoable() throws {
+    var s = try state()
+    Reducer.apply(.adjustAlpha(0.05), to: &s)
+    Reducer.apply(.adjustAlpha(0.05), to: &s)
+    Reducer.apply(.moveBlock(1), to: &s)
+    Reducer.apply(.adjustAlpha(0.25), to: &s)
+    var t = try #require(s.tuning)
+    #expect(t.alpha(of: "spatial_blocks.0") == 0.1 && t.alpha(of: "spatial_blocks.1") == 0.25 && t.alpha(of: "temporal_blocks.0") == 0)
+    #expect(t.isModified && t.generation == 3 && t.undoStack.count == 3 && t.requantize == .pending)
+    // Block entries are kept in model order whatever order they were edited in.
+    #expect(t.plan.blocks.map(\.0) == ["spatial_blocks.0", "spatial_blocks.1"])
+    Reducer.apply(.undo, to: &s)
+    Reducer.apply(.undo, to: &s)
+    t = try #require(s.tuning)
+    #expect(t.alpha(of: "spatial_blocks.0") == 0.05 && t.alpha(of: "spatial_blocks.1") == 0 && t.redoStack.count == 2)
+    Reducer.apply(.redo, to: &s)
+    #expect(s.tuning?.alpha(of: "spatial_blocks.0") == 0.1)
+    // A new edit drops the redo history; undoing everything gives back the saved plan.
+    Reducer.apply(.adjustAlpha(-1), to: &s)
+    #expect(s.tuning?.redoStack.isEmpty == true && s.tuning?.alpha(of: "spatial_blocks.1") == 0)
+    for _ in 0..<3 { Reducer.apply(.undo, to: &s) }
+    #expect(s.tuning?.plan.blocks.isEmpty == true || s.tuning?.plan.blocks.allSatisfy { $0.1["alpha"]?.doubleValue == 0 } == true)
+    Reducer.apply(.undo, to: &s)
+    #expect(s.message?.text == "nothing to undo")
+    // α stays in [0, 1], to two decimals; a typed value is checked.
+    Reducer.apply(.adjustAlpha(5), to: &s)
+    #expect(s.tuning?.alpha(of: "spatial_blocks.1") == 1)
+    Reducer.apply(.beginAlphaEntry, to: &s)
+    Reducer.apply(.setAlphaEntry("0.37x"), to: &s)
+    #expect(s.tuning?.alphaEntry == "0.37")
+    Reducer.apply(.endAlphaEntry(accept: true), to: &s)
+    #expect(s.tuning?.alpha(of: "spatial_blocks.1") == 0.37)
+    Reducer.apply(.beginAlphaEntry, to: &s)
+    Reducer.apply(.setAlphaEntry("1.5"), to: &s)
+    Reducer.apply(.endAlphaEntry(accept: true), to: &s)
+    #expect(s.tuning?.alpha(of: "spatial_blocks.1") == 0.37 && s.message?.severity == .error)
+}
+
+@Test func staleRequantizeResultsAreDropped() throws {
+    var s = try state()
+    Reducer.apply(.adjustAlpha(0.5), to: &s)          // generation 1
+    Reducer.apply(.adjustAlpha(0.1), to: &s)          // generation 2, while 1 is building
+    let old = RequantizeResult(generation: 1, layerSQNR: ["spatial_blocks.0.attn.qkv": 30], milliseconds: 12)
+    Reducer.apply(.requantized(.success(old), generation: 1), to: &s)
+    #expect(s.tuning?.requantize == .pending && s.tuning?.layerSQNR.isEmpty == true)
+    let new = RequantizeResult(generation: 2, layerSQNR: ["spatial_blocks.0.attn.qkv": 33], milliseconds: 9)
+    Reducer.apply(.requantized(.success(new), generation: 2), to: &s)
+    #expect(s.tuning?.requantize == .done(milliseconds: 9) && s.tuning?.layerSQNR["spatial_blocks.0.attn.qkv"] == 33)
+    Reducer.apply(.adjustAlpha(0.05), to: &s)
+    let next = RequantizeResult(generation: 3, layerSQNR: ["spatial_blocks.0.attn.qkv": 34], milliseconds: 8)
+    Reducer.apply(.requantized(.success(next), generation: 3), to: &s)
+    #expect(s.tuning?.previousLayerSQNR["spatial_blocks.0.attn.qkv"] == 33 && s.tuning?.layerSQNR["spatial_blocks.0.attn.qkv"] == 34)
+}
+
+@Test func quittingWithUnsavedChangesAsksFirst() throws {
+    var s = try state()
+    Reducer.apply(.quit, to: &s)
+    #expect(s.shouldQuit, "nothing edited: quits at once")
+    s = try state()
+    Reducer.apply(.adjustAlpha(0.05), to: &s)
+    Reducer.apply(.quit, to: &s)
+    #expect(!s.shouldQuit && s.tuning?.confirmingQuit == true && s.message?.text.contains("unsaved") == true)
+    // A job finishing in between does not count as an answer; any user action does.
+    Reducer.apply(.statisticsFinished(layer: "x", .failure(WorkbenchError("x"))), to: &s)
+    #expect(s.tuning?.confirmingQuit == true)
+    Reducer.apply(.moveBlock(1), to: &s)
+    #expect(s.tuning?.confirmingQuit == false)
+    Reducer.apply(.quit, to: &s)
+    Reducer.apply(.quit, to: &s)
+    #expect(s.shouldQuit)
+    // An export saves: quitting after it does not ask.
+    s = try state()
+    Reducer.apply(.adjustAlpha(0.05), to: &s)
+    Reducer.apply(.beginExport, to: &s)
+    Reducer.apply(.setExportDirectory("/tmp/out"), to: &s)
+    Reducer.apply(.endExport(accept: true), to: &s)
+    #expect(s.tuning?.export?.isWriting == true)
+    let json = try #require(s.tuning?.plan.json.serialized(pretty: true))
+    Reducer.apply(.exportFinished(.success("exported"), planJSON: json, path: "/tmp/out/plan.json"), to: &s)
+    #expect(s.tuning?.export == nil && s.tuning?.isModified == false && s.tuning?.name == "out/plan.json")
+    Reducer.apply(.quit, to: &s)
+    #expect(s.shouldQuit)
+}
+
+/// The loop on the demo model (inline jobs): the plan appears with the statistics, an α edit
+/// requantizes and changes the block's local SQNR, other blocks keep theirs, and the export
+/// reproduces what `quantize` builds from the exported plan.
+@Test func anAlphaEditRequantizesTheBlockAndTheExportMatchesTheHeadlessBuild() throws {
+    let path = try #require(DemoModel.checkpointPath)
+    let cache = NSTemporaryDirectory() + "stsq-tuning-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: cache) }
+    let source = CalibrationSource(options: .init(prompts: ["a red circle moving left on a blue background",
+                                                            "a green square growing on a black background"], steps: 2),
+                                   cacheDirectory: cache)
+    let workbench = Workbench(session: try CheckpointSession(path: path), calibration: source, backgroundJobs: false)
+    workbench.dispatch(.requestCalibration)
+    let initial = try #require(workbench.state.tuning)
+    #expect(initial.name == "default plan" && !initial.isModified)
+    guard case .done = initial.requantize else { Issue.record("\(initial.requantize)"); return }
+    #expect(initial.layerSQNR.count == 56)
+    workbench.dispatch(.showScreen(.tuning))
+    #expect(workbench.state.focus == .blocks)
+    workbench.dispatch(.moveBlock(2))
+    let block = try #require(workbench.state.tuning?.selectedBlock)
+    workbench.dispatch(.adjustAlpha(0.5))
+    let after = try #require(workbench.state.tuning)
+    #expect(after.alpha(of: block) == 0.5 && after.isModified)
+    guard case .done(let ms) = after.requantize else { Issue.record("\(after.requantize)"); return }
+    #expect(ms > 0)
+    let qkv = block + ".attn.qkv", other = "spatial_blocks.0.attn.qkv"
+    #expect(after.layerSQNR[qkv] != initial.layerSQNR[qkv], "α 0.5 left \(qkv) at \(after.layerSQNR[qkv] ?? .nan) dB")
+    #expect(after.previousLayerSQNR[qkv] == initial.layerSQNR[qkv] && after.layerSQNR[other] == initial.layerSQNR[other])
+    // The figures equal a full measurement of the edited plan.
+    let setup = try workbench.session.calibrationSetup(source)
+    let data = try #require(workbench.state.activations)
+    let full = try LayerSQNR.local(try QuantizedModel(model: setup.model, statistics: data.statistics, plan: after.plan),
+                                   model: setup.model, statistics: data.statistics)
+    #expect(full == after.layerSQNR)
+
+    let out = cache + "/export"
+    workbench.dispatch(.beginExport)
+    workbench.dispatch(.setExportDirectory(out))
+    workbench.dispatch(.endExport(accept: true))
+    #expect(workbench.state.tuning?.export == nil && workbench.state.tuning?.isModified == false, "\(String(describing: workbench.state.message))")
+    #expect(workbench.state.message?.text.contains("quantized.safetensors") == true)
+    let exported = try QuantizationPlan(json: try JSONValue.parse(try String(contentsOfFile: out + "/plan.json", encoding: .utf8)), source: "plan.json")
+    #expect(exported == after.plan)
+    let rebuilt = NSTemporaryDirectory() + "stsq-tuning-rebuilt-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: rebuilt) }
+    try QuantizedModelExport.write(try QuantizedModel(model: setup.model, statistics: data.statistics, plan: exported),
+                                   model: setup.model, fps: setup.fps, to: rebuilt)
+    #expect(FileManager.default.contents(atPath: out + "/quantized.safetensors") == FileManager.default.contents(atPath: rebuilt + "/quantized.safetensors"))
+}
