@@ -16,12 +16,14 @@ enum HeaderView {
         let catalog = state.catalog
         var parts = [state.checkpointName, catalog.architecture.rawValue]
         if state.screen == .tuning, let t = state.tuning {
-            parts.append("plan \(t.name)" + (t.isModified ? " [+]" : ""))
+            // The plan first: at 80 columns the checkpoint name is what gets cut.
+            var plan = ["plan \(t.name)" + (t.isModified ? " [+]" : "")]
             switch t.requantize {
-            case .pending: parts.append("requantizing…")
-            case .done(let ms): parts.append("requantized in \(NumberFormat.fixed(ms, 0)) ms")
-            case .failed: parts.append("requantize failed")
+            case .pending: plan.append("requantizing…")
+            case .done(let ms): plan.append("requantized in \(NumberFormat.fixed(ms, 0)) ms")
+            case .failed: plan.append("requantize failed")
             }
+            parts = plan + parts
         } else if state.screen == .activations, let data = state.activations {
             switch state.step {
             case .step(let s): parts.append("step \(s)/\(data.steps - 1) t \(NumberFormat.fixed(Double(data.timesteps[s]), 1))")

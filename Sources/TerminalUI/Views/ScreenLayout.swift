@@ -30,7 +30,7 @@ public struct ScreenLayout: Equatable {
             return
         }
         if screen == .tuning {
-            let (left, right) = middle.splitLeft(max(46, min(64, width * 45 / 100)))
+            let (left, right) = middle.splitLeft(max(38, min(60, width * 42 / 100)))
             panes = [.blocks: left, .blockLayers: right]
             return
         }

@@ -17,7 +17,11 @@ enum TuningViews {
             }
             return
         }
-        grid.text(inner.x, inner.y, pad(" block", 20) + pad("α", 7) + pad("smoothing", 11) + "worst", .role(.text, bold: true), maxWidth: inner.width)
+        // Narrow (80 columns): the smoothing mode as agg/tsq.
+        let compact = inner.width < 48
+        let (blockWidth, alphaWidth, modeWidth) = compact ? (19, 5, 4) : (20, 7, 11)
+        grid.text(inner.x, inner.y, pad(" block", blockWidth) + pad("α", alphaWidth) + pad(compact ? "sm" : "smoothing", modeWidth) + "worst",
+                  .role(.text, bold: true), maxWidth: inner.width)
         let rows = inner.height - 2
         let first = max(0, min(t.blockCursor - rows / 2, t.blocks.count - rows))
         for (r, i) in (first..<min(first + rows, t.blocks.count)).enumerated() {
@@ -27,9 +31,10 @@ enum TuningViews {
             let worst = worstSQNR(of: block, t, state)
             let style: Style = selected ? .role(.accent, bold: true) : .role(.text)
             var x = inner.x
-            x += grid.text(x, y, (selected ? "▸" : " ") + pad(block, 19), style, maxWidth: inner.maxX - x)
-            x += grid.text(x, y, pad(alphaText, 7), selected && t.alphaEntry != nil ? .role(.warn, bold: true) : style, maxWidth: inner.maxX - x)
-            x += grid.text(x, y, pad(t.smoothing(of: block).rawValue, 11), .role(.dim), maxWidth: inner.maxX - x)
+            let mode = t.smoothing(of: block)
+            x += grid.text(x, y, (selected ? "▸" : " ") + pad(block, blockWidth - 1), style, maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(alphaText, alphaWidth), selected && t.alphaEntry != nil ? .role(.warn, bold: true) : style, maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(compact ? (mode == .aggregated ? "agg" : "tsq") : mode.rawValue, modeWidth), .role(.dim), maxWidth: inner.maxX - x)
             if let worst { grid.text(x, y, NumberFormat.fixed(worst, 1) + " dB", .role(worst < 25 ? .bad : .text), maxWidth: inner.maxX - x) }
         }
         let footer = t.alphaEntry != nil ? "type α in 0…1 · Enter sets · Esc cancels"
@@ -44,24 +49,29 @@ enum TuningViews {
         let inner = rect.inner
         guard inner.height >= 3, inner.width >= 30, let t = state.tuning, let block else { return }
         let layers = state.catalog.blocks.first { $0.name == block }?.linears ?? []
-        let nameWidth = min(24, max(14, inner.width - 40))
-        grid.text(inner.x, inner.y, pad("layer", nameWidth) + pad("α", 6) + pad("W/A", 9) + "local SQNR (before → now)",
+        let nameWidth = min(24, max(16, inner.width - 40))
+        // Narrow: the figure now and the change, without the figure before.
+        let showsBefore = inner.width >= 56
+        grid.text(inner.x, inner.y, pad("layer", nameWidth) + pad("α", 6) + pad("W/A", 7) + (showsBefore ? "local SQNR (last edit: before → now)" : "SQNR dB, Δ"),
                   .role(.text, bold: true), maxWidth: inner.width)
         for (i, layer) in layers.enumerated() where i < inner.height - 3 {
             let y = inner.y + 1 + i
             let settings = try? t.plan.settings(for: layer.name, foldable: SmoothQuant.fold(of: layer.name).isFolded)
             var x = inner.x
-            x += grid.text(x, y, pad(String(layer.name.dropFirst(block.count + 1)), nameWidth), .role(.text), maxWidth: inner.maxX - x)
+            var name = String(layer.name.dropFirst(block.count + 1))
+            if nameWidth < 20 { name = name.replacingOccurrences(of: "cross_attn", with: "cross") }
+            x += grid.text(x, y, pad(name, nameWidth), .role(.text), maxWidth: inner.maxX - x)
             x += grid.text(x, y, pad(settings.map { NumberFormat.fixed($0.alpha, 2) } ?? "?", 6), .role(.text), maxWidth: inner.maxX - x)
-            x += grid.text(x, y, pad(settings.map(describe) ?? "?", 9), .role(.dim), maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(settings.map(describe) ?? "?", 7), .role(.dim), maxWidth: inner.maxX - x)
             guard let now = t.layerSQNR[layer.name] else {
                 grid.text(x, y, settings?.keepFloat == true ? "float" : "…", .role(.dim), maxWidth: inner.maxX - x)
                 continue
             }
             let before = t.previousLayerSQNR[layer.name] ?? now
-            x += grid.text(x, y, NumberFormat.fixed(before, 1) + " → ", .role(.dim), maxWidth: inner.maxX - x)
-            x += grid.text(x, y, NumberFormat.fixed(now, 1) + " dB", .role(.text, bold: true), maxWidth: inner.maxX - x)
             let delta = now - before
+            // "before →" only where the last edit moved the figure.
+            if showsBefore && abs(delta) >= 0.05 { x += grid.text(x, y, NumberFormat.fixed(before, 1) + " → ", .role(.dim), maxWidth: inner.maxX - x) }
+            x += grid.text(x, y, NumberFormat.fixed(now, 1) + (showsBefore ? " dB" : ""), .role(.text, bold: true), maxWidth: inner.maxX - x)
             if abs(delta) >= 0.05 {
                 grid.text(x, y, " " + (delta > 0 ? "▲+" : "▼") + NumberFormat.fixed(delta, 1), .role(delta > 0 ? .good : .bad), maxWidth: inner.maxX - x)
             }
