@@ -201,4 +201,61 @@ import Testing
         try exported.send("q")
         try exported.waitFor("EXIT:0")
     }
+
+    /// The tuning story: open with a cached calibration, go to the plan screen, raise a block's α,
+    /// see it requantize and its layers' SQNR move, export, be asked before quitting with an
+    /// unsaved edit; then `stsq-tui quantize` on the exported plan reproduces the exported model
+    /// byte for byte, and the workbench reopens the exported plan.
+    @Test func tuneAlphaRequantizeExportAndReproduceHeadless() throws {
+        let directory = NSTemporaryDirectory() + "e2e-tuning-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let prompts = directory + "/prompts.txt"
+        try "a red circle moving left on a blue background\na green square growing on a black background\n"
+            .write(toFile: prompts, atomically: true, encoding: .utf8)
+        let options = ["--calibration-prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"]
+        _ = try runProcess([TmuxSession.binary, "calibrate", "--prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"],
+                           capture: true)
+        let tmux = try TmuxSession(arguments: options)
+        try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        try tmux.send("p")
+        try tmux.waitFor("[1] Blocks")
+        try tmux.waitFor("requantized in ")
+        try tmux.send("j", "j")
+        try tmux.waitFor("Layers of spatial_blocks.1")
+        try tmux.send("+", "+")
+        let edited = try tmux.waitUntil("the α edit requantized with SQNR changes") {
+            $0.contains("plan default plan [+]") && $0.contains("requantized in ") && $0.contains("▸spatial_blocks.1") && $0.contains(" 0.10 ")
+                && ($0.contains("▲+") || $0.contains("▼"))
+        }
+        #expect(edited.contains("attn.qkv"))
+        try tmux.send("q")
+        try tmux.waitFor("unsaved changes")
+        try tmux.send("e")
+        try tmux.waitFor("Enter writes · Esc cancels")
+        try tmux.send("C-u")
+        for _ in 0..<120 { try tmux.send("BSpace") }
+        try tmux.send("-l", directory + "/export")
+        try tmux.send("Enter")
+        try tmux.waitFor("exported to \(directory)/export: plan.json")
+        try tmux.waitUntil("the plan marked saved") { $0.contains("plan export/plan.json │") }
+        try tmux.send("q")
+        try tmux.waitFor("EXIT:0")
+
+        _ = try runProcess([TmuxSession.binary, "quantize", "--plan", directory + "/export/plan.json", "--out", directory + "/headless",
+                            "--cache-directory", directory + "/cache"], capture: true)
+        #expect(FileManager.default.contents(atPath: directory + "/export/quantized.safetensors")
+                == FileManager.default.contents(atPath: directory + "/headless/quantized.safetensors"))
+        #expect(FileManager.default.contents(atPath: directory + "/export/plan.json")
+                == FileManager.default.contents(atPath: directory + "/headless/plan.json"))
+
+        let reopened = try TmuxSession(arguments: ["--plan", directory + "/export/plan.json", "--cache-directory", directory + "/cache"])
+        try reopened.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        try reopened.send("p")
+        try reopened.waitFor("plan plan.json │")
+        try reopened.send("j", "j")
+        try reopened.waitUntil("the exported α on its block") { $0.contains("▸spatial_blocks.1   0.10 ") }
+        try reopened.send("q")
+        try reopened.waitFor("EXIT:0")
+    }
 }
