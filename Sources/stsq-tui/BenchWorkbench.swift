@@ -8,16 +8,18 @@ import Workbench
 /// `stsq-tui bench workbench`: the app's own path with a cached calibration — open the
 /// checkpoint, load the calibration in the background job and draw the first activations frame;
 /// then the frame time of switching layer and step on each activations view; and the peak
-/// resident memory. Frames are rendered to a cell grid (the terminal's diff output is not timed).
+/// resident memory; then the tuning loop (α edit → requantized model and the block's SQNR on
+/// screen). Frames are rendered to a cell grid (the terminal's diff output is not timed).
 struct BenchWorkbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workbench",
-        abstract: "Time the workbench with a cached calibration: first activations frame, layer and step switches, peak memory.")
+        abstract: "Time the workbench with a cached calibration: first activations frame, layer and step switches, α edit → requantize, peak memory.")
 
     @Argument(help: "An STDiT3 checkpoint with its own text encoder; default: the bundled demo model.")
     var checkpoint: String?
     @OptionGroup var calibration: CalibrationOptions
     @Option(help: "Terminal size for the frames, WIDTHxHEIGHT.") var size = "120x36"
+    @Option(help: "α edits timed on the plan screen.") var edits = 20
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func run() throws {
@@ -86,6 +88,31 @@ struct BenchWorkbench: ParsableCommand {
                 let name = lower == .heatmap ? "heat map" : "quality map"
                 cases += [("layer switch, \(name)", layerTimes), ("step switch, \(name)", stepTimes)]
             }
+            // The tuning loop: α edits of one block at a time on the plan screen; each waits for its
+            // requantize (the model built, the block's local SQNR measured, the result applied).
+            workbench.dispatch(.showScreen(.tuning))
+            func waitForRequantize() throws {
+                let limit = monotonicSeconds() + 120
+                while workbench.state.tuning.map({ $0.requantize == .pending }) ?? true {
+                    guard monotonicSeconds() < limit else { throw ValidationError("requantize did not finish in 120 s") }
+                    workbench.drainCompletedJobs()
+                    usleep(200)
+                }
+                if case .failed(let why)? = workbench.state.tuning?.requantize { throw ValidationError(why) }
+            }
+            try waitForRequantize()
+            var editTimes: [Double] = [], buildTimes: [Double] = []
+            let blockCount = workbench.state.tuning?.blocks.count ?? 1
+            for edit in 0..<edits {
+                workbench.dispatch(.moveBlock(edit % blockCount == 0 ? -blockCount : 1))
+                let t = monotonicSeconds()
+                workbench.dispatch(.adjustAlpha(edit % 2 == 0 ? 0.05 : 0.1))
+                try waitForRequantize()
+                _ = render()
+                editTimes.append(monotonicSeconds() - t)
+                if case .done(let ms)? = workbench.state.tuning?.requantize { buildTimes.append(ms / 1000) }
+            }
+            cases += [("α edit → requantized frame", editTimes), ("  of which the model build", buildTimes)]
             let peak = Self.peakResidentBytes()
 
             func ms(_ seconds: Double) -> String { formatFixed(1000 * seconds, decimals: 2) }
