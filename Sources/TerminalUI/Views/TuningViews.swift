@@ -52,7 +52,7 @@ enum TuningViews {
         let nameWidth = min(24, max(16, inner.width - 40))
         // Narrow: the figure now and the change, without the figure before.
         let showsBefore = inner.width >= 56
-        grid.text(inner.x, inner.y, pad("layer", nameWidth) + pad("α", 6) + pad("W/A", 7) + (showsBefore ? "local SQNR (last edit: before → now)" : "SQNR dB, Δ"),
+        grid.text(inner.x, inner.y, pad("layer", nameWidth) + pad("α", 6) + pad("W/A", 7) + (showsBefore ? "local SQNR (before → now)" : "SQNR dB, Δ"),
                   .role(.text, bold: true), maxWidth: inner.width)
         for (i, layer) in layers.enumerated() where i < inner.height - 3 {
             let y = inner.y + 1 + i
