@@ -96,7 +96,9 @@ public enum QuantizedModelExport {
     }
 
     /// `quantize --explain`: per layer, its settings, fold and deployed sizes.
-    public static func explain(_ q: QuantizedModel) -> [String] {
+    /// `sqnr`: local SQNR per layer (dB, `LayerSQNR.local`), appended to each quantized layer's line
+    /// as the workbench's plan screen shows it.
+    public static func explain(_ q: QuantizedModel, sqnr: [String: Double] = [:]) -> [String] {
         var lines: [String] = []
         for l in q.layers {
             let s = l.settings
@@ -114,6 +116,7 @@ public enum QuantizedModelExport {
             } else if l.weightSets.count > 1 {
                 line += " · \(l.weightSets.count) weight sets (a consumer's time-step-wise 1/s is folded into its rows)"
             }
+            if let db = sqnr[l.name] { line += String(format: " · local SQNR %.1f dB", db) }
             lines.append(line)
         }
         let copies = q.captionProjections.values.reduce(0) { $0 + $1.count } * q.captionProjectionShape.outputs * (q.captionProjectionShape.inputs + 1) * 4

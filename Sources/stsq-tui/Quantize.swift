@@ -69,7 +69,7 @@ struct Quantize: ParsableCommand {
     var checkpoint: String?
     @Option(help: "The plan (see `stsq-tui plan`).") var plan: String
     @Option(help: "Output folder.") var out: String?
-    @Flag(help: "Print, per layer, how it is quantized and where SmoothQuant's 1/s went.") var explain = false
+    @Flag(help: "Print, per layer, how it is quantized, where SmoothQuant's 1/s went and its local SQNR (as the plan screen shows it).") var explain = false
     @Option(help: "Calibration cache folder.") var cacheDirectory = CalibrationCache.defaultDirectory
 
     func run() throws {
@@ -88,7 +88,10 @@ struct Quantize: ParsableCommand {
                 throw ValidationError("\(plan): \(e.description)")
             }
             let seconds = monotonicSeconds() - start
-            if explain { QuantizedModelExport.explain(quantized).forEach { print($0) } }
+            if explain {
+                let sqnr = try LayerSQNR.local(quantized, model: setup.model, statistics: statistics)
+                QuantizedModelExport.explain(quantized, sqnr: sqnr).forEach { print($0) }
+            }
             if let out {
                 try QuantizedModelExport.write(quantized, model: setup.model, fps: setup.fps, to: out)
                 print(String(format: "quantized %d layers in %.0f ms: %d weight bytes, %d activation-scale bytes → %@/quantized.safetensors",

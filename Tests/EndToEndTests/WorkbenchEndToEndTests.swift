@@ -228,7 +228,8 @@ import Testing
             $0.contains("plan default plan [+]") && $0.contains("requantized in ") && $0.contains("▸spatial_blocks.1") && $0.contains(" 0.10 ")
                 && ($0.contains("▲+") || $0.contains("▼"))
         }
-        #expect(edited.contains("attn.qkv"))
+        let qkvLine = try #require(edited.split(separator: "\n").first { $0.contains("│attn.qkv ") })
+        let shownSQNR = try #require(qkvLine.components(separatedBy: "→ ").last?.split(separator: " ").first.map(String.init))
         try tmux.send("q")
         try tmux.waitFor("unsaved changes")
         try tmux.send("e")
@@ -248,6 +249,11 @@ import Testing
                 == FileManager.default.contents(atPath: directory + "/headless/quantized.safetensors"))
         #expect(FileManager.default.contents(atPath: directory + "/export/plan.json")
                 == FileManager.default.contents(atPath: directory + "/headless/plan.json"))
+        // Headless parity: `quantize --explain` prints the SQNR the plan screen showed.
+        let explained = try runProcess([TmuxSession.binary, "quantize", "--plan", directory + "/export/plan.json", "--explain",
+                                        "--cache-directory", directory + "/cache"], capture: true)
+        let line = try #require(explained.split(separator: "\n").first { $0.hasPrefix("spatial_blocks.1.attn.qkv:") })
+        #expect(line.hasSuffix("local SQNR \(shownSQNR) dB"), "screen \(shownSQNR) dB, headless: \(line)")
 
         let reopened = try TmuxSession(arguments: ["--plan", directory + "/export/plan.json", "--cache-directory", directory + "/cache"])
         try reopened.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
