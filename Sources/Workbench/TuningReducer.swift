@@ -70,6 +70,8 @@ enum TuningReducer {
                 t.previousLayerSQNR = t.layerSQNR.isEmpty ? r.layerSQNR : t.layerSQNR
                 t.layerSQNR = r.layerSQNR
                 t.requantize = .done(milliseconds: r.milliseconds)
+                // The quality map follows the plan being tuned.
+                if !r.perStepSQNR.isEmpty { state.qualityMap = r.perStepSQNR }
             case .failure(let error):
                 t.requantize = .failed(error.message)
                 state.message = StatusMessage("requantize: \(error.message)", severity: .error)

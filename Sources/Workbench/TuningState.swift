@@ -100,11 +100,14 @@ public enum RequantizeStatus: Sendable, Equatable {
 public struct RequantizeResult: Sendable {
     public let generation: Int
     public let layerSQNR: [String: Double]
+    /// The layer × step map under this plan (the activations screen's quality map); empty: unchanged.
+    public let perStepSQNR: [String: [Double]]
     public let milliseconds: Double
 
-    public init(generation: Int, layerSQNR: [String: Double], milliseconds: Double) {
+    public init(generation: Int, layerSQNR: [String: Double], perStepSQNR: [String: [Double]] = [:], milliseconds: Double) {
         self.generation = generation
         self.layerSQNR = layerSQNR
+        self.perStepSQNR = perStepSQNR
         self.milliseconds = milliseconds
     }
 }

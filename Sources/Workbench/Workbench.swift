@@ -38,7 +38,14 @@ public final class Workbench: @unchecked Sendable {
     private var requantizeInFlight: Int?
     private var exportInFlight = false
     /// The newest quantized model built and the plan it was built from (tuning queue and mutex).
-    private var latest: (plan: QuantizationPlan, model: QuantizedModel, sqnr: [String: Double])?
+    private var latest: Build?
+    /// A quantized model and its local SQNR, overall and per step, per layer.
+    private struct Build {
+        let plan: QuantizationPlan
+        let model: QuantizedModel
+        let sqnr: [String: Double]
+        let perStep: [String: [Double]]
+    }
 
     /// `calibration`: where activation statistics come from; nil shows weights only, with
     /// `calibrationProblem` (why there is none) on the activations screen.
@@ -258,11 +265,17 @@ extension Workbench {
             }
             changed = Set(setup.model.blockLinears.map(\.name).filter { blocks.contains(QuantizationPlan.block(of: $0)) })
         }
-        var sqnr = previous?.sqnr ?? [:]
-        let measured = try LayerSQNR.local(model, model: setup.model, statistics: data.statistics, layers: changed)
-        if changed == nil { sqnr = measured } else { sqnr.merge(measured) { $1 } }
-        setLatestBuild((plan, model, sqnr))
-        return RequantizeResult(generation: generation, layerSQNR: sqnr, milliseconds: milliseconds)
+        // One pass over the calibration rows gives both: per step, and all steps (energies summed).
+        let energies = try LayerSQNR.energiesPerStep(model, model: setup.model, statistics: data.statistics, mode: .int8, layers: changed)
+        var sqnr = changed == nil ? [:] : previous?.sqnr ?? [:]
+        var perStep = changed == nil ? [:] : previous?.perStep ?? [:]
+        for (layer, steps) in energies {
+            let total = steps.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
+            sqnr[layer] = total.noise > 0 ? 10 * log10(total.signal / total.noise) : .infinity
+            perStep[layer] = steps.map { $0.signal == 0 && $0.noise == 0 ? .nan : ($0.noise > 0 ? 10 * log10($0.signal / $0.noise) : .infinity) }
+        }
+        setLatestBuild(Build(plan: plan, model: model, sqnr: sqnr, perStep: perStep))
+        return RequantizeResult(generation: generation, layerSQNR: sqnr, perStepSQNR: perStep, milliseconds: milliseconds)
     }
 
     /// Writes `plan.json` and `quantized.safetensors` (each atomically; the quantized file records
@@ -280,13 +293,13 @@ extension Workbench {
         return "exported to \(directory): " + sizes.joined(separator: ", ")
     }
 
-    private func latestBuild() -> (plan: QuantizationPlan, model: QuantizedModel, sqnr: [String: Double])? {
+    private func latestBuild() -> Build? {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return latest
     }
 
-    private func setLatestBuild(_ build: (plan: QuantizationPlan, model: QuantizedModel, sqnr: [String: Double])) {
+    private func setLatestBuild(_ build: Build) {
         pthread_mutex_lock(&mutex)
         latest = build
         pthread_mutex_unlock(&mutex)

@@ -165,7 +165,7 @@ public struct WorkbenchState: Sendable {
     // Activations
     public var calibration: CalibrationStatus = .notConfigured
     public var activations: ActivationData?
-    /// Local SQNR per layer and step under the default plan, once computed.
+    /// Local SQNR per layer and step: under the default plan, then under the plan being tuned.
     public var qualityMap: [String: [Double]]?
     public var step: StepSelection = .step(0)
     /// Which pane sits under the histogram: the heat map or the quality map (the last focused).

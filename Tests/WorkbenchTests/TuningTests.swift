@@ -143,6 +143,10 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     let full = try LayerSQNR.local(try QuantizedModel(model: setup.model, statistics: data.statistics, plan: after.plan),
                                    model: setup.model, statistics: data.statistics)
     #expect(full == after.layerSQNR)
+    // The quality map follows the edited plan.
+    let map = try LayerSQNR.perStep(try QuantizedModel(model: setup.model, statistics: data.statistics, plan: after.plan),
+                                    model: setup.model, statistics: data.statistics)
+    #expect(workbench.state.qualityMap?.mapValues { $0.description } == map.mapValues { $0.description })
 
     let out = cache + "/export"
     workbench.dispatch(.beginExport)

@@ -2,9 +2,9 @@ import Foundation
 import Quantization
 import Workbench
 
-/// Local SQNR of every quantized layer at every step under the default plan (int8 path, the
-/// calibration's reservoir rows): layers down, steps across, the worst cells listed; Enter jumps
-/// to the layer and step under the cursor.
+/// Local SQNR of every quantized layer at every step under the plan being tuned (the default plan
+/// until the first edit; int8 path, the calibration's reservoir rows): layers down, steps across,
+/// the worst cells listed; Enter jumps to the layer and step under the cursor.
 enum QualityMapView {
     static let gutter = 16
     static let listWidth = 26
