@@ -27,7 +27,7 @@ let package = Package(
         // Metrics: prompt fidelity on the demo scene world (video metrics and ablations to come).
         .target(name: "Evaluation", dependencies: ["Tensors", "VideoDiT", "Quantization"]),
         // The app's state, actions and jobs; no terminal code.
-        .target(name: "Workbench", dependencies: ["Tensors", "VideoDiT", "Quantization"]),
+        .target(name: "Workbench", dependencies: ["Tensors", "VideoDiT", "Quantization", "Evaluation"]),
         // ncurses backend (only Backend/ calls ncurses), cell grid, views, themes.
         .target(name: "TerminalUI", dependencies: ["CNCursesW", "Workbench", "Quantization", "VideoDiT", "Tensors"],
                 resources: [.copy("Resources/themes")]),

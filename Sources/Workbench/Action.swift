@@ -66,6 +66,14 @@ public enum Action: Sendable {
     case endExport(accept: Bool)
     /// The written paths and sizes as a message, or why it failed.
     case exportFinished(Result<String, WorkbenchError>, planJSON: String, path: String)
+    // Preview (FP vs quantized video of one prompt)
+    case previewReference(PreviewVideo)
+    case previewQuantized(PreviewVideo, generation: Int, editToPreviewMilliseconds: Double?)
+    case previewFailed(String)
+    /// The app's animation clock: the next frame when playing.
+    case tickPreview
+    case togglePreviewPlay
+    case stepPreviewFrame(Int)
     // Panes and overlays
     case focus(Pane)
     /// The n-th pane of the current screen.
@@ -93,7 +101,7 @@ extension Action {
     var isFromJobOrLayout: Bool {
         switch self {
         case .statisticsFinished, .calibrationStatus, .activationsReady, .qualityMapReady, .tuningReady, .requantized,
-             .exportFinished, .viewport, .showMessage:
+             .exportFinished, .viewport, .showMessage, .previewReference, .previewQuantized, .previewFailed, .tickPreview:
             return true
         default:
             return false

@@ -11,11 +11,15 @@ public struct CalibrationSource: Sendable {
     /// A plan opened with the checkpoint (`--plan`) and its path: its calibration replaces the
     /// options', and the tuning screen edits it.
     public let plan: (plan: QuantizationPlan, path: String)?
+    /// The prompt the plan screen previews (FP vs quantized video); nil: the first calibration prompt.
+    public let previewPrompt: String?
 
-    public init(options: CalibrationSetup.Options, cacheDirectory: String, plan: (plan: QuantizationPlan, path: String)? = nil) {
+    public init(options: CalibrationSetup.Options, cacheDirectory: String, plan: (plan: QuantizationPlan, path: String)? = nil,
+                previewPrompt: String? = nil) {
         self.options = options
         self.cacheDirectory = cacheDirectory
         self.plan = plan
+        self.previewPrompt = previewPrompt
     }
 }
 

@@ -195,6 +195,29 @@ public enum Reducer {
             } else {
                 state.shouldQuit = true
             }
+        case .previewReference(let video):
+            state.preview?.reference = video
+            state.preview?.failure = nil
+        case .previewQuantized(let video, let generation, let milliseconds):
+            guard var preview = state.preview, let reference = preview.reference else { return }
+            preview.quantized = video
+            preview.quantizedGeneration = generation
+            preview.metrics = PreviewMetrics(quantized: video, reference: reference)
+            if let milliseconds { preview.editToPreviewMilliseconds = milliseconds }
+            state.preview = preview
+        case .previewFailed(let why):
+            state.preview?.failure = why
+            state.message = StatusMessage("preview: \(why)", severity: .error)
+        case .tickPreview:
+            guard var preview = state.preview, preview.playing, let frames = preview.reference?.frames, frames > 0 else { return }
+            preview.frame = (preview.frame + 1) % frames
+            state.preview = preview
+        case .togglePreviewPlay: state.preview?.playing.toggle()
+        case .stepPreviewFrame(let delta):
+            guard var preview = state.preview, let frames = preview.reference?.frames, frames > 0 else { return }
+            preview.playing = false
+            preview.frame = ((preview.frame + delta) % frames + frames) % frames
+            state.preview = preview
         case .tuningReady, .moveBlock, .adjustAlpha, .beginAlphaEntry, .setAlphaEntry, .endAlphaEntry, .toggleSmoothing, .undo, .redo,
              .requantized, .beginExport, .setExportDirectory, .endExport, .exportFinished:
             TuningReducer.apply(action, to: &state)

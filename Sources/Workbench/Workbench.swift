@@ -39,6 +39,11 @@ public final class Workbench: @unchecked Sendable {
     private var exportInFlight = false
     /// The newest quantized model built and the plan it was built from (tuning queue and mutex).
     private var latest: Build?
+    /// Preview sampling runs on its own queue, one video at a time.
+    private let previewQueue = DispatchQueue(label: "stsq.workbench.preview", qos: .userInitiated)
+    private var previewInFlight = false
+    /// When each plan generation was made (the edit), for edit → preview latency.
+    private var editTimes: [Int: Double] = [:]
     /// A quantized model and its local SQNR, overall and per step, per layer.
     private struct Build {
         let plan: QuantizationPlan
@@ -70,7 +75,13 @@ public final class Workbench: @unchecked Sendable {
         if case .statisticsFinished(let layer, _) = action, layer == statisticsInFlight { statisticsInFlight = nil }
         if case .requantized(_, let generation) = action, generation == requantizeInFlight { requantizeInFlight = nil }
         if case .exportFinished = action { exportInFlight = false }
+        switch action {
+        case .previewReference, .previewQuantized, .previewFailed: previewInFlight = false
+        default: break
+        }
+        let generation = state.tuning?.generation
         Reducer.apply(action, to: &state)
+        if let now = state.tuning?.generation, now != generation { editTimes[now] = monotonicSeconds() }
         startJobsIfNeeded()
     }
 
@@ -90,7 +101,7 @@ public final class Workbench: @unchecked Sendable {
         state.selectedLayer.map { state.statistics[$0.name] == nil || state.statistics[$0.name] == .computing } ?? false
             || state.calibration.isBusy
             || (state.activations != nil && state.qualityMap == nil && qualityMapStarted)
-            || requantizeInFlight != nil || exportInFlight
+            || requantizeInFlight != nil || exportInFlight || previewInFlight
     }
 
     private func post(_ action: Action) {
@@ -232,6 +243,7 @@ extension Workbench {
                 }
             }
         }
+        startPreviewJobsIfNeeded(setup: setup)
         if let dialog = tuning.export, dialog.isWriting, !exportInFlight {
             exportInFlight = true
             let plan = tuning.plan
@@ -291,6 +303,56 @@ extension Workbench {
             return "\(name) \(bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1048576) : String(format: "%.1f KiB", Double(bytes) / 1024))"
         }
         return "exported to \(directory): " + sizes.joined(separator: ", ")
+    }
+
+    /// On the plan screen: the FP video of the preview prompt once, then the quantized video of
+    /// each newest built plan (an edit made while one samples is sampled next).
+    private func startPreviewJobsIfNeeded(setup: CalibrationSetup) {
+        guard state.screen == .tuning || state.preview != nil, let tuning = state.tuning, !previewInFlight else { return }
+        if state.preview == nil {
+            state.preview = PreviewState(prompt: calibrationSource?.previewPrompt ?? setup.key.prompts.first ?? "")
+        }
+        guard let preview = state.preview, preview.failure == nil else { return }
+        guard setup.model.config.inChannels == 3 else {
+            state.preview?.failure = "a latent-space model: its videos need the VAE decoder, which this tool does not have"
+            return
+        }
+        let prompt = preview.prompt, seed = preview.seed
+        if preview.reference == nil {
+            previewInFlight = true
+            run(on: previewQueue) {
+                do { return [.previewReference(try Self.sample(prompt, seed: seed, setup: setup, executor: Float32Executor()))] } catch {
+                    return [.previewFailed("\(error)")]
+                }
+            }
+            return
+        }
+        guard case .done = tuning.requantize, preview.quantizedGeneration != tuning.generation,
+              let build = latestBuild(), build.plan == tuning.plan else { return }
+        previewInFlight = true
+        let generation = tuning.generation, editTime = editTimes[generation]
+        run(on: previewQueue) {
+            do {
+                let video = try Self.sample(prompt, seed: seed, setup: setup, executor: QuantizedModelExecutor(model: build.model, mode: .int8))
+                return [.previewQuantized(video, generation: generation,
+                                          editToPreviewMilliseconds: editTime.map { (monotonicSeconds() - $0) * 1000 })]
+            } catch {
+                return [.previewFailed("\(error)")]
+            }
+        }
+    }
+
+    /// One video of `prompt` with the calibration's sampler settings and noise of `seed`.
+    private static func sample(_ prompt: String, seed: UInt64, setup: CalibrationSetup, executor: LinearExecutor) throws -> PreviewVideo {
+        var generator = NoiseGenerator(seed: seed)
+        let noise = generator.gaussian(shape: [1, setup.model.config.inChannels] + setup.size)
+        let sampler = RectifiedFlowSampler(model: setup.model, cfgScale: setup.cfgScale, fps: setup.fps)
+        var latents: [[Float]] = []
+        let video = try sampler.sample(noise: noise, condition: try setup.encoder.encode([prompt]), schedule: setup.schedule,
+                                       height: Float(setup.size[1]), width: Float(setup.size[2]), executor: executor) { _, z in
+            latents.append(z.scalars)
+        }
+        return PreviewVideo(video: Tensor(shape: Array(video.shape.dropFirst()), scalars: video.scalars), prompt: prompt, stepLatents: latents)
     }
 
     private func latestBuild() -> Build? {

@@ -19,14 +19,14 @@ public enum Screen: String, Sendable, CaseIterable {
         switch self {
         case .weights: return [.tree, .ranges, .outliers]
         case .activations: return [.tree, .histogram, .heatmap, .quality]
-        case .tuning: return [.blocks, .blockLayers]
+        case .tuning: return [.blocks, .blockLayers, .preview]
         }
     }
 }
 
 /// The panes of both screens.
 public enum Pane: Int, Sendable, CaseIterable {
-    case tree = 1, ranges, outliers, histogram, heatmap, quality, blocks, blockLayers
+    case tree = 1, ranges, outliers, histogram, heatmap, quality, blocks, blockLayers, preview
 
     public var title: String {
         switch self {
@@ -38,13 +38,14 @@ public enum Pane: Int, Sendable, CaseIterable {
         case .quality: return "Layer × step SQNR"
         case .blocks: return "Blocks"
         case .blockLayers: return "Layers of the block"
+        case .preview: return "Preview"
         }
     }
 
     public var screen: Screen {
         switch self {
         case .histogram, .heatmap, .quality: return .activations
-        case .blocks, .blockLayers: return .tuning
+        case .blocks, .blockLayers, .preview: return .tuning
         default: return .weights
         }
     }
@@ -182,6 +183,8 @@ public struct WorkbenchState: Sendable {
     public var qualityStep = 0
     /// The plan being tuned, once the model and the calibration statistics are loaded.
     public var tuning: TuningState?
+    /// The FP and quantized videos of the preview prompt (once the plan screen was opened).
+    public var preview: PreviewState?
     public var help: HelpState?
     public var message: StatusMessage?
     public var statistics: [String: StatisticsState] = [:]

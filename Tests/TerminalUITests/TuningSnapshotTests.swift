@@ -59,3 +59,46 @@ private func planWorkbench() throws -> Workbench {
         }
     }
 }
+
+/// A 4-frame 32×32 scene: a red 8×8 square moving right on blue; `noise` perturbs it (a made-up
+/// quantization error, deterministic).
+private func sceneVideo(noise: Float) -> PreviewVideo {
+    let (T, H, W) = (4, 32, 32)
+    var pixels = [Float](repeating: -1, count: 3 * T * H * W)
+    for t in 0..<T {
+        for y in 0..<H {
+            for x in 0..<W {
+                let inside = (12..<20).contains(y) && ((4 + 6 * t)..<(12 + 6 * t)).contains(x)
+                let wobble = noise * Float((x * 7 + y * 3 + t) % 5 - 2) / 2
+                pixels[((0 * T + t) * H + y) * W + x] = (inside ? 1 : -1) + wobble
+                pixels[((2 * T + t) * H + y) * W + x] = (inside ? -1 : 1) - wobble
+            }
+        }
+    }
+    let steps = noise == 0 ? [[Float]](repeating: [1, 2, 3, 4], count: 6) : (0..<6).map { s in [1, 2, 3, 4 + Float(s) * 0.01] }
+    return PreviewVideo(video: Tensor(shape: [3, T, H, W], scalars: pixels), prompt: "a red square moving right on a blue background",
+                        stepLatents: steps)
+}
+
+@Test func thePreviewShowsBothVideosTheirDifferenceAndTheMetrics() throws {
+    let wb = try planWorkbench()
+    var state = wb.state
+    state.preview = PreviewState(prompt: "a red square moving right on a blue background")
+    Reducer.apply(.previewReference(sceneVideo(noise: 0)), to: &state)
+    Reducer.apply(.previewQuantized(sceneVideo(noise: 0.2), generation: 0, editToPreviewMilliseconds: 812), to: &state)
+    Reducer.apply(.tickPreview, to: &state)
+    #expect(state.preview?.frame == 1)
+    let grid = WorkbenchScreen.render(state, theme: .dark, width: 120, height: 36)
+    assertSnapshot(grid, named: "plan-preview")
+    // The video cells carry the exact pixel colours: frame 1, the square's top-left pixel pair.
+    let origin = try #require(grid.textLines().firstIndex { $0.contains("FP32") })
+    let cell = grid[1 + 10, origin + 1 + 6]
+    #expect(cell.character == "▀" && cell.style.foreground == .rgb(RGB(255, 0, 0)) && cell.style.background == .rgb(RGB(255, 0, 0)))
+    #expect(grid[1, origin + 1].style.foreground == .rgb(RGB(0, 0, 255)))
+    // Without colour the backend draws the luminance ramp instead of the half blocks.
+    #expect(Terminal.pixelGlyph(cell, plain: true) == "-" && Terminal.pixelGlyph(cell, plain: false) == nil)
+    Reducer.apply(.stepPreviewFrame(-1), to: &state)
+    #expect(state.preview?.frame == 0 && state.preview?.playing == false)
+    Reducer.apply(.tickPreview, to: &state)
+    #expect(state.preview?.frame == 0, "paused")
+}

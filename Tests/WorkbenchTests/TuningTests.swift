@@ -125,8 +125,14 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     #expect(initial.name == "default plan" && !initial.isModified)
     guard case .done = initial.requantize else { Issue.record("\(initial.requantize)"); return }
     #expect(initial.layerSQNR.count == 56)
+    #expect(workbench.state.preview == nil, "no sampling before the plan screen is opened")
     workbench.dispatch(.showScreen(.tuning))
     #expect(workbench.state.focus == .blocks)
+    // The plan screen samples the preview prompt: FP once, then the quantized plan.
+    let preview = try #require(workbench.state.preview)
+    #expect(preview.prompt == "a red circle moving left on a blue background")
+    #expect(preview.reference?.frames == 8 && preview.quantizedGeneration == 0 && preview.metrics?.stepError.count == 2)
+    #expect((preview.metrics?.psnr ?? 0) > 15 && (preview.metrics?.ssim ?? 0) > 0.5, "\(String(describing: preview.metrics))")
     workbench.dispatch(.moveBlock(2))
     let block = try #require(workbench.state.tuning?.selectedBlock)
     workbench.dispatch(.adjustAlpha(0.5))
@@ -134,6 +140,9 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     #expect(after.alpha(of: block) == 0.5 && after.isModified)
     guard case .done(let ms) = after.requantize else { Issue.record("\(after.requantize)"); return }
     #expect(ms > 0)
+    // The quantized video is re-sampled for the edited plan, and the time from the edit is kept.
+    #expect(workbench.state.preview?.quantizedGeneration == after.generation)
+    #expect((workbench.state.preview?.editToPreviewMilliseconds ?? 0) > ms)
     let qkv = block + ".attn.qkv", other = "spatial_blocks.0.attn.qkv"
     #expect(after.layerSQNR[qkv] != initial.layerSQNR[qkv], "α 0.5 left \(qkv) at \(after.layerSQNR[qkv] ?? .nan) dB")
     #expect(after.previousLayerSQNR[qkv] == initial.layerSQNR[qkv] && after.layerSQNR[other] == initial.layerSQNR[other])

@@ -105,6 +105,9 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("m")], hint: "", description: "aggregated ↔ time-step-wise smoothing for the block", scope: .screen(.tuning), command: .action(.toggleSmoothing), inHintBar: false),
         KeyBinding(keys: [.character("u")], hint: "undo", description: "undo the last plan edit", scope: .screen(.tuning), command: .action(.undo), inHintBar: true),
         KeyBinding(keys: [.character("U"), .character("\u{12}")], hint: "", description: "redo", scope: .screen(.tuning), command: .action(.redo), inHintBar: false),
+        KeyBinding(keys: [.character(" ")], hint: "", description: "play / pause the preview", scope: .screen(.tuning), command: .action(.togglePreviewPlay), inHintBar: false),
+        KeyBinding(keys: [.character(".")], hint: "", description: "preview: next frame (pauses)", scope: .screen(.tuning), command: .action(.stepPreviewFrame(1)), inHintBar: false),
+        KeyBinding(keys: [.character(",")], hint: "", description: "preview: previous frame (pauses)", scope: .screen(.tuning), command: .action(.stepPreviewFrame(-1)), inHintBar: false),
         KeyBinding(keys: [.character("e")], hint: "export", description: "export plan.json and quantized.safetensors", scope: .screen(.tuning), command: .action(.beginExport), inHintBar: true),
         // Global
         KeyBinding(keys: [.character("p")], hint: "", description: "the plan screen: α per block, requantize, export", scope: .global, command: .action(.showScreen(.tuning)), inHintBar: false),

@@ -47,6 +47,7 @@ public final class TerminalApp {
         defer { terminal.shutdown() }
         var dirty = true
         var immediateTimeouts = 0
+        var lastTick = monotonicSeconds()
         while !workbench.state.shouldQuit {
             let (width, height) = terminal.size
             let state = workbench.state
@@ -84,6 +85,12 @@ public final class TerminalApp {
                 immediateTimeouts = 0
             }
             if workbench.drainCompletedJobs() { dirty = true }
+            // The preview's animation clock: 8 frames a second while it plays on screen.
+            if workbench.state.screen == .tuning, workbench.state.preview?.playing == true, monotonicSeconds() - lastTick >= 0.125 {
+                lastTick = monotonicSeconds()
+                workbench.dispatch(.tickPreview)
+                dirty = true
+            }
         }
     }
 
@@ -264,6 +271,7 @@ public final class TerminalApp {
                 case .heatmap: workbench.dispatch(.moveHeatChannel(delta * 4))
                 case .quality: workbench.dispatch(.moveQualityCursor(layers: delta, steps: 0))
                 case .blocks, .blockLayers: workbench.dispatch(.moveBlock(delta > 0 ? 1 : -1))
+                case .preview: workbench.dispatch(.stepPreviewFrame(delta > 0 ? 1 : -1))
                 }
             }
         }

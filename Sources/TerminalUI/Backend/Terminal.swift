@@ -114,7 +114,7 @@ public final class Terminal {
                 let cell = grid[x, y]
                 if !full, previous![x, y] == cell { continue }
                 var (attributes, pair) = resolve(cell.style, theme: theme)
-                let glyph = ascii ? Self.asciiFallback(cell.character) : cell.character
+                let glyph = Self.pixelGlyph(cell, plain: ascii || colorMode == .none) ?? (ascii ? Self.asciiFallback(cell.character) : cell.character)
                 var wide: [wchar_t] = [wchar_t(bitPattern: glyph.unicodeScalars.first.map { $0.value } ?? 32), 0]
                 setcchar(&cchar, &wide, attributes, 0, &pair)
                 mvwadd_wch(stsq_stdscr(), Int32(y), Int32(x), &cchar)
@@ -196,6 +196,15 @@ public final class Terminal {
         return packed(RGB(UInt8(levels[i / 36]), UInt8(levels[(i / 6) % 6]), UInt8(levels[i % 6])))
     }
 
+    /// A half-block pixel pair (`▀`, two exact colours) where the pixels cannot be coloured: a
+    /// character of the luminance ramp of the pair's mean (BT.601 weights); nil for other cells.
+    static func pixelGlyph(_ cell: Cell, plain: Bool) -> Character? {
+        guard plain, cell.character == "▀", case .rgb(let a) = cell.style.foreground, case .rgb(let b) = cell.style.background else { return nil }
+        func luma(_ c: RGB) -> Double { (0.299 * Double(c.r) + 0.587 * Double(c.g) + 0.114 * Double(c.b)) / 255 }
+        let ramp = Array(" .:-=+*#%@")
+        return ramp[min(Int((luma(a) + luma(b)) / 2 * Double(ramp.count - 1) + 0.5), ramp.count - 1)]
+    }
+
     /// `--ascii`: every glyph the views use, in plain ASCII.
     static func asciiFallback(_ ch: Character) -> Character {
         switch ch {
@@ -209,7 +218,8 @@ public final class Terminal {
         case "░": return "."
         case "▒": return ":"
         case "▓": return "="
-        case "▸", "›", "→": return ">"
+        case "▸", "›", "→", "▶": return ">"
+        case "‖": return "|"
         case "▾", "↓", "▼": return "v"
         case "←": return "<"
         case "↑", "▲": return "^"

@@ -30,8 +30,10 @@ public struct ScreenLayout: Equatable {
             return
         }
         if screen == .tuning {
-            let (left, right) = middle.splitLeft(max(38, min(60, width * 42 / 100)))
-            panes = [.blocks: left, .blockLayers: right]
+            // The preview takes the full width below: three 32-pixel panels side by side.
+            let (top, bottom) = middle.splitBottom(min(21, max(9, middle.height - 12)))
+            let (left, right) = top.splitLeft(max(38, min(60, width * 42 / 100)))
+            panes = [.blocks: left, .blockLayers: right, .preview: bottom]
             return
         }
         let treeWidth = max(34, min(56, width * 37 / 100))

@@ -22,6 +22,7 @@ public enum WorkbenchScreen {
             case .quality: QualityMapView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
             case .blocks: TuningViews.drawBlocks(state, in: rect, focused: focused, grid: &grid)
             case .blockLayers: TuningViews.drawLayers(state, in: rect, focused: focused, grid: &grid)
+            case .preview: PreviewView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
             }
         }
         FooterViews.drawMessage(state, busy: busy, in: layout.message, grid: &grid)
