@@ -27,6 +27,9 @@ struct Open: ParsableCommand {
     @Option(help: "A plan.json to tune on the plan screen (from `stsq-tui plan` or an export); its calibration is used. Default: the checkpoint's default plan.")
     var plan: String?
 
+    @Option(help: "The prompt the plan screen previews, FP against quantized (default: the first of sample-prompts/eval.txt).")
+    var previewPrompt: String?
+
     @OptionGroup(title: "Calibration (the activations screen; the same cache as `stsq-tui calibrate`)")
     var calibration: CalibrationOptions
 
@@ -59,7 +62,7 @@ struct Open: ParsableCommand {
         let source: CalibrationSource?
         let problem: String?
         do {
-            source = try calibration.source(plan: plan)
+            source = try calibration.source(plan: plan, previewPrompt: previewPrompt)
             problem = nil
         } catch {
             // A plan given but unreadable is the user's mistake to fix now, not a screen later.

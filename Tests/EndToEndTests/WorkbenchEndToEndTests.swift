@@ -228,6 +228,9 @@ import Testing
             $0.contains("plan default plan [+]") && $0.contains("requantized in ") && $0.contains("▸spatial_blocks.1") && $0.contains(" 0.10 ")
                 && ($0.contains("▲+") || $0.contains("▼"))
         }
+        // The preview re-renders the quantized video of the edited plan (the bundled eval prompt).
+        try tmux.waitFor("a red circle moving left on a gray background")
+        try tmux.waitFor("edit → preview ")
         let qkvLine = try #require(edited.split(separator: "\n").first { $0.contains("│attn.qkv ") })
         let shownSQNR = try #require(qkvLine.components(separatedBy: "→ ").last?.split(separator: " ").first.map(String.init))
         try tmux.send("q")
