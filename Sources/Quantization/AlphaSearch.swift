@@ -1,3 +1,4 @@
+import Tensors
 import VideoDiT
 
 /// Automatic SmoothQuant α per block (QUANTIZATION.md, "Automatic α", the block-wise idea of
@@ -35,5 +36,30 @@ public enum AlphaSearch {
         }
         let best = curves.mapValues { curve in curve.min { $0.error < $1.error || ($0.error == $1.error && $0.alpha < $1.alpha) }!.alpha }
         return Result(best: best, curves: curves)
+    }
+
+    /// One block's curve under `plan` as it stands (the other blocks and layers keep their
+    /// settings): the block's α set to each grid value, the relative local error of its layers.
+    public static func curve(block: String, model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]],
+                             plan: QuantizationPlan, grid: [Double] = defaultGrid) throws -> [(alpha: Double, error: Double)] {
+        let ordered = model.blockLinears.map(\.name).filter { QuantizationPlan.block(of: $0) == block }
+        let layers = Set(ordered)
+        return try grid.map { alpha in
+            var p = plan
+            var members = p.blocks.first { $0.0 == block }?.1.objectValue ?? []
+            members.removeAll { $0.0 == "alpha" }
+            members.append(("alpha", .double(alpha)))
+            if let i = p.blocks.firstIndex(where: { $0.0 == block }) { p.blocks[i].1 = .object(members) } else { p.blocks.append((block, .object(members))) }
+            let q = try QuantizedModel(model: model, statistics: statistics, plan: p)
+            // Summed in model order, so the figure does not depend on a dictionary's order.
+            let energies = try LayerSQNR.energies(q, model: model, statistics: statistics, mode: .fakeQuant, layers: layers)
+            let e = ordered.compactMap { energies[$0] }.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
+            return (alpha, e.signal > 0 ? e.noise / e.signal : 0)
+        }
+    }
+
+    /// The grid point of least error (the smaller α on a tie).
+    public static func best(_ curve: [(alpha: Double, error: Double)]) -> Double? {
+        curve.min { $0.error < $1.error || ($0.error == $1.error && $0.alpha < $1.alpha) }?.alpha
     }
 }

@@ -57,6 +57,10 @@ public enum Action: Sendable {
     case endAlphaEntry(accept: Bool)
     /// Aggregated ↔ time-step-wise smoothing for the selected block.
     case toggleSmoothing
+    /// Searches the selected block's α (grid 0…1 step 0.05, local error of its layers) in the
+    /// background and applies the best as an edit.
+    case autoAlpha
+    case autoAlphaFinished(block: String, Result<[AlphaPoint], WorkbenchError>)
     case undo
     case redo
     case requantized(Result<RequantizeResult, WorkbenchError>, generation: Int)
@@ -101,7 +105,7 @@ extension Action {
     var isFromJobOrLayout: Bool {
         switch self {
         case .statisticsFinished, .calibrationStatus, .activationsReady, .qualityMapReady, .tuningReady, .requantized,
-             .exportFinished, .viewport, .showMessage, .previewReference, .previewQuantized, .previewFailed, .tickPreview:
+             .exportFinished, .viewport, .showMessage, .autoAlphaFinished, .previewReference, .previewQuantized, .previewFailed, .tickPreview:
             return true
         default:
             return false

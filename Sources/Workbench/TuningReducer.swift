@@ -46,6 +46,27 @@ enum TuningReducer {
             if next == .timestep && t.plan.stepGroups.count == 1 {
                 state.message = StatusMessage("time-step-wise smoothing with one step group is aggregated smoothing: the plan has \(t.plan.stepGroups.count) group")
             }
+        case .autoAlpha:
+            guard let block = t.selectedBlock else { return }
+            guard t.autoAlphaBlock == nil else {
+                state.message = StatusMessage("an α search of \(t.autoAlphaBlock!) is running")
+                return
+            }
+            t.autoAlphaBlock = block
+            state.message = StatusMessage("searching α for \(block) (21 values)…")
+        case .autoAlphaFinished(let block, let result):
+            t.autoAlphaBlock = nil
+            switch result {
+            case .success(let points):
+                t.alphaCurve = (block, points)
+                guard let best = points.min(by: { $0.error < $1.error || ($0.error == $1.error && $0.alpha < $1.alpha) }) else { return }
+                let current = points.first { abs($0.alpha - t.alpha(of: block)) < 1e-9 }
+                setAlpha(best.alpha, of: block, &t)
+                state.message = StatusMessage("\(block): α \(String(format: "%.2f", best.alpha)) has the least local error, "
+                    + String(format: "%.2e", best.error) + (current.map { String(format: " (was %.2e)", $0.error) } ?? "") + " · u undoes")
+            case .failure(let error):
+                state.message = StatusMessage("α search: \(error.message)", severity: .error)
+            }
         case .undo:
             guard let previous = t.undoStack.popLast() else {
                 state.message = StatusMessage("nothing to undo")

@@ -30,6 +30,9 @@ public struct TuningState: Sendable {
     public var export: ExportDialog?
     /// Set when the user asked to quit with unsaved changes; a second quit leaves.
     public var confirmingQuit = false
+    /// The block whose α search runs, and the last search's curve.
+    public var autoAlphaBlock: String?
+    public var alphaCurve: (block: String, points: [AlphaPoint])?
 
     public init(plan: QuantizationPlan, name: String, path: String?, blocks: [String]) {
         self.plan = plan
@@ -83,6 +86,16 @@ public struct TuningState: Sendable {
     mutating func edited() {
         generation += 1
         requantize = .pending
+    }
+}
+
+/// One point of an α search: the block's relative local error at that α.
+public struct AlphaPoint: Sendable, Equatable {
+    public let alpha: Double
+    public let error: Double
+    public init(alpha: Double, error: Double) {
+        self.alpha = alpha
+        self.error = error
     }
 }
 

@@ -42,6 +42,7 @@ public final class Workbench: @unchecked Sendable {
     /// Preview sampling runs on its own queue, one video at a time.
     private let previewQueue = DispatchQueue(label: "stsq.workbench.preview", qos: .userInitiated)
     private var previewInFlight = false
+    private var autoAlphaInFlight = false
     /// When each plan generation was made (the edit), for edit → preview latency.
     private var editTimes: [Int: Double] = [:]
     /// A quantized model and its local SQNR, overall and per step, per layer.
@@ -75,6 +76,7 @@ public final class Workbench: @unchecked Sendable {
         if case .statisticsFinished(let layer, _) = action, layer == statisticsInFlight { statisticsInFlight = nil }
         if case .requantized(_, let generation) = action, generation == requantizeInFlight { requantizeInFlight = nil }
         if case .exportFinished = action { exportInFlight = false }
+        if case .autoAlphaFinished = action { autoAlphaInFlight = false }
         switch action {
         case .previewReference, .previewQuantized, .previewFailed: previewInFlight = false
         default: break
@@ -101,7 +103,7 @@ public final class Workbench: @unchecked Sendable {
         state.selectedLayer.map { state.statistics[$0.name] == nil || state.statistics[$0.name] == .computing } ?? false
             || state.calibration.isBusy
             || (state.activations != nil && state.qualityMap == nil && qualityMapStarted)
-            || requantizeInFlight != nil || exportInFlight || previewInFlight
+            || requantizeInFlight != nil || exportInFlight || previewInFlight || autoAlphaInFlight
     }
 
     private func post(_ action: Action) {
@@ -244,6 +246,18 @@ extension Workbench {
             }
         }
         startPreviewJobsIfNeeded(setup: setup)
+        if let block = tuning.autoAlphaBlock, !autoAlphaInFlight {
+            autoAlphaInFlight = true
+            let plan = tuning.plan
+            run(on: tuningQueue) {
+                do {
+                    let curve = try AlphaSearch.curve(block: block, model: setup.model, statistics: data.statistics, plan: plan)
+                    return [.autoAlphaFinished(block: block, .success(curve.map { AlphaPoint(alpha: $0.alpha, error: $0.error) }))]
+                } catch {
+                    return [.autoAlphaFinished(block: block, .failure(WorkbenchError("\(error)")))]
+                }
+            }
+        }
         if let dialog = tuning.export, dialog.isWriting, !exportInFlight {
             exportInFlight = true
             let plan = tuning.plan

@@ -170,4 +170,19 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     try QuantizedModelExport.write(try QuantizedModel(model: setup.model, statistics: data.statistics, plan: exported),
                                    model: setup.model, fps: setup.fps, to: rebuilt)
     #expect(FileManager.default.contents(atPath: out + "/quantized.safetensors") == FileManager.default.contents(atPath: rebuilt + "/quantized.safetensors"))
+
+    // The α search of the selected block: 21 points, the best applied as an undoable edit.
+    let before = try #require(workbench.state.tuning)
+    workbench.dispatch(.autoAlpha)
+    let searched = try #require(workbench.state.tuning)
+    let curve = try #require(searched.alphaCurve)
+    #expect(curve.block == block && curve.points.count == 21 && searched.autoAlphaBlock == nil)
+    let expected = try AlphaSearch.curve(block: block, model: setup.model, statistics: data.statistics, plan: before.plan)
+    #expect(curve.points.map(\.error) == expected.map(\.error))
+    #expect(searched.alpha(of: block) == AlphaSearch.best(expected))
+    #expect(curve.points.first { $0.alpha == searched.alpha(of: block) }!.error <= curve.points.first { $0.alpha == 0.5 }!.error)
+    if searched.alpha(of: block) != 0.5 {
+        workbench.dispatch(.undo)
+        #expect(workbench.state.tuning?.alpha(of: block) == 0.5)
+    }
 }

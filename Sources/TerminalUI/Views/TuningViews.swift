@@ -76,8 +76,31 @@ enum TuningViews {
                 grid.text(x, y, " " + (delta > 0 ? "▲+" : "▼") + NumberFormat.fixed(delta, 1), .role(delta > 0 ? .good : .bad), maxWidth: inner.maxX - x)
             }
         }
-        let note = "α of fc2 and cross_attn.q_linear only from a layer entry (1/s is an explicit multiply)"
-        grid.text(inner.x, inner.maxY - 1, note, .role(.dim), maxWidth: inner.width)
+        if t.autoAlphaBlock == block {
+            grid.text(inner.x, inner.maxY - 1, "searching α over 0…1…", .role(.warn), maxWidth: inner.width)
+        } else if let curve = t.alphaCurve, curve.block == block, !curve.points.isEmpty {
+            drawCurve(curve.points, current: t.alpha(of: block), at: inner.x, inner.maxY - 1, width: inner.width, grid: &grid)
+        } else {
+            let note = "A searches α · α of fc2 and cross_attn.q_linear only from a layer entry (explicit 1/s)"
+            grid.text(inner.x, inner.maxY - 1, note, .role(.dim), maxWidth: inner.width)
+        }
+    }
+
+    /// The α search's curve: local error against α as bars (lower is better), the chosen point in
+    /// the accent colour, the block's current α underlined.
+    static func drawCurve(_ points: [AlphaPoint], current: Double, at x0: Int, _ y: Int, width: Int, grid: inout CellGrid) {
+        var x = x0 + grid.text(x0, y, "error vs α 0…1 ", .role(.dim), maxWidth: width)
+        let bars: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+        let (low, high) = (points.map(\.error).min() ?? 0, points.map(\.error).max() ?? 1)
+        let best = points.min { $0.error < $1.error || ($0.error == $1.error && $0.alpha < $1.alpha) }!
+        for p in points where x < x0 + width {
+            let level = high > low ? Int((p.error - low) / (high - low) * Double(bars.count - 1) + 0.5) : 0
+            var style: Style = p == best ? .role(.accent, bold: true) : .role(.dim)
+            style.underline = abs(p.alpha - current) < 1e-9
+            grid[x, y] = Cell(bars[min(max(level, 0), bars.count - 1)], style)
+            x += 1
+        }
+        grid.text(x, y, " best α \(NumberFormat.fixed(best.alpha, 2)) · " + String(format: "%.1e", best.error), .role(.accent), maxWidth: x0 + width - x)
     }
 
     /// The export dialog: the folder being typed and what will be written.
