@@ -23,6 +23,8 @@ public final class Workbench: @unchecked Sendable {
     private var completed: [Action] = []
     private let calibrationSource: CalibrationSource?
     private let stopCalibration = StopFlag()
+    /// Set by `shutdown`: long jobs end early.
+    private let stopping = StopFlag()
     /// The loaded model of a runnable checkpoint (set by the check job).
     private var calibrationSetup: CalibrationSetup?
     private var qualityMapStarted = false
@@ -71,6 +73,14 @@ public final class Workbench: @unchecked Sendable {
     }
 
     deinit { pthread_mutex_destroy(&mutex) }
+
+    /// Stops what can stop (calibration, preview sampling) and waits for every running job, so the
+    /// process never exits under a job that still reads the model or its mapped checkpoint.
+    public func shutdown() {
+        stopping.set(true)
+        stopCalibration.set(true)
+        for queue in [jobQueue, calibrationQueue, tuningQueue, previewQueue] { queue.sync {} }
+    }
 
     public func dispatch(_ action: Action) {
         if case .statisticsFinished(let layer, _) = action, layer == statisticsInFlight { statisticsInFlight = nil }
@@ -331,11 +341,11 @@ extension Workbench {
             state.preview?.failure = "a latent-space model: its videos need the VAE decoder, which this tool does not have"
             return
         }
-        let prompt = preview.prompt, seed = preview.seed
+        let prompt = preview.prompt, seed = preview.seed, stop = stopping
         if preview.reference == nil {
             previewInFlight = true
             run(on: previewQueue) {
-                do { return [.previewReference(try Self.sample(prompt, seed: seed, setup: setup, executor: Float32Executor()))] } catch {
+                do { return [.previewReference(try Self.sample(prompt, seed: seed, setup: setup, executor: Float32Executor(), stop: stop))] } catch {
                     return [.previewFailed("\(error)")]
                 }
             }
@@ -347,7 +357,8 @@ extension Workbench {
         let generation = tuning.generation, editTime = editTimes[generation]
         run(on: previewQueue) {
             do {
-                let video = try Self.sample(prompt, seed: seed, setup: setup, executor: QuantizedModelExecutor(model: build.model, mode: .int8))
+                let video = try Self.sample(prompt, seed: seed, setup: setup, executor: QuantizedModelExecutor(model: build.model, mode: .int8),
+                                            stop: stop)
                 return [.previewQuantized(video, generation: generation,
                                           editToPreviewMilliseconds: editTime.map { (monotonicSeconds() - $0) * 1000 })]
             } catch {
@@ -357,13 +368,15 @@ extension Workbench {
     }
 
     /// One video of `prompt` with the calibration's sampler settings and noise of `seed`.
-    private static func sample(_ prompt: String, seed: UInt64, setup: CalibrationSetup, executor: LinearExecutor) throws -> PreviewVideo {
+    private static func sample(_ prompt: String, seed: UInt64, setup: CalibrationSetup, executor: LinearExecutor,
+                               stop: StopFlag) throws -> PreviewVideo {
         var generator = NoiseGenerator(seed: seed)
         let noise = generator.gaussian(shape: [1, setup.model.config.inChannels] + setup.size)
         let sampler = RectifiedFlowSampler(model: setup.model, cfgScale: setup.cfgScale, fps: setup.fps)
         var latents: [[Float]] = []
         let video = try sampler.sample(noise: noise, condition: try setup.encoder.encode([prompt]), schedule: setup.schedule,
                                        height: Float(setup.size[1]), width: Float(setup.size[2]), executor: executor) { _, z in
+            if stop.value { throw CalibrationCancelled() }
             latents.append(z.scalars)
         }
         return PreviewVideo(video: Tensor(shape: Array(video.shape.dropFirst()), scalars: video.scalars), prompt: prompt, stepLatents: latents)

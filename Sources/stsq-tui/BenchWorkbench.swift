@@ -114,6 +114,7 @@ struct BenchWorkbench: ParsableCommand {
             }
             cases += [("α edit → requantized frame", editTimes), ("  of which the model build", buildTimes)]
             let peak = Self.peakResidentBytes()
+            workbench.shutdown()
 
             func ms(_ seconds: Double) -> String { formatFixed(1000 * seconds, decimals: 2) }
             func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }

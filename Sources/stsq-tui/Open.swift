@@ -77,6 +77,7 @@ struct Open: ParsableCommand {
         let app = try TerminalApp(workbench: workbench, options: TerminalOptions(theme: theme, colorMode: color, ascii: ascii),
                                   environment: ProcessInfo.processInfo.environment)
         app.run()
+        workbench.shutdown()
     }
 }
 
