@@ -113,6 +113,27 @@ struct BenchWorkbench: ParsableCommand {
                 if case .done(let ms)? = workbench.state.tuning?.requantize { buildTimes.append(ms / 1000) }
             }
             cases += [("α edit → requantized frame", editTimes), ("  of which the model build", buildTimes)]
+            // Then the preview: each edit waits for the quantized video of its plan on screen.
+            func waitForPreview() throws {
+                let limit = monotonicSeconds() + 300
+                while workbench.state.preview?.quantizedGeneration != workbench.state.tuning?.generation
+                        || workbench.state.tuning?.requantize == .pending {
+                    guard monotonicSeconds() < limit else { throw ValidationError("the preview did not follow in 300 s") }
+                    if let why = workbench.state.preview?.failure { throw ValidationError(why) }
+                    workbench.drainCompletedJobs()
+                    usleep(500)
+                }
+            }
+            try waitForPreview()
+            var previewTimes: [Double] = []
+            for edit in 0..<edits {
+                workbench.dispatch(.moveBlock(edit % blockCount == 0 ? -blockCount : 1))
+                workbench.dispatch(.adjustAlpha(0.05))
+                try waitForPreview()
+                _ = render()
+                if let ms = workbench.state.preview?.editToPreviewMilliseconds { previewTimes.append(ms / 1000) }
+            }
+            cases.append(("α edit → quantized preview on screen", previewTimes))
             let peak = Self.peakResidentBytes()
             workbench.shutdown()
 
