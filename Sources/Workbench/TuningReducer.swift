@@ -68,21 +68,9 @@ enum TuningReducer {
                 state.message = StatusMessage("α search: \(error.message)", severity: .error)
             }
         case .undo:
-            guard let previous = t.undoStack.popLast() else {
-                state.message = StatusMessage("nothing to undo")
-                return
-            }
-            t.redoStack.append(t.plan)
-            t.plan = previous
-            t.edited()
+            if !t.step(from: \.undoStack, to: \.redoStack) { state.message = StatusMessage("nothing to undo") }
         case .redo:
-            guard let next = t.redoStack.popLast() else {
-                state.message = StatusMessage("nothing to redo")
-                return
-            }
-            t.undoStack.append(t.plan)
-            t.plan = next
-            t.edited()
+            if !t.step(from: \.redoStack, to: \.undoStack) { state.message = StatusMessage("nothing to redo") }
         case .requantized(let result, let generation):
             // A result for an older plan is dropped: the job for the newest edit follows.
             guard generation == t.generation else { return }

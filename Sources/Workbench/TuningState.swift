@@ -83,6 +83,16 @@ public struct TuningState: Sendable {
         edited()
     }
 
+    /// Undo (from the undo stack to the redo stack) or redo (the other way); false when empty.
+    mutating func step(from source: WritableKeyPath<TuningState, [QuantizationPlan]>,
+                       to target: WritableKeyPath<TuningState, [QuantizationPlan]>) -> Bool {
+        guard let restored = self[keyPath: source].popLast() else { return false }
+        self[keyPath: target].append(plan)
+        plan = restored
+        edited()
+        return true
+    }
+
     mutating func edited() {
         generation += 1
         requantize = .pending

@@ -148,15 +148,8 @@ import Testing
     /// browse steps, the heat map and the quality map; the heat map's top outlier channel is the
     /// one `stsq-tui stats` reports headless.
     @Test func activationsByStepFromACachedCalibration() throws {
-        let directory = NSTemporaryDirectory() + "e2e-activations-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (directory, options) = try preparedCalibration("e2e-activations")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let prompts = directory + "/prompts.txt"
-        try "a red circle moving left on a blue background\na green square growing on a black background\n"
-            .write(toFile: prompts, atomically: true, encoding: .utf8)
-        let options = ["--calibration-prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"]
-        _ = try runProcess([TmuxSession.binary, "calibrate", "--prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"],
-                           capture: true)
         let statsText = try runProcess([TmuxSession.binary, "stats", "--layer", "spatial_blocks.0.attn.qkv", "--json"] + options, capture: true)
         let stats = try #require(try JSONSerialization.jsonObject(with: Data(statsText.utf8)) as? [String: Any])
         let layer = try #require((stats["layers"] as? [[String: Any]])?.first)
@@ -207,15 +200,8 @@ import Testing
     /// unsaved edit; then `stsq-tui quantize` on the exported plan reproduces the exported model
     /// byte for byte, and the workbench reopens the exported plan.
     @Test func tuneAlphaRequantizeExportAndReproduceHeadless() throws {
-        let directory = NSTemporaryDirectory() + "e2e-tuning-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (directory, options) = try preparedCalibration("e2e-tuning")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let prompts = directory + "/prompts.txt"
-        try "a red circle moving left on a blue background\na green square growing on a black background\n"
-            .write(toFile: prompts, atomically: true, encoding: .utf8)
-        let options = ["--calibration-prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"]
-        _ = try runProcess([TmuxSession.binary, "calibrate", "--prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"],
-                           capture: true)
         let tmux = try TmuxSession(arguments: options)
         try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
         try tmux.send("p")
@@ -266,5 +252,18 @@ import Testing
         try reopened.waitUntil("the exported α on its block") { $0.contains("▸spatial_blocks.1   0.10 ") }
         try reopened.send("q")
         try reopened.waitFor("EXIT:0")
+    }
+
+    /// A private folder with a 2-prompt, 2-step calibration cached by `stsq-tui calibrate`, and
+    /// the workbench options that find it.
+    private func preparedCalibration(_ name: String) throws -> (directory: String, options: [String]) {
+        let directory = NSTemporaryDirectory() + "\(name)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let prompts = directory + "/prompts.txt"
+        try "a red circle moving left on a blue background\na green square growing on a black background\n"
+            .write(toFile: prompts, atomically: true, encoding: .utf8)
+        _ = try runProcess([TmuxSession.binary, "calibrate", "--prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"],
+                           capture: true)
+        return (directory, ["--calibration-prompts", prompts, "--steps", "2", "--cache-directory", directory + "/cache"])
     }
 }
