@@ -46,13 +46,6 @@ extension CheckpointSession {
         return try ActivationData(model: setup.model, statistics: statistics, plan: Self.defaultPlan(setup))
     }
 
-    /// Local SQNR of every quantized layer at every step under the default plan (int8 path,
-    /// the calibration's reservoir rows).
-    func qualityMap(_ setup: CalibrationSetup, _ data: ActivationData) throws -> [String: [Double]] {
-        let quantized = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: Self.defaultPlan(setup))
-        return try LayerSQNR.perStep(quantized, model: setup.model, statistics: data.statistics)
-    }
-
     /// `stsq-tui plan`'s defaults: W8 per channel, int8 activations with per-step min-max scales, α 0.
     /// The activation screen and `stsq-tui stats` show their statistics under it.
     public static func defaultPlan(_ setup: CalibrationSetup) -> QuantizationPlan {

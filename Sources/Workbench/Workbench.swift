@@ -27,7 +27,6 @@ public final class Workbench: @unchecked Sendable {
     private let stopping = StopFlag()
     /// The loaded model of a runnable checkpoint (set by the check job).
     private var calibrationSetup: CalibrationSetup?
-    private var qualityMapStarted = false
     /// The layer whose weight statistics are being computed: one at a time, so moving through
     /// layers quickly computes the one on screen next, not every layer passed on the way.
     private var statisticsInFlight: String?
@@ -112,7 +111,6 @@ public final class Workbench: @unchecked Sendable {
     public var hasRunningJobs: Bool {
         state.selectedLayer.map { state.statistics[$0.name] == nil || state.statistics[$0.name] == .computing } ?? false
             || state.calibration.isBusy
-            || (state.activations != nil && state.qualityMap == nil && qualityMapStarted)
             || requantizeInFlight != nil || exportInFlight || previewInFlight || autoAlphaInFlight
     }
 
@@ -216,13 +214,7 @@ public final class Workbench: @unchecked Sendable {
                 }
             }
         }
-        if let data = state.activations, !qualityMapStarted, let setup = loadedSetup() {
-            qualityMapStarted = true
-            let session = self.session
-            run(on: calibrationQueue) {
-                (try? session.qualityMap(setup, data)).map { [.qualityMapReady($0)] } ?? []
-            }
-        }
+        // The quality map comes with the plan's first requantize (see `requantize`).
     }
 }
 
