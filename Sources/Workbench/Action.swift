@@ -50,6 +50,10 @@ public enum Action: Sendable {
     /// The plan to tune is ready (the workbench posts it once the model and statistics are loaded).
     case tuningReady(TuningState)
     case moveBlock(Int)
+    /// The layer cursor within the selected block (per-layer overrides).
+    case moveBlockLayer(Int)
+    /// Sets (or with nil removes) one setting of the selected layer's own entry in the plan.
+    case overrideLayer(LayerOverride)
     /// Changes the selected block's α by `delta`, within [0, 1], to two decimals.
     case adjustAlpha(Double)
     case beginAlphaEntry
@@ -113,6 +117,24 @@ extension Action {
     }
 
     var isQuit: Bool { if case .quit = self { return true } else { return false } }
+}
+
+/// The per-layer settings the plan screen edits; each key cycles through its values.
+public enum LayerOverride: Sendable, Equatable {
+    /// The layer's own α, by a step (the only α of `mlp.fc2` and `cross_attn.q_linear`).
+    case alpha(Double)
+    /// Weight bits 8 → 6 → 4 → 8.
+    case cycleWeightBits
+    case toggleKeepFloat
+    /// Per channel ↔ per tensor.
+    case toggleWeightGranularity
+    case toggleWeightSymmetry
+    /// int8 → uint8 → dynamic → int8.
+    case cycleActivations
+    /// minmax → percentile → mse → minmax.
+    case cycleEstimator
+    /// Removes the layer's entry: block and default settings apply again.
+    case clear
 }
 
 /// An error a job reports, as text the UI can show.

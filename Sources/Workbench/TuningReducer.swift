@@ -20,7 +20,38 @@ enum TuningReducer {
         defer { state.tuning = t }
         switch action {
         case .moveBlock(let delta):
+            let previous = t.blockCursor
             t.blockCursor = min(max(t.blockCursor + delta, 0), max(t.blocks.count - 1, 0))
+            if t.blockCursor != previous { t.layerCursor = 0 }
+        case .moveBlockLayer(let delta):
+            let count = layers(of: t.selectedBlock, state).count
+            t.layerCursor = min(max(t.layerCursor + delta, 0), max(count - 1, 0))
+        case .overrideLayer(let change):
+            let names = layers(of: t.selectedBlock, state)
+            guard names.indices.contains(t.layerCursor) else { return }
+            let layer = names[t.layerCursor]
+            guard let current = try? t.plan.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded) else { return }
+            let order = state.catalog.quantizableLinears.map(\.name)
+            func set(_ key: String, _ value: JSONValue?) { t.commit(t.plan(setting: key, to: value, ofLayer: layer, order: order)) }
+            switch change {
+            case .alpha(let delta): set("alpha", .double((min(max(current.alpha + delta, 0), 1) * 100).rounded() / 100))
+            case .cycleWeightBits: set("weight_bits", .int(current.weightBits == 8 ? 6 : current.weightBits == 6 ? 4 : 8))
+            case .toggleKeepFloat: set("keep_fp", .bool(!current.keepFloat))
+            case .toggleWeightGranularity:
+                set("weight_granularity", .string((current.weightGranularity == .perChannel ? QuantizedWeights.Granularity.perTensor : .perChannel).rawValue))
+            case .toggleWeightSymmetry: set("weight_symmetric", .bool(!current.weightSymmetric))
+            case .cycleActivations:
+                let all = LayerSettings.Activations.allCases
+                set("activations", .string(all[(all.firstIndex(of: current.activations)! + 1) % all.count].rawValue))
+            case .cycleEstimator:
+                let all = LayerSettings.Estimator.allCases
+                set("estimator", .string(all[(all.firstIndex(of: current.estimator)! + 1) % all.count].rawValue))
+            case .clear:
+                guard t.override(of: layer) != nil else { return }
+                var next = t.plan
+                next.layers.removeAll { $0.0 == layer }
+                t.commit(next)
+            }
         case .adjustAlpha(let delta):
             guard let block = t.selectedBlock else { return }
             setAlpha(t.alpha(of: block) + delta, of: block, &t)
@@ -114,6 +145,11 @@ enum TuningReducer {
             }
         default: break
         }
+    }
+
+    /// The block's linears in model order.
+    static func layers(of block: String?, _ state: WorkbenchState) -> [String] {
+        state.catalog.blocks.first { $0.name == block }?.linears.map(\.name) ?? []
     }
 
     private static func setAlpha(_ value: Double, of block: String, _ t: inout TuningState) {

@@ -15,6 +15,8 @@ public struct TuningState: Sendable {
     public var redoStack: [QuantizationPlan] = []
     /// The selected block (index into `blocks`).
     public var blockCursor = 0
+    /// The selected layer of that block (index into its linears), for per-layer overrides.
+    public var layerCursor = 0
     /// Block names in model order.
     public let blocks: [String]
     /// Incremented by every edit; a requantize result carries the generation it was built for.
@@ -69,6 +71,27 @@ public struct TuningState: Sendable {
             let order = blocks.firstIndex(of: block) ?? .max
             let at = next.blocks.firstIndex { (blocks.firstIndex(of: $0.0) ?? .max) > order } ?? next.blocks.count
             next.blocks.insert((block, .object(members)), at: at)
+        }
+        return next
+    }
+
+    /// The layer's own entry (`layers` of the plan), if it has one.
+    public func override(of layer: String) -> [(String, JSONValue)]? {
+        plan.layers.first { $0.0 == layer }?.1.objectValue
+    }
+
+    /// A copy of the plan with one member of the layer's entry set (nil: removed; an entry left
+    /// empty is dropped).
+    func plan(setting key: String, to value: JSONValue?, ofLayer layer: String, order: [String]) -> QuantizationPlan {
+        var next = plan
+        var members = override(of: layer) ?? []
+        members.removeAll { $0.0 == key }
+        if let value { members.append((key, value)) }
+        next.layers.removeAll { $0.0 == layer }
+        if !members.isEmpty {
+            let position = order.firstIndex(of: layer) ?? .max
+            let at = next.layers.firstIndex { (order.firstIndex(of: $0.0) ?? .max) > position } ?? next.layers.count
+            next.layers.insert((layer, .object(members)), at: at)
         }
         return next
     }

@@ -285,18 +285,26 @@ extension Workbench {
         let model = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
         let milliseconds = (monotonicSeconds() - start) * 1000
         let previous = latestBuild()
+        // Only the blocks whose entry, or one of whose layers' entries, changed need measuring
+        // again (a layer's 1/s folds into other layers of its block, never beyond); a change of
+        // the defaults or the step groups touches every layer.
         var changed: Set<String>? = nil
-        if let previous, previous.plan.defaults == plan.defaults, previous.plan.layers.map(\.0) == plan.layers.map(\.0),
-           zip(previous.plan.layers, plan.layers).allSatisfy({ $0.1 == $1.1 }), previous.plan.stepGroups == plan.stepGroups {
-            let blocks = Set(blocks).filter { block in
-                previous.plan.blocks.first { $0.0 == block }?.1 != plan.blocks.first { $0.0 == block }?.1
+        if let previous, previous.plan.defaults == plan.defaults, previous.plan.stepGroups == plan.stepGroups {
+            let names = setup.model.blockLinears.map(\.name)
+            let edited = Set(names.filter { name in
+                previous.plan.layers.first { $0.0 == name }?.1 != plan.layers.first { $0.0 == name }?.1
+            }.map(QuantizationPlan.block(of:)))
+            let touched = Set(blocks).filter { block in
+                edited.contains(block) || previous.plan.blocks.first { $0.0 == block }?.1 != plan.blocks.first { $0.0 == block }?.1
             }
-            changed = Set(setup.model.blockLinears.map(\.name).filter { blocks.contains(QuantizationPlan.block(of: $0)) })
+            changed = Set(names.filter { touched.contains(QuantizationPlan.block(of: $0)) })
         }
         // One pass over the calibration rows gives both: per step, and all steps (energies summed).
         let energies = try LayerSQNR.energiesPerStep(model, model: setup.model, statistics: data.statistics, mode: .int8, layers: changed)
         var sqnr = changed == nil ? [:] : previous?.sqnr ?? [:]
         var perStep = changed == nil ? [:] : previous?.perStep ?? [:]
+        // A layer now kept in float (or dynamic) has no figure any more.
+        for layer in changed ?? [] { (sqnr[layer], perStep[layer]) = (nil, nil) }
         for (layer, steps) in energies {
             let total = steps.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
             sqnr[layer] = total.noise > 0 ? 10 * log10(total.signal / total.noise) : .infinity

@@ -42,6 +42,17 @@ private func planWorkbench() throws -> Workbench {
     assertSnapshot(render(wb, width: 80, height: 24), named: "plan-80x24")
 }
 
+@Test func perLayerOverridesOnTheLayersPane() throws {
+    let wb = try planWorkbench()
+    wb.dispatch(.focus(.blockLayers))
+    wb.dispatch(.moveBlockLayer(6))
+    wb.dispatch(.overrideLayer(.alpha(0.5)))
+    wb.dispatch(.overrideLayer(.cycleWeightBits))
+    wb.dispatch(.moveBlockLayer(-4))
+    wb.dispatch(.overrideLayer(.toggleKeepFloat))
+    assertSnapshot(render(wb, width: 100, height: 24), named: "plan-layer-overrides")
+}
+
 @Test func theExportDialogAndTypingAnAlpha() throws {
     let wb = try planWorkbench()
     wb.dispatch(.adjustAlpha(0.25))

@@ -157,6 +157,21 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
                                     model: setup.model, statistics: data.statistics)
     #expect(workbench.state.qualityMap?.mapValues { $0.description } == map.mapValues { $0.description })
 
+    // fc2 takes α only from its own entry (explicit 1/s): the layer pane's +.
+    workbench.dispatch(.focus(.blockLayers))
+    workbench.dispatch(.moveBlockLayer(6))
+    let fc2 = block + ".mlp.fc2"
+    let fc2Before = try #require(workbench.state.tuning?.layerSQNR[fc2])
+    workbench.dispatch(.overrideLayer(.alpha(0.5)))
+    let withFC2 = try #require(workbench.state.tuning)
+    #expect(try withFC2.plan.settings(for: fc2, foldable: false).alpha == 0.5)
+    #expect(withFC2.layerSQNR[fc2] != fc2Before && withFC2.layerSQNR[other] == initial.layerSQNR[other])
+    let fullAgain = try LayerSQNR.local(try QuantizedModel(model: setup.model, statistics: data.statistics, plan: withFC2.plan),
+                                        model: setup.model, statistics: data.statistics)
+    #expect(fullAgain == withFC2.layerSQNR)
+    workbench.dispatch(.undo)
+    #expect(workbench.state.tuning?.plan == after.plan)
+
     let out = cache + "/export"
     workbench.dispatch(.beginExport)
     workbench.dispatch(.setExportDirectory(out))
@@ -185,4 +200,35 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
         workbench.dispatch(.undo)
         #expect(workbench.state.tuning?.alpha(of: block) == 0.5)
     }
+}
+
+@Test func layerOverridesAreWrittenToThePlanAndUndoable() throws {
+    var s = try state()
+    s.screen = .tuning
+    Reducer.apply(.moveBlockLayer(6), to: &s)                 // spatial_blocks.0.mlp.fc2
+    let fc2 = "spatial_blocks.0.mlp.fc2"
+    Reducer.apply(.overrideLayer(.alpha(0.05)), to: &s)
+    Reducer.apply(.overrideLayer(.cycleWeightBits), to: &s)   // 8 → 6
+    Reducer.apply(.overrideLayer(.cycleWeightBits), to: &s)   // 6 → 4
+    Reducer.apply(.overrideLayer(.cycleActivations), to: &s)  // int8 → uint8
+    Reducer.apply(.overrideLayer(.cycleEstimator), to: &s)    // minmax → percentile
+    var t = try #require(s.tuning)
+    var settings = try t.plan.settings(for: fc2, foldable: false)
+    #expect(settings.alpha == 0.05 && settings.weightBits == 4 && settings.activations == .uint8 && settings.estimator == .percentile)
+    #expect(t.plan.layers.map(\.0) == [fc2] && t.undoStack.count == 5)
+    // Another layer's entry goes in model order; the written plan reads back the same.
+    Reducer.apply(.moveBlockLayer(-6), to: &s)                // attn.qkv
+    Reducer.apply(.overrideLayer(.toggleKeepFloat), to: &s)
+    t = try #require(s.tuning)
+    #expect(t.plan.layers.map(\.0) == ["spatial_blocks.0.attn.qkv", fc2])
+    #expect(try QuantizationPlan(json: try JSONValue.parse(t.plan.json.serialized()), source: "p") == t.plan)
+    Reducer.apply(.overrideLayer(.clear), to: &s)
+    #expect(s.tuning?.plan.layers.map(\.0) == [fc2])
+    Reducer.apply(.undo, to: &s)
+    Reducer.apply(.undo, to: &s)
+    settings = try #require(try s.tuning?.plan.settings(for: "spatial_blocks.0.attn.qkv", foldable: true))
+    #expect(!settings.keepFloat && s.tuning?.plan.layers.count == 1)
+    // Moving to another block puts the layer cursor on its first layer.
+    Reducer.apply(.moveBlock(1), to: &s)
+    #expect(s.tuning?.layerCursor == 0)
 }

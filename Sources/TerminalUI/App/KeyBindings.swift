@@ -92,6 +92,18 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("s")], hint: "", description: "compare one global scale for all steps", scope: .screen(.activations), command: .action(.toggleGlobalScale), inHintBar: false),
         KeyBinding(keys: [.character("C")], hint: "", description: "calibrate now (FP sampling over the calibration prompts; cached)", scope: .screen(.activations), command: .action(.requestCalibration), inHintBar: false),
         KeyBinding(keys: [.character("x")], hint: "", description: "cancel a running calibration (nothing is saved)", scope: .screen(.activations), command: .action(.cancelCalibration), inHintBar: false),
+        // Plan: the layers of the block (per-layer overrides in the plan's `layers`)
+        KeyBinding(keys: [.character("j"), .down], hint: "layer", description: "next layer of the block", scope: .pane(.blockLayers), command: .action(.moveBlockLayer(1)), inHintBar: true),
+        KeyBinding(keys: [.character("k"), .up], hint: "", description: "previous layer of the block", scope: .pane(.blockLayers), command: .action(.moveBlockLayer(-1)), inHintBar: false),
+        KeyBinding(keys: [.character("+"), .right], hint: "α+", description: "raise the layer's own α by 0.05 (the only α of fc2 and cross_attn.q_linear)", scope: .pane(.blockLayers), command: .action(.overrideLayer(.alpha(0.05))), inHintBar: true),
+        KeyBinding(keys: [.character("-"), .left], hint: "α-", description: "lower the layer's own α by 0.05", scope: .pane(.blockLayers), command: .action(.overrideLayer(.alpha(-0.05))), inHintBar: true),
+        KeyBinding(keys: [.character("b")], hint: "bits", description: "the layer's weight bits 8 → 6 → 4", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleWeightBits)), inHintBar: true),
+        KeyBinding(keys: [.character("f")], hint: "float", description: "keep the layer in float (or quantize it again)", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleKeepFloat)), inHintBar: true),
+        KeyBinding(keys: [.character("g")], hint: "", description: "the layer's weights per channel ↔ per tensor", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleWeightGranularity)), inHintBar: false),
+        KeyBinding(keys: [.character("y")], hint: "", description: "the layer's weights symmetric ↔ asymmetric", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleWeightSymmetry)), inHintBar: false),
+        KeyBinding(keys: [.character("o")], hint: "", description: "the layer's activations int8 → uint8 → dynamic", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleActivations)), inHintBar: false),
+        KeyBinding(keys: [.character("E")], hint: "", description: "the layer's range estimator minmax → percentile → mse", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleEstimator)), inHintBar: false),
+        KeyBinding(keys: [.character("X")], hint: "", description: "clear the layer's overrides (block and default settings apply)", scope: .pane(.blockLayers), command: .action(.overrideLayer(.clear)), inHintBar: false),
         // Plan (tuning)
         KeyBinding(keys: [.character("j"), .down], hint: "block", description: "next block", scope: .screen(.tuning), command: .action(.moveBlock(1)), inHintBar: true),
         KeyBinding(keys: [.character("k"), .up], hint: "", description: "previous block", scope: .screen(.tuning), command: .action(.moveBlock(-1)), inHintBar: false),
@@ -144,7 +156,15 @@ public enum KeyBindings {
 
     /// Hint-bar entries for the focused pane, the screen, then the global ones.
     public static func hints(focus: Pane, screen: Screen = .weights) -> [KeyBinding] {
-        [BindingScope.pane(focus), .screen(screen), .global].flatMap { scope in all.filter { $0.inHintBar && $0.scope == scope } }
+        // A binding whose keys an earlier scope already takes is not what those keys do here.
+        var taken = Set<Key>()
+        var result: [KeyBinding] = []
+        for scope in [BindingScope.pane(focus), .screen(screen), .global] {
+            let bindings = all.filter { $0.scope == scope }
+            result += bindings.filter { $0.inHintBar && !$0.keys.allSatisfy(taken.contains) }
+            for b in bindings { taken.formUnion(b.keys) }
+        }
+        return result
     }
 
     /// Help rows (scope title, keys, description) matching `filter` (case-insensitive).

@@ -52,7 +52,7 @@ enum TuningViews {
         let nameWidth = min(24, max(16, inner.width - 40))
         // Narrow: the figure now and the change, without the figure before.
         let showsBefore = inner.width >= 56
-        grid.text(inner.x, inner.y, pad("layer", nameWidth) + pad("α", 6) + pad("W/A", 7) + (showsBefore ? "local SQNR (before → now)" : "SQNR dB, Δ"),
+        grid.text(inner.x, inner.y, pad(" layer", nameWidth) + pad("α", 6) + pad("W/A", 7) + (showsBefore ? "local SQNR (before → now)" : "SQNR dB, Δ"),
                   .role(.text, bold: true), maxWidth: inner.width)
         for (i, layer) in layers.enumerated() where i < inner.height - 3 {
             let y = inner.y + 1 + i
@@ -60,7 +60,10 @@ enum TuningViews {
             var x = inner.x
             var name = String(layer.name.dropFirst(block.count + 1))
             if nameWidth < 20 { name = name.replacingOccurrences(of: "cross_attn", with: "cross") }
-            x += grid.text(x, y, pad(name, nameWidth), .role(.text), maxWidth: inner.maxX - x)
+            // The cursor shows where the layer keys act; `*` marks a layer with its own entry.
+            let selected = focused && i == t.layerCursor
+            let marker = selected ? "▸" : t.override(of: layer.name) != nil ? "*" : " "
+            x += grid.text(x, y, marker + pad(name, nameWidth - 1), selected ? .role(.accent, bold: true) : .role(.text), maxWidth: inner.maxX - x)
             x += grid.text(x, y, pad(settings.map { NumberFormat.fixed($0.alpha, 2) } ?? "?", 6), .role(.text), maxWidth: inner.maxX - x)
             x += grid.text(x, y, pad(settings.map(describe) ?? "?", 7), .role(.dim), maxWidth: inner.maxX - x)
             guard let now = t.layerSQNR[layer.name] else {
@@ -81,7 +84,8 @@ enum TuningViews {
         } else if let curve = t.alphaCurve, curve.block == block, !curve.points.isEmpty {
             drawCurve(curve.points, current: t.alpha(of: block), at: inner.x, inner.maxY - 1, width: inner.width, grid: &grid)
         } else {
-            let note = "A searches α · α of fc2 and cross_attn.q_linear only from a layer entry (explicit 1/s)"
+            let note = focused ? "b bits · f float · g granularity · y symmetry · o activations · E estimator · X clear"
+                : "A searches α · fc2 and cross_attn.q_linear: α per layer (2, then +/-)"
             grid.text(inner.x, inner.maxY - 1, note, .role(.dim), maxWidth: inner.width)
         }
     }
