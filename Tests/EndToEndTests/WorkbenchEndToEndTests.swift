@@ -217,7 +217,7 @@ import Testing
         // The preview re-renders the quantized video of the edited plan (the bundled eval prompt).
         try tmux.waitFor("a red circle moving left on a gray background")
         try tmux.waitFor("edit → preview ")
-        let qkvLine = try #require(edited.split(separator: "\n").first { $0.contains("│attn.qkv ") })
+        let qkvLine = try #require(edited.split(separator: "\n").first { $0.contains("│ attn.qkv ") })
         let shownSQNR = try #require(qkvLine.components(separatedBy: "→ ").last?.split(separator: " ").first.map(String.init))
         try tmux.send("q")
         try tmux.waitFor("unsaved changes")
