@@ -13,6 +13,13 @@ enum FooterViews {
         } else if let message = state.message {
             let style: Style = message.severity == .error ? .role(.bad, bold: true) : .role(.accent)
             grid.text(rect.x + 1, rect.y, (message.severity == .error ? "✗ " : "• ") + message.text, style, maxWidth: rect.width - 2)
+        } else if state.screen == .tuning, let t = state.tuning {
+            // The plan at a glance: what differs from its defaults.
+            let smoothed = t.blocks.filter { t.alpha(of: $0) > 0 }.count
+            let summary = "\(t.name): \(smoothed) of \(t.blocks.count) blocks smoothed · \(t.plan.layers.count) layer override"
+                + (t.plan.layers.count == 1 ? "" : "s") + " · \(t.plan.stepGroups.count) step group" + (t.plan.stepGroups.count == 1 ? "" : "s")
+                + " · W\(t.plan.defaults.weightBits) A \(t.plan.defaults.activations.rawValue) \(t.plan.defaults.activationGranularity.rawValue) scales"
+            grid.text(rect.x + 1, rect.y, summary + (busy ? " · working…" : ""), .role(.dim), maxWidth: rect.width - 2)
         } else if let layer = state.selectedLayer {
             let role = layer.role.map { "block linear (\($0.rawValue)), quantized by default" } ?? "kept in floating point by default"
             grid.text(rect.x + 1, rect.y, "\(layer.name): \(role)" + (busy ? " · computing…" : ""), .role(.dim), maxWidth: rect.width - 2)
