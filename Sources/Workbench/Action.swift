@@ -81,6 +81,8 @@ public enum Action: Sendable {
     /// The app's animation clock: the next frame when playing.
     case tickPreview
     case togglePreviewPlay
+    /// The next prompt of the preview list: both videos are sampled again.
+    case nextPreviewPrompt(Int)
     case stepPreviewFrame(Int)
     // Panes and overlays
     case focus(Pane)

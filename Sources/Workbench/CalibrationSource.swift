@@ -11,15 +11,16 @@ public struct CalibrationSource: Sendable {
     /// A plan opened with the checkpoint (`--plan`) and its path: its calibration replaces the
     /// options', and the tuning screen edits it.
     public let plan: (plan: QuantizationPlan, path: String)?
-    /// The prompt the plan screen previews (FP vs quantized video); nil: the first calibration prompt.
-    public let previewPrompt: String?
+    /// The prompts the plan screen previews (FP vs quantized video), the first shown first; empty:
+    /// the first calibration prompt.
+    public let previewPrompts: [String]
 
     public init(options: CalibrationSetup.Options, cacheDirectory: String, plan: (plan: QuantizationPlan, path: String)? = nil,
-                previewPrompt: String? = nil) {
+                previewPrompts: [String] = []) {
         self.options = options
         self.cacheDirectory = cacheDirectory
         self.plan = plan
-        self.previewPrompt = previewPrompt
+        self.previewPrompts = previewPrompts
     }
 }
 

@@ -4,6 +4,8 @@ import Tensors
 /// One sampled video of the preview: pixels `[3, T, H, W]` in [-1, 1] (the demo models are
 /// pixel-space), what the scene judge saw in it, and the latent after every sampler step.
 public struct PreviewVideo: Sendable {
+    /// The prompt it was sampled for (a result for a prompt no longer shown is dropped).
+    public let prompt: String
     public let frames: Int
     public let height: Int
     public let width: Int
@@ -13,6 +15,7 @@ public struct PreviewVideo: Sendable {
     let stepLatents: [[Float]]
 
     public init(video: Tensor, prompt: String, stepLatents: [[Float]]) {
+        self.prompt = prompt
         frames = video.shape[1]
         height = video.shape[2]
         width = video.shape[3]
@@ -58,6 +61,8 @@ public struct PreviewMetrics: Sendable, Equatable {
 /// The FP and quantized videos of one prompt side by side on the plan screen, animated.
 public struct PreviewState: Sendable {
     public var prompt: String
+    /// The prompts `P` cycles through (the bundled eval prompts); the first is `prompt`.
+    public var prompts: [String]
     public var seed: UInt64 = 0
     public var reference: PreviewVideo?
     public var quantized: PreviewVideo?
@@ -70,5 +75,8 @@ public struct PreviewState: Sendable {
     public var playing = true
     public var failure: String?
 
-    public init(prompt: String) { self.prompt = prompt }
+    public init(prompt: String, prompts: [String] = []) {
+        self.prompt = prompt
+        self.prompts = prompts.isEmpty ? [prompt] : prompts
+    }
 }

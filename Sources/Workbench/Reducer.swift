@@ -196,10 +196,11 @@ public enum Reducer {
                 state.shouldQuit = true
             }
         case .previewReference(let video):
+            guard state.preview?.prompt == video.prompt else { return }
             state.preview?.reference = video
             state.preview?.failure = nil
         case .previewQuantized(let video, let generation, let milliseconds):
-            guard var preview = state.preview, let reference = preview.reference else { return }
+            guard var preview = state.preview, let reference = preview.reference, video.prompt == preview.prompt else { return }
             preview.quantized = video
             preview.quantizedGeneration = generation
             preview.metrics = PreviewMetrics(quantized: video, reference: reference)
@@ -213,6 +214,16 @@ public enum Reducer {
             preview.frame = (preview.frame + 1) % frames
             state.preview = preview
         case .togglePreviewPlay: state.preview?.playing.toggle()
+        case .nextPreviewPrompt(let delta):
+            guard let preview = state.preview, preview.prompts.count > 1 else {
+                state.message = StatusMessage("one preview prompt: give --preview-prompt, or add prompts to sample-prompts/eval.txt")
+                return
+            }
+            let i = preview.prompts.firstIndex(of: preview.prompt) ?? 0
+            let n = preview.prompts.count
+            var next = PreviewState(prompt: preview.prompts[((i + delta) % n + n) % n], prompts: preview.prompts)
+            next.playing = preview.playing
+            state.preview = next
         case .stepPreviewFrame(let delta):
             guard var preview = state.preview, let frames = preview.reference?.frames, frames > 0 else { return }
             preview.playing = false

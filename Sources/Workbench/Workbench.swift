@@ -334,7 +334,8 @@ extension Workbench {
     private func startPreviewJobsIfNeeded(setup: CalibrationSetup) {
         guard state.screen == .tuning || state.preview != nil, let tuning = state.tuning, !previewInFlight else { return }
         if state.preview == nil {
-            state.preview = PreviewState(prompt: calibrationSource?.previewPrompt ?? setup.key.prompts.first ?? "")
+            let prompts = calibrationSource?.previewPrompts ?? []
+            state.preview = PreviewState(prompt: prompts.first ?? setup.key.prompts.first ?? "", prompts: prompts)
         }
         guard let preview = state.preview, preview.failure == nil else { return }
         guard setup.model.config.inChannels == 3 else {

@@ -116,12 +116,12 @@ func readPlan(_ path: String) throws -> QuantizationPlan {
 extension CalibrationOptions {
     /// Where the workbench finds (or makes) its calibration with these options.
     /// `plan`: a plan file to tune; its calibration replaces these options'. `previewPrompt`: what
-    /// the plan screen previews (default: the first prompt of the bundled `sample-prompts/eval.txt`).
+    /// the plan screen previews first (then the bundled `sample-prompts/eval.txt`, which `P` cycles).
     func source(plan: String? = nil, previewPrompt: String? = nil) throws -> CalibrationSource {
         let opened = try plan.map { (plan: try readPlan($0), path: $0) }
         return CalibrationSource(options: .init(prompts: opened == nil ? try readPromptFile(calibrationPrompts) : [],
                                                 seeds: try parseSeeds(calibrationSeeds, option: "--calibration-seeds"), steps: steps, cfg: cfg),
                                  cacheDirectory: cacheDirectory, plan: opened,
-                                 previewPrompt: previewPrompt ?? (try? readPromptFile("sample-prompts/eval.txt"))?.first)
+                                 previewPrompts: (previewPrompt.map { [$0] } ?? []) + ((try? readPromptFile("sample-prompts/eval.txt")) ?? []))
     }
 }

@@ -232,3 +232,21 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     Reducer.apply(.moveBlock(1), to: &s)
     #expect(s.tuning?.layerCursor == 0)
 }
+
+/// `P` moves the preview to the next prompt; a video sampled for the previous prompt is dropped.
+@Test func thePreviewPromptCyclesAndDropsVideosOfThePreviousPrompt() throws {
+    var s = try state()
+    s.preview = PreviewState(prompt: "a", prompts: ["a", "b", "c"])
+    func video(_ prompt: String) -> PreviewVideo {
+        PreviewVideo(video: Tensor(shape: [3, 1, 2, 2], scalars: [Float](repeating: 0, count: 12)), prompt: prompt, stepLatents: [[0]])
+    }
+    Reducer.apply(.previewReference(video("a")), to: &s)
+    #expect(s.preview?.reference?.prompt == "a")
+    Reducer.apply(.nextPreviewPrompt(1), to: &s)
+    #expect(s.preview?.prompt == "b" && s.preview?.reference == nil)
+    Reducer.apply(.previewQuantized(video("a"), generation: 0, editToPreviewMilliseconds: nil), to: &s)
+    Reducer.apply(.previewReference(video("a")), to: &s)
+    #expect(s.preview?.reference == nil && s.preview?.quantized == nil)
+    Reducer.apply(.nextPreviewPrompt(-2), to: &s)
+    #expect(s.preview?.prompt == "c")
+}
