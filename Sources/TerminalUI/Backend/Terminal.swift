@@ -233,6 +233,8 @@ public final class Terminal {
         case "…": return "~"
         case "╵": return "'"
         case "·", "•": return "*"
+        case "⋅": return " "
+        case "−": return "-"
         case "×": return "x"
         case "⚑": return "!"
         case "✗": return "X"

@@ -5,7 +5,9 @@ import Foundation
 /// `░▒▓█` to `.:=#`). Pure functions of their inputs: testable without a terminal.
 public enum HeatMap {
     /// Glyphs from low to high.
-    static let ramp: [Character] = ["·", "░", "▒", "▓", "█"]
+    /// Density glyphs, lowest first; the lowest is a dot operator (not the middle dot of separators)
+    /// so that `--ascii` draws it as a blank and the ramp stays ordered: ` . : = #`.
+    static let ramp: [Character] = ["⋅", "░", "▒", "▓", "█"]
 
     /// A scale from values to [0, 1]: logarithmic between `low` and `high` (both > 0), so outliers
     /// an order of magnitude apart stay distinguishable.
