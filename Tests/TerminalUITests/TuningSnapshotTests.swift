@@ -101,6 +101,10 @@ private func sceneVideo(noise: Float) -> PreviewVideo {
     #expect(state.preview?.frame == 1)
     let grid = WorkbenchScreen.render(state, theme: .dark, width: 120, height: 36)
     assertSnapshot(grid, named: "plan-preview")
+    // Every glyph has an ASCII form (the half blocks become the luminance ramp, tested below).
+    for line in grid.textLines() {
+        for ch in line where ch != "▀" { #expect(ch == "?" || Terminal.asciiFallback(ch) != "?", "no ASCII fallback for \(ch)") }
+    }
     // The video cells carry the exact pixel colours: frame 1, the square's top-left pixel pair.
     let origin = try #require(grid.textLines().firstIndex { $0.contains("FP32") })
     let cell = grid[1 + 10, origin + 1 + 6]
