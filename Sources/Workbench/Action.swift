@@ -61,6 +61,9 @@ public enum Action: Sendable {
     case endAlphaEntry(accept: Bool)
     /// Aggregated ↔ time-step-wise smoothing for the selected block.
     case toggleSmoothing
+    /// One more (1) or one fewer (-1) contiguous step group of (nearly) equal length; time-step-wise
+    /// smoothing and group scales follow them.
+    case changeStepGroups(Int)
     /// Searches the selected block's α (grid 0…1 step 0.05, local error of its layers) in the
     /// background and applies the best as an edit.
     case autoAlpha

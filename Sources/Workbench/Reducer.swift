@@ -229,7 +229,7 @@ public enum Reducer {
             preview.playing = false
             preview.frame = ((preview.frame + delta) % frames + frames) % frames
             state.preview = preview
-        case .tuningReady, .moveBlock, .moveBlockLayer, .overrideLayer, .autoAlpha, .autoAlphaFinished, .adjustAlpha, .beginAlphaEntry, .setAlphaEntry, .endAlphaEntry, .toggleSmoothing, .undo, .redo,
+        case .tuningReady, .changeStepGroups, .moveBlock, .moveBlockLayer, .overrideLayer, .autoAlpha, .autoAlphaFinished, .adjustAlpha, .beginAlphaEntry, .setAlphaEntry, .endAlphaEntry, .toggleSmoothing, .undo, .redo,
              .requantized, .beginExport, .setExportDirectory, .endExport, .exportFinished:
             TuningReducer.apply(action, to: &state)
         }

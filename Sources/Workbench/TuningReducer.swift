@@ -98,6 +98,17 @@ enum TuningReducer {
             case .failure(let error):
                 state.message = StatusMessage("α search: \(error.message)", severity: .error)
             }
+        case .changeStepGroups(let delta):
+            let steps = t.plan.steps
+            let count = min(max(t.plan.stepGroups.count + delta, 1), steps)
+            guard count != t.plan.stepGroups.count else {
+                state.message = StatusMessage(count == 1 ? "one step group already" : "one group per step already (\(steps))")
+                return
+            }
+            var next = t.plan
+            next.stepGroups = QuantizationPlan.equalGroups(steps: steps, count: count)
+            t.commit(next)
+            state.message = StatusMessage("step groups: " + next.stepGroups.map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: " "))
         case .undo:
             if !t.step(from: \.undoStack, to: \.redoStack) { state.message = StatusMessage("nothing to undo") }
         case .redo:

@@ -200,6 +200,14 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
         workbench.dispatch(.undo)
         #expect(workbench.state.tuning?.alpha(of: block) == 0.5)
     }
+    // Two step groups with time-step-wise smoothing of the block: one weight set per group.
+    workbench.dispatch(.toggleSmoothing)
+    workbench.dispatch(.changeStepGroups(1))
+    let grouped = try #require(workbench.state.tuning)
+    guard case .done = grouped.requantize else { Issue.record("\(grouped.requantize)"); return }
+    let model = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: grouped.plan)
+    #expect(model[block + ".attn.qkv"]?.weightSets.count == 2)
+    #expect(try LayerSQNR.local(model, model: setup.model, statistics: data.statistics) == grouped.layerSQNR)
 }
 
 @Test func layerOverridesAreWrittenToThePlanAndUndoable() throws {
@@ -249,4 +257,16 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     #expect(s.preview?.reference == nil && s.preview?.quantized == nil)
     Reducer.apply(.nextPreviewPrompt(-2), to: &s)
     #expect(s.preview?.prompt == "c")
+}
+
+@Test func stepGroupsSplitAndMergeEquallyAndUndo() throws {
+    var s = try state()                                     // 2 steps, one group
+    Reducer.apply(.changeStepGroups(1), to: &s)
+    #expect(s.tuning?.plan.stepGroups == [0...0, 1...1] && s.message?.text == "step groups: 0–0 1–1")
+    Reducer.apply(.changeStepGroups(1), to: &s)
+    #expect(s.tuning?.plan.stepGroups.count == 2 && s.message?.text.contains("one group per step") == true)
+    Reducer.apply(.undo, to: &s)
+    #expect(s.tuning?.plan.stepGroups == [0...1])
+    Reducer.apply(.changeStepGroups(-1), to: &s)
+    #expect(s.tuning?.plan.stepGroups == [0...1] && s.tuning?.undoStack.isEmpty == true)
 }
