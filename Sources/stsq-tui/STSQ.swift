@@ -25,7 +25,9 @@ struct STSQ: ParsableCommand {
         } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             exit(withError: error)  // help and version requests (`HelpCommand` throws them from run)
         } catch {
-            exit(withError: ValidationError(oneLine(String(describing: error))))
+            // Our own errors: one escaped line, no usage text (they are not mistakes of the flags).
+            FileHandleStderr.write("Error: \(oneLine(String(describing: error)))\n")
+            exit(withError: ExitCode(1))
         }
     }
 
