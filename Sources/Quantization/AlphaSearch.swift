@@ -34,7 +34,7 @@ public enum AlphaSearch {
             }
             for (block, e) in perBlock { curves[block, default: []].append((alpha, e.signal > 0 ? e.noise / e.signal : 0)) }
         }
-        let best = curves.mapValues { curve in curve.min { $0.error < $1.error || ($0.error == $1.error && $0.alpha < $1.alpha) }!.alpha }
+        let best = curves.mapValues { Self.best($0)! }
         return Result(best: best, curves: curves)
     }
 
@@ -46,10 +46,8 @@ public enum AlphaSearch {
         let layers = Set(ordered)
         return try grid.map { alpha in
             var p = plan
-            var members = p.blocks.first { $0.0 == block }?.1.objectValue ?? []
-            members.removeAll { $0.0 == "alpha" }
-            members.append(("alpha", .double(alpha)))
-            if let i = p.blocks.firstIndex(where: { $0.0 == block }) { p.blocks[i].1 = .object(members) } else { p.blocks.append((block, .object(members))) }
+            p.blocks = QuantizationPlan.entries(plan.blocks, setting: "alpha", to: .double(alpha), of: block,
+                                                order: model.blockLinears.map { QuantizationPlan.block(of: $0.name) })
             let q = try QuantizedModel(model: model, statistics: statistics, plan: p)
             // Summed in model order, so the figure does not depend on a dictionary's order.
             let energies = try LayerSQNR.energies(q, model: model, statistics: statistics, mode: .fakeQuant, layers: layers)

@@ -34,7 +34,7 @@ public struct CalibrationCache {
         }
 
         /// A short stable name for the folder.
-        public var digest: String { String(format: "%016llx", fnv1a(Array(json.serialized().utf8))) }
+        public var digest: String { CalibrationCache.hash(of: json) }
     }
 
     public let directory: String
@@ -58,7 +58,7 @@ public struct CalibrationCache {
     public static func checkpointHash(path: String) throws -> String {
         try FileInput.checkRegular(path)
         let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        return data.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
+        return data.withUnsafeBytes { hex(fnv1a(UnsafeRawBufferPointer($0))) }
     }
 
     func folder(_ key: Key) -> String { directory + "/" + key.digest }
@@ -76,13 +76,14 @@ public struct CalibrationCache {
         guard let layers = index["layers"]?.objectValue, let bytes = index["statistics"]?["bytes"]?.intValue,
               let hash = index["statistics"]?["fnv1a"]?.stringValue,
               let layersHash = index["statistics"]?["layers_fnv1a"]?.stringValue else { throw damaged("index.json lacks its layers or the statistics file's size and hashes") }
-        guard Self.hash(of: .object(layers)) == layersHash else { throw damaged("index.json's layer table hashes to \(Self.hash(of: .object(layers))), the index says \(layersHash) (edited or corrupted)") }
+        let actualLayersHash = Self.hash(of: .object(layers))
+        guard actualLayersHash == layersHash else { throw damaged("index.json's layer table hashes to \(actualLayersHash), the index says \(layersHash) (edited or corrupted)") }
         let path = folder + "/statistics.safetensors"
         guard FileInput.exists(path) else { throw damaged("statistics.safetensors is missing") }
         do { try FileInput.checkRegular(path) } catch let error as FileInputError { throw damaged("statistics.safetensors \(error.reason)") }
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { throw damaged("statistics.safetensors is missing") }
         guard data.count == bytes else { throw damaged("statistics.safetensors has \(data.count) bytes, the index says \(bytes) (truncated?)") }
-        let actual = data.withUnsafeBytes { String(format: "%016llx", fnv1a(UnsafeRawBufferPointer($0))) }
+        let actual = data.withUnsafeBytes { Self.hex(fnv1a(UnsafeRawBufferPointer($0))) }
         guard actual == hash else { throw damaged("statistics.safetensors hashes to \(actual), the index says \(hash) (corrupted)") }
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path) } catch { throw damaged("\(error)") }
@@ -124,7 +125,9 @@ public struct CalibrationCache {
     public func save(_ statistics: [String: [Int: LayerStepStatistics]], for key: Key) throws {
         let folder = folder(key)
         try OutputFolder.create(directory)
-        let temporary = directory + "/.\(key.digest).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // Folders of writers killed mid-save go too (same naming as AtomicFile's temporaries).
+        AtomicFile.removeStale(in: directory)
+        let temporary = directory + "/" + AtomicFile.temporaryName(for: key.digest)
         try OutputFolder.create(temporary)
         var placed = false
         defer { if !placed { try? FileManager.default.removeItem(atPath: temporary) } }
@@ -148,7 +151,7 @@ public struct CalibrationCache {
         }
         let bytes = writer.serialized()
         try AtomicFile.write(bytes, to: temporary + "/statistics.safetensors")
-        let hash = String(format: "%016llx", fnv1a(bytes))
+        let hash = Self.hash(ofBytes: bytes)
         let index = JSONValue.object([("format", .string(CalibrationCache.format)), ("key", key.json),
                                       ("statistics", .object([("bytes", .int(bytes.count)), ("fnv1a", .string(hash)),
                                                               ("layers_fnv1a", .string(Self.hash(of: .object(layers))))])),
@@ -162,7 +165,9 @@ public struct CalibrationCache {
     public static func hash(of value: JSONValue) -> String { hash(ofBytes: Array(value.serialized().utf8)) }
 
     /// FNV-1a of bytes, as the index records the statistics file's.
-    public static func hash(ofBytes bytes: [UInt8]) -> String { String(format: "%016llx", fnv1a(bytes)) }
+    public static func hash(ofBytes bytes: [UInt8]) -> String { hex(fnv1a(bytes)) }
+
+    static func hex(_ value: UInt64) -> String { String(format: "%016llx", value) }
 }
 
 /// A cache entry that exists for the key but cannot be trusted: truncated, corrupted, or written

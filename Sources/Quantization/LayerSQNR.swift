@@ -10,26 +10,35 @@ public enum LayerSQNR {
     /// `layers`: only these (nil: every quantized layer).
     public static func local(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
                              mode: QuantizedModelExecutor.Mode = .int8, layers: Set<String>? = nil) throws -> [String: Double] {
-        try energies(q, model: model, statistics: statistics, mode: mode, layers: layers).mapValues {
-            $0.noise > 0 ? 10 * log10($0.signal / $0.noise) : .infinity
-        }
+        try energies(q, model: model, statistics: statistics, mode: mode, layers: layers).mapValues(decibels)
     }
 
     /// Σ‖y‖² and Σ‖y − y_q‖² per quantized layer over the calibration rows of every step.
     public static func energies(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
                                 mode: QuantizedModelExecutor.Mode, layers: Set<String>? = nil) throws -> [String: (signal: Double, noise: Double)] {
-        try energiesPerStep(q, model: model, statistics: statistics, mode: mode, layers: layers).mapValues { steps in
-            steps.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
-        }
+        try energiesPerStep(q, model: model, statistics: statistics, mode: mode, layers: layers).mapValues(total)
     }
 
     /// Local SQNR in dB per quantized layer and step (the layer × step quality map); a step without
     /// calibration rows gives NaN, an exact step +∞.
     public static func perStep(_ q: QuantizedModel, model: VideoModel, statistics: [String: [Int: LayerStepStatistics]],
                                mode: QuantizedModelExecutor.Mode = .int8) throws -> [String: [Double]] {
-        try energiesPerStep(q, model: model, statistics: statistics, mode: mode).mapValues { steps in
-            steps.map { $0.signal == 0 && $0.noise == 0 ? .nan : ($0.noise > 0 ? 10 * log10($0.signal / $0.noise) : .infinity) }
-        }
+        try energiesPerStep(q, model: model, statistics: statistics, mode: mode).mapValues { $0.map(stepDecibels) }
+    }
+
+    /// The energies of all steps summed.
+    public static func total(_ steps: [(signal: Double, noise: Double)]) -> (signal: Double, noise: Double) {
+        steps.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
+    }
+
+    /// SQNR in dB of summed energies; +∞ when exact.
+    public static func decibels(_ e: (signal: Double, noise: Double)) -> Double {
+        e.noise > 0 ? 10 * log10(e.signal / e.noise) : .infinity
+    }
+
+    /// As `decibels`, NaN for a step without calibration rows.
+    public static func stepDecibels(_ e: (signal: Double, noise: Double)) -> Double {
+        e.signal == 0 && e.noise == 0 ? .nan : decibels(e)
     }
 
     /// Σ‖y‖² and Σ‖y − y_q‖² per quantized layer and step, over that step's calibration rows.

@@ -93,6 +93,28 @@ public struct QuantizationPlan: Sendable, Equatable {
         return out
     }
 
+    /// `entries` (the plan's `blocks` or `layers`) with one member of `name`'s entry set: replaced
+    /// in place, else added at the end; `nil` removes it, and an entry left empty is dropped. A new
+    /// entry goes where `order` (model order) puts it, so the written plan reads like the model.
+    public static func entries(_ entries: [(String, JSONValue)], setting key: String, to value: JSONValue?, of name: String,
+                               order: [String]) -> [(String, JSONValue)] {
+        var result = entries
+        var members = result.first { $0.0 == name }?.1.objectValue ?? []
+        if let i = members.firstIndex(where: { $0.0 == key }) {
+            if let value { members[i].1 = value } else { members.remove(at: i) }
+        } else if let value {
+            members.append((key, value))
+        }
+        if let i = result.firstIndex(where: { $0.0 == name }) {
+            if members.isEmpty { result.remove(at: i) } else { result[i].1 = .object(members) }
+        } else if !members.isEmpty {
+            let position = order.firstIndex(of: name) ?? .max
+            let at = result.firstIndex { (order.firstIndex(of: $0.0) ?? .max) > position } ?? result.count
+            result.insert((name, .object(members)), at: at)
+        }
+        return result
+    }
+
     /// The block (state-dict prefix) a block linear belongs to.
     public static func block(of layer: String) -> String {
         let parts = layer.split(separator: ".")

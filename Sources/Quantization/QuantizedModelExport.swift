@@ -34,11 +34,7 @@ public enum QuantizedModelExport {
     }
 
     /// FNV-1a (hex) of a plan file's bytes, as recorded in the quantized file.
-    public static func planDigest(_ bytes: [UInt8]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return String(format: "%016llx", h)
-    }
+    public static func planDigest(_ bytes: [UInt8]) -> String { CalibrationCache.hash(ofBytes: bytes) }
 
     private static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, into directory: String) throws {
         let planBytes = Array(q.plan.json.serialized(pretty: true).utf8)

@@ -90,7 +90,7 @@ enum TuningReducer {
             switch result {
             case .success(let points):
                 t.alphaCurve = (block, points)
-                guard let best = points.min(by: { $0.error < $1.error || ($0.error == $1.error && $0.alpha < $1.alpha) }) else { return }
+                guard let best = AlphaPoint.best(points) else { return }
                 let current = points.first { abs($0.alpha - t.alpha(of: block)) < 1e-9 }
                 setAlpha(best.alpha, of: block, &t)
                 state.message = StatusMessage("\(block): α \(String(format: "%.2f", best.alpha)) has the least local error, "

@@ -62,16 +62,7 @@ public struct TuningState: Sendable {
     /// A copy of the plan with one member of the block's entry set.
     func plan(setting key: String, to value: JSONValue, of block: String) -> QuantizationPlan {
         var next = plan
-        var members = next.blocks.first(where: { $0.0 == block })?.1.objectValue ?? []
-        if let i = members.firstIndex(where: { $0.0 == key }) { members[i].1 = value } else { members.append((key, value)) }
-        if let i = next.blocks.firstIndex(where: { $0.0 == block }) {
-            next.blocks[i].1 = .object(members)
-        } else {
-            // Keep block entries in model order, so the written plan reads like the model.
-            let order = blocks.firstIndex(of: block) ?? .max
-            let at = next.blocks.firstIndex { (blocks.firstIndex(of: $0.0) ?? .max) > order } ?? next.blocks.count
-            next.blocks.insert((block, .object(members)), at: at)
-        }
+        next.blocks = QuantizationPlan.entries(plan.blocks, setting: key, to: value, of: block, order: blocks)
         return next
     }
 
@@ -84,15 +75,7 @@ public struct TuningState: Sendable {
     /// empty is dropped).
     func plan(setting key: String, to value: JSONValue?, ofLayer layer: String, order: [String]) -> QuantizationPlan {
         var next = plan
-        var members = override(of: layer) ?? []
-        members.removeAll { $0.0 == key }
-        if let value { members.append((key, value)) }
-        next.layers.removeAll { $0.0 == layer }
-        if !members.isEmpty {
-            let position = order.firstIndex(of: layer) ?? .max
-            let at = next.layers.firstIndex { (order.firstIndex(of: $0.0) ?? .max) > position } ?? next.layers.count
-            next.layers.insert((layer, .object(members)), at: at)
-        }
+        next.layers = QuantizationPlan.entries(plan.layers, setting: key, to: value, of: layer, order: order)
         return next
     }
 
@@ -129,6 +112,11 @@ public struct AlphaPoint: Sendable, Equatable {
     public init(alpha: Double, error: Double) {
         self.alpha = alpha
         self.error = error
+    }
+
+    /// The point of least error (the smaller α on a tie), as `AlphaSearch.best` chooses.
+    public static func best(_ points: [AlphaPoint]) -> AlphaPoint? {
+        AlphaSearch.best(points.map { (alpha: $0.alpha, error: $0.error) }).flatMap { a in points.first { $0.alpha == a } }
     }
 }
 

@@ -44,8 +44,9 @@ public final class Workbench: @unchecked Sendable {
     private let previewQueue = DispatchQueue(label: "stsq.workbench.preview", qos: .userInitiated)
     private var previewInFlight = false
     private var autoAlphaInFlight = false
-    /// When each plan generation was made (the edit), for edit → preview latency.
-    private var editTimes: [Int: Double] = [:]
+    /// The newest plan generation and when its edit was made, for edit → preview latency (only
+    /// the newest generation is ever previewed).
+    private var lastEdit: (generation: Int, seconds: Double)?
     /// A quantized model and its local SQNR, overall and per step, per layer.
     private struct Build {
         let plan: QuantizationPlan
@@ -92,7 +93,7 @@ public final class Workbench: @unchecked Sendable {
         }
         let generation = state.tuning?.generation
         Reducer.apply(action, to: &state)
-        if let now = state.tuning?.generation, now != generation { editTimes[now] = monotonicSeconds() }
+        if let now = state.tuning?.generation, now != generation { lastEdit = (now, monotonicSeconds()) }
         startJobsIfNeeded()
     }
 
@@ -306,9 +307,8 @@ extension Workbench {
         // A layer now kept in float (or dynamic) has no figure any more.
         for layer in changed ?? [] { (sqnr[layer], perStep[layer]) = (nil, nil) }
         for (layer, steps) in energies {
-            let total = steps.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
-            sqnr[layer] = total.noise > 0 ? 10 * log10(total.signal / total.noise) : .infinity
-            perStep[layer] = steps.map { $0.signal == 0 && $0.noise == 0 ? .nan : ($0.noise > 0 ? 10 * log10($0.signal / $0.noise) : .infinity) }
+            sqnr[layer] = LayerSQNR.decibels(LayerSQNR.total(steps))
+            perStep[layer] = steps.map(LayerSQNR.stepDecibels)
         }
         setLatestBuild(Build(plan: plan, model: model, sqnr: sqnr, perStep: perStep))
         return RequantizeResult(generation: generation, layerSQNR: sqnr, perStepSQNR: perStep, milliseconds: milliseconds)
@@ -355,7 +355,7 @@ extension Workbench {
         guard case .done = tuning.requantize, preview.quantizedGeneration != tuning.generation,
               let build = latestBuild(), build.plan == tuning.plan else { return }
         previewInFlight = true
-        let generation = tuning.generation, editTime = editTimes[generation]
+        let generation = tuning.generation, editTime = lastEdit.flatMap { $0.generation == generation ? $0.seconds : nil }
         run(on: previewQueue) {
             do {
                 let video = try Self.sample(prompt, seed: seed, setup: setup, executor: QuantizedModelExecutor(model: build.model, mode: .int8),

@@ -24,7 +24,7 @@ func parsersSurviveMutatedInputs(target: FuzzTarget) throws {
     var fuzzer = MutationFuzzer(target: target, corpus: corpus, seed: 15)
     // Bounded by count (deterministic) and by time (the debug build is slow on 2 cores).
     let report = fuzzer.run(executions: 20_000, seconds: 8, scratch: scratch)
-    #expect(report.executions >= min(2_000, 20_000))
+    #expect(report.executions >= 2_000)
     // A hang or a blow-up on one input shows as a slow execution long before a timeout.
     #expect(report.slowestSeconds < 2, "slowest input took \(report.slowestSeconds) s (\(report.slowestInputBytes) bytes)")
     #expect(report.peakResidentMiB < 2048)

@@ -96,7 +96,7 @@ enum TuningViews {
         var x = x0 + grid.text(x0, y, "error vs α 0…1 ", .role(.dim), maxWidth: width)
         let bars: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
         let (low, high) = (points.map(\.error).min() ?? 0, points.map(\.error).max() ?? 1)
-        let best = points.min { $0.error < $1.error || ($0.error == $1.error && $0.alpha < $1.alpha) }!
+        guard let best = AlphaPoint.best(points) else { return }
         for p in points where x < x0 + width {
             let level = high > low ? Int((p.error - low) / (high - low) * Double(bars.count - 1) + 0.5) : 0
             var style: Style = p == best ? .role(.accent, bold: true) : .role(.dim)
