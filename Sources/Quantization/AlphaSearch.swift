@@ -39,15 +39,18 @@ public enum AlphaSearch {
     }
 
     /// One block's curve under `plan` as it stands (the other blocks and layers keep their
-    /// settings): the block's α set to each grid value, the relative local error of its layers.
+    /// settings): the block's α set to each grid value (the same for every step group), the
+    /// relative local error of its layers.
     public static func curve(block: String, model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]],
                              plan: QuantizationPlan, grid: [Double] = defaultGrid) throws -> [(alpha: Double, error: Double)] {
         let ordered = model.blockLinears.map(\.name).filter { QuantizationPlan.block(of: $0) == block }
         let layers = Set(ordered)
         return try grid.map { alpha in
             var p = plan
-            p.blocks = QuantizationPlan.entries(plan.blocks, setting: "alpha", to: .double(alpha), of: block,
-                                                order: model.blockLinears.map { QuantizationPlan.block(of: $0.name) })
+            let order = model.blockLinears.map { QuantizationPlan.block(of: $0.name) }
+            p.blocks = QuantizationPlan.entries(plan.blocks, setting: "alpha", to: .double(alpha), of: block, order: order)
+            // One α for every step group: an α per group would override it.
+            p.blocks = QuantizationPlan.entries(p.blocks, setting: "group_alpha", to: nil, of: block, order: order)
             let q = try QuantizedModel(model: model, statistics: statistics, plan: p)
             // Summed in model order, so the figure does not depend on a dictionary's order.
             let energies = try LayerSQNR.energies(q, model: model, statistics: statistics, mode: .fakeQuant, layers: layers)

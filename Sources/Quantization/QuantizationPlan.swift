@@ -30,9 +30,23 @@ public struct LayerSettings: Sendable, Equatable {
     public var percentile: Double = 99.99
     /// SmoothQuant migration strength in [0, 1]; 0 disables.
     public var alpha: Double = 0
+    /// With time-step-wise smoothing, α per step group (one per group of the plan), in place of
+    /// `alpha`; ignored with aggregated smoothing (one vector for all steps has one α).
+    public var groupAlpha: [Double]?
     public var smoothing: Smoothing = .aggregated
 
     public init() {}
+
+    /// The α that builds the smoothing vector of step group `group`.
+    public func alpha(group: Int) -> Double {
+        guard smoothing == .timestep, let groupAlpha, groupAlpha.indices.contains(group) else { return alpha }
+        return groupAlpha[group]
+    }
+
+    /// Whether any step group is smoothed.
+    public var smooths: Bool {
+        smoothing == .timestep && groupAlpha != nil ? groupAlpha!.contains { $0 > 0 } : alpha > 0
+    }
 }
 
 /// A user's error in a plan: names the file and the field.
@@ -125,7 +139,10 @@ public struct QuantizationPlan: Sendable, Equatable {
     /// (`cross_attn.q_linear`, `mlp.fc2`, v1.0 `attn_temp.qkv`) take α only from their own entry.
     public func settings(for layer: String, foldable: Bool) throws -> LayerSettings {
         var s = defaults
-        if !foldable { s.alpha = 0 }
+        if !foldable {
+            s.alpha = 0
+            s.groupAlpha = nil
+        }
         if let entry = blocks.first(where: { $0.0 == Self.block(of: layer) })?.1 {
             try Self.apply(entry, to: &s, path: "blocks.\"\(Self.block(of: layer))\"", alphaApplies: foldable)
         }
@@ -149,6 +166,7 @@ public struct QuantizationPlan: Sendable, Equatable {
             var s = defaults
             try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
         }
+        try validateGroupAlphas()
         guard !stepGroups.isEmpty, stepGroups.first?.lowerBound == 0, stepGroups.last?.upperBound == steps - 1,
               zip(stepGroups, stepGroups.dropFirst()).allSatisfy({ $0.upperBound < $1.lowerBound && $1.lowerBound - $0.upperBound == 1 }) else {
             throw PlanError("step_groups: must be contiguous [first, last] ranges covering steps 0…\(steps - 1), got \(stepGroups.map { [$0.lowerBound, $0.upperBound] })")
@@ -180,7 +198,7 @@ public struct QuantizationPlan: Sendable, Equatable {
             ("activation_granularity", .string(s.activationGranularity.rawValue)),
             ("estimator", .string(s.estimator.rawValue)), ("percentile", .double(s.percentile)),
             ("alpha", .double(s.alpha)), ("smoothing", .string(s.smoothing.rawValue)),
-        ])
+        ] + (s.groupAlpha.map { [("group_alpha", .array($0.map { .double($0) }))] } ?? []))
     }
 
     /// Parses and checks a plan's own structure (names are checked later against a model by `validate`).
@@ -278,6 +296,39 @@ public struct QuantizationPlan: Sendable, Equatable {
     private func validateStructureOnly() throws {
         for (name, entry) in blocks { var s = defaults; try Self.apply(entry, to: &s, path: "blocks.\"\(name)\"", alphaApplies: true) }
         for (name, entry) in layers { var s = defaults; try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true) }
+        try validateGroupAlphas()
+    }
+
+    /// Every `group_alpha` lists one α per step group.
+    private func validateGroupAlphas() throws {
+        func check(_ entry: JSONValue?, _ path: String) throws {
+            guard let list = entry?["group_alpha"]?.arrayValue, list.count != stepGroups.count else { return }
+            throw PlanError("\(path).group_alpha: must list one α per step group (\(stepGroups.count)), found \(list.count)")
+        }
+        try check(Self.json(of: defaults), "defaults")
+        for (name, entry) in blocks { try check(entry, "blocks.\"\(name)\"") }
+        for (name, entry) in layers { try check(entry, "layers.\"\(name)\"") }
+    }
+
+    /// The plan over `newGroups`: every `group_alpha` (defaults, blocks, layers) remapped so each
+    /// new group takes the α of the old group holding its first step (a split group's halves keep
+    /// its α; a merged group keeps the earlier group's).
+    public func regrouped(_ newGroups: [ClosedRange<Int>]) -> QuantizationPlan {
+        let oldGroup = groupOfStep
+        func remap(_ members: [(String, JSONValue)]) -> [(String, JSONValue)] {
+            members.map { key, value in
+                guard key == "group_alpha", let list = value.arrayValue, list.count == stepGroups.count else { return (key, value) }
+                return (key, .array(newGroups.map { list[oldGroup[$0.lowerBound]] }))
+            }
+        }
+        var next = self
+        next.stepGroups = newGroups
+        if let list = defaults.groupAlpha, list.count == stepGroups.count {
+            next.defaults.groupAlpha = newGroups.map { list[oldGroup[$0.lowerBound]] }
+        }
+        next.blocks = blocks.map { ($0.0, .object(remap($0.1.objectValue ?? []))) }
+        next.layers = layers.map { ($0.0, .object(remap($0.1.objectValue ?? []))) }
+        return next
     }
 
     /// Applies a settings object (as in `defaults`) to `s`.
@@ -316,10 +367,20 @@ public struct QuantizationPlan: Sendable, Equatable {
                 s.percentile = p
             case "alpha":
                 guard let a = value.doubleValue, a >= 0, a <= 1 else { throw fail(key, "\(value.doubleValue.map { "\($0)" } ?? value.typeName) is outside [0, 1]") }
-                if alphaApplies { s.alpha = a }
+                guard alphaApplies else { break }
+                s.alpha = a
+                // A more specific entry's one α replaces a wider entry's α per group.
+                if !members.contains(where: { $0.0 == "group_alpha" }) { s.groupAlpha = nil }
+            case "group_alpha":
+                guard let list = value.arrayValue, !list.isEmpty else { throw fail(key, "must be a non-empty list of α in [0, 1], one per step group") }
+                let alphas = try list.enumerated().map { i, v -> Double in
+                    guard let a = v.doubleValue, a >= 0, a <= 1 else { throw fail("\(key)[\(i)]", "\(v.serializedShort) is outside [0, 1]") }
+                    return a
+                }
+                if alphaApplies { s.groupAlpha = alphas }
             case "smoothing": s.smoothing = try choice(key, value, LayerSettings.Smoothing.self)
             default:
-                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, activations, activation_granularity, estimator, percentile, alpha, smoothing)")
+                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing)")
             }
         }
     }

@@ -117,17 +117,18 @@ public final class QuantizedModel: @unchecked Sendable {
         var smoothing: [String: [[Float]?]] = [:]
         for l in linears {
             let s = settings[l.name]!
-            guard s.alpha > 0, !s.keepFloat, s.activations != .dynamic else { smoothing[l.name] = Array(repeating: nil, count: G); continue }
-            func vector(_ steps: some Sequence<Int>) throws -> [Float] {
-                SmoothQuant.smoothing(activationAbsMax: try merged(l.name, steps).channelAbsMax, weight: l.weight,
-                                      outputs: l.outputs, inputs: l.inputs, alpha: s.alpha)
+            guard s.smooths, !s.keepFloat, s.activations != .dynamic else { smoothing[l.name] = Array(repeating: nil, count: G); continue }
+            func vector(_ steps: some Sequence<Int>, alpha: Double) throws -> [Float]? {
+                guard alpha > 0 else { return nil }
+                return SmoothQuant.smoothing(activationAbsMax: try merged(l.name, steps).channelAbsMax, weight: l.weight,
+                                             outputs: l.outputs, inputs: l.inputs, alpha: alpha)
             }
             switch s.smoothing {
             case .aggregated:
-                let v = try vector(0..<S)
+                let v = try vector(0..<S, alpha: s.alpha)
                 smoothing[l.name] = Array(repeating: v, count: G)
             case .timestep:
-                smoothing[l.name] = try plan.stepGroups.map { try vector($0) }
+                smoothing[l.name] = try plan.stepGroups.indices.map { try vector(plan.stepGroups[$0], alpha: s.alpha(group: $0)) }
             }
         }
         func varies(_ v: [[Float]?]) -> Bool { v.contains { $0 != v[0] } }

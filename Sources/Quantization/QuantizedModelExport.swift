@@ -106,8 +106,10 @@ public enum QuantizedModelExport {
                 : "\(s.activations.rawValue) per-tensor, \(s.activationGranularity.rawValue) scales (\(l.deployedEncodings)), \(s.estimator.rawValue)"
             var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue)\(s.weightSymmetric ? "" : " asymmetric") \(s.weightClip.rawValue) · A \(acts)"
             if l.smoothing.contains(where: { $0 != nil }) {
-                line += " · SmoothQuant α=\(s.alpha) \(s.smoothing.rawValue) (\(l.weightSets.count) weight set\(l.weightSets.count == 1 ? "" : "s")): \(l.fold)"
-            } else if s.alpha > 0 {
+                let alpha = s.smoothing == .timestep && s.groupAlpha != nil ? "α per group \(s.groupAlpha!)" : "α=\(s.alpha)"
+                line += " · SmoothQuant \(alpha) \(s.smoothing.rawValue) (\(l.weightSets.count) weight set\(l.weightSets.count == 1 ? "" : "s")): \(l.fold)"
+                if s.smoothing == .aggregated, let g = s.groupAlpha { line += " (group_alpha \(g) ignored: aggregated smoothing has one α)" }
+            } else if s.smooths {
                 line += " · α=\(s.alpha) ignored (\(s.activations == .dynamic ? "dynamic activations" : "kept in float"))"
             } else if l.weightSets.count > 1 {
                 line += " · \(l.weightSets.count) weight sets (a consumer's time-step-wise 1/s is folded into its rows)"

@@ -64,6 +64,13 @@ public enum Action: Sendable {
     /// One more (1) or one fewer (-1) contiguous step group of (nearly) equal length; time-step-wise
     /// smoothing and group scales follow them.
     case changeStepGroups(Int)
+    /// Splits the step group holding the selected step so that the step starts a new group (its
+    /// α per group carries to both halves).
+    case splitStepGroup
+    /// Merges the selected step's group into the group before it (that group's α per group stays).
+    case mergeStepGroup
+    /// The selected block's α of the selected step's group, by a step (time-step-wise smoothing).
+    case adjustGroupAlpha(Double)
     /// Searches the selected block's α (grid 0…1 step 0.05, local error of its layers) in the
     /// background and applies the best as an edit.
     case autoAlpha

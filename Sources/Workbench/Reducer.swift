@@ -152,6 +152,7 @@ public enum Reducer {
             if pane.screen != state.screen && pane != .tree { show(pane.screen, &state) }
             state.focus = pane
             if pane == .heatmap || pane == .quality { state.lowerActivationPane = pane }
+            if pane == .preview || pane == .stepGroups { state.lowerTuningPane = pane }
             if state.zoomed != nil { state.zoomed = pane }
         case .focusNext: cycleFocus(1, &state)
         case .focusPrevious: cycleFocus(-1, &state)
@@ -229,7 +230,7 @@ public enum Reducer {
             preview.playing = false
             preview.frame = ((preview.frame + delta) % frames + frames) % frames
             state.preview = preview
-        case .tuningReady, .changeStepGroups, .moveBlock, .moveBlockLayer, .overrideLayer, .autoAlpha, .autoAlphaFinished, .adjustAlpha, .beginAlphaEntry, .setAlphaEntry, .endAlphaEntry, .toggleSmoothing, .undo, .redo,
+        case .tuningReady, .changeStepGroups, .splitStepGroup, .mergeStepGroup, .adjustGroupAlpha, .moveBlock, .moveBlockLayer, .overrideLayer, .autoAlpha, .autoAlphaFinished, .adjustAlpha, .beginAlphaEntry, .setAlphaEntry, .endAlphaEntry, .toggleSmoothing, .undo, .redo,
              .requantized, .beginExport, .setExportDirectory, .endExport, .exportFinished:
             TuningReducer.apply(action, to: &state)
         }
@@ -273,6 +274,9 @@ public enum Reducer {
         let position = state.screen.panes.firstIndex(of: state.focus) ?? 0
         state.screen = screen
         state.focus = screen.panes[min(position, screen.panes.count - 1)]
+        // The lower pane in view keeps the focus there rather than switching what is shown.
+        if state.focus == .heatmap || state.focus == .quality { state.focus = state.lowerActivationPane }
+        if state.focus == .preview || state.focus == .stepGroups { state.focus = state.lowerTuningPane }
         if state.zoomed != nil { state.zoomed = state.focus }
     }
 
@@ -308,6 +312,7 @@ public enum Reducer {
         let i = panes.firstIndex(of: state.focus) ?? 0
         state.focus = panes[(i + step + panes.count) % panes.count]
         if state.focus == .heatmap || state.focus == .quality { state.lowerActivationPane = state.focus }
+        if state.focus == .preview || state.focus == .stepGroups { state.lowerTuningPane = state.focus }
         if state.zoomed != nil { state.zoomed = state.focus }
     }
 }

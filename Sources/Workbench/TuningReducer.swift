@@ -54,22 +54,72 @@ enum TuningReducer {
             }
         case .adjustAlpha(let delta):
             guard let block = t.selectedBlock else { return }
-            setAlpha(t.alpha(of: block) + delta, of: block, &t)
+            if t.hasGroupAlphas(block) {
+                // α per group: the whole profile moves.
+                setGroupAlphas(t.groupAlphas(of: block).map { $0 + delta }, of: block, &t)
+            } else {
+                setAlpha(t.alpha(of: block) + delta, of: block, &t)
+            }
         case .beginAlphaEntry:
             guard let block = t.selectedBlock else { return }
-            t.alphaEntry = String(format: "%.2f", t.alpha(of: block))
+            if state.focus == .stepGroups {
+                guard let group = groupForAlpha(of: block, t, &state) else { return }
+                t.alphaEntryGroup = group
+                t.alphaEntry = String(format: "%.2f", t.groupAlphas(of: block)[group])
+            } else {
+                t.alphaEntryGroup = nil
+                t.alphaEntry = String(format: "%.2f", t.alpha(of: block))
+            }
         case .setAlphaEntry(let text):
             guard t.alphaEntry != nil else { return }
             t.alphaEntry = String(text.filter { $0.isNumber || $0 == "." }.prefix(6))
         case .endAlphaEntry(let accept):
             guard let text = t.alphaEntry else { return }
+            let group = t.alphaEntryGroup
             t.alphaEntry = nil
+            t.alphaEntryGroup = nil
             guard accept, let block = t.selectedBlock else { return }
             guard let value = Double(text), value.isFinite, (0...1).contains(value) else {
                 state.message = StatusMessage("α must be a number in 0…1, got '\(text)'", severity: .error)
                 return
             }
-            setAlpha(value, of: block, &t)
+            if let group {
+                var alphas = t.groupAlphas(of: block)
+                guard alphas.indices.contains(group) else { return }
+                alphas[group] = value
+                setGroupAlphas(alphas, of: block, &t)
+            } else {
+                setAlpha(value, of: block, &t)
+            }
+        case .adjustGroupAlpha(let delta):
+            guard let block = t.selectedBlock, let group = groupForAlpha(of: block, t, &state) else { return }
+            var alphas = t.groupAlphas(of: block)
+            alphas[group] += delta
+            setGroupAlphas(alphas, of: block, &t)
+        case .splitStepGroup:
+            guard let step = selectedStep(&state) else { return }
+            let groups = t.plan.stepGroups
+            guard let g = groups.firstIndex(where: { $0.contains(step) }) else { return }
+            guard groups[g].lowerBound != step else {
+                state.message = StatusMessage("step \(step) already starts group \(g + 1) (\(groups[g].lowerBound)–\(groups[g].upperBound)): move to a step inside a group to split it")
+                return
+            }
+            var next = groups
+            next.replaceSubrange(g...g, with: [groups[g].lowerBound...(step - 1), step...groups[g].upperBound])
+            t.commit(t.plan.regrouped(next))
+            state.message = StatusMessage("split at step \(step): " + describe(next))
+        case .mergeStepGroup:
+            guard let step = selectedStep(&state) else { return }
+            let groups = t.plan.stepGroups
+            guard let g = groups.firstIndex(where: { $0.contains(step) }) else { return }
+            guard g > 0 else {
+                state.message = StatusMessage(groups.count == 1 ? "one step group already" : "group 1 has no group before it to merge into (move to a later group)")
+                return
+            }
+            var next = groups
+            next.replaceSubrange((g - 1)...g, with: [groups[g - 1].lowerBound...groups[g].upperBound])
+            t.commit(t.plan.regrouped(next))
+            state.message = StatusMessage("merged groups \(g) and \(g + 1): " + describe(next))
         case .toggleSmoothing:
             guard let block = t.selectedBlock else { return }
             let next: LayerSettings.Smoothing = t.smoothing(of: block) == .aggregated ? .timestep : .aggregated
@@ -105,10 +155,9 @@ enum TuningReducer {
                 state.message = StatusMessage(count == 1 ? "one step group already" : "one group per step already (\(steps))")
                 return
             }
-            var next = t.plan
-            next.stepGroups = QuantizationPlan.equalGroups(steps: steps, count: count)
+            let next = t.plan.regrouped(QuantizationPlan.equalGroups(steps: steps, count: count))
             t.commit(next)
-            state.message = StatusMessage("step groups: " + next.stepGroups.map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: " "))
+            state.message = StatusMessage("step groups: " + describe(next.stepGroups))
         case .undo:
             if !t.step(from: \.undoStack, to: \.redoStack) { state.message = StatusMessage("nothing to undo") }
         case .redo:
@@ -163,9 +212,46 @@ enum TuningReducer {
         state.catalog.blocks.first { $0.name == block }?.linears.map(\.name) ?? []
     }
 
+    /// One α for all the block's step groups (an α per group is dropped).
     private static func setAlpha(_ value: Double, of block: String, _ t: inout TuningState) {
-        let alpha = (min(max(value, 0), 1) * 100).rounded() / 100
-        t.commit(t.plan(setting: "alpha", to: .double(alpha), of: block))
+        var next = t.plan(setting: "alpha", to: .double(rounded(value)), of: block)
+        next.blocks = QuantizationPlan.entries(next.blocks, setting: "group_alpha", to: nil, of: block, order: t.blocks)
+        t.commit(next)
+    }
+
+    private static func setGroupAlphas(_ values: [Double], of block: String, _ t: inout TuningState) {
+        t.commit(t.plan(setting: "group_alpha", to: .array(values.map { .double(rounded($0)) }), of: block))
+    }
+
+    /// α clamped to 0…1 on a grid of 0.01.
+    private static func rounded(_ value: Double) -> Double { (min(max(value, 0), 1) * 100).rounded() / 100 }
+
+    /// The selected step's group when the block can take an α per group; else says why not.
+    private static func groupForAlpha(of block: String, _ t: TuningState, _ state: inout WorkbenchState) -> Int? {
+        guard t.smoothing(of: block) == .timestep else {
+            state.message = StatusMessage("α per step group needs time-step-wise smoothing: m switches \(block) to it")
+            return nil
+        }
+        guard t.plan.stepGroups.count > 1 else {
+            state.message = StatusMessage("one step group: split it at a step first (s here, or > for equal groups)")
+            return nil
+        }
+        guard let step = selectedStep(&state) else { return nil }
+        return t.plan.groupOfStep[step]
+    }
+
+    /// The selected sampler step; with all steps merged, says to pick one.
+    private static func selectedStep(_ state: inout WorkbenchState) -> Int? {
+        guard let tuning = state.tuning else { return nil }
+        guard case .step(let s) = state.step, (0..<tuning.plan.steps).contains(s) else {
+            state.message = StatusMessage("select a sampler step first (h/l or ,/.)")
+            return nil
+        }
+        return s
+    }
+
+    private static func describe(_ groups: [ClosedRange<Int>]) -> String {
+        groups.map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: " ")
     }
 
     /// Next to the plan file it was opened from, else next to the checkpoint: `NAME-quantized/`.

@@ -28,6 +28,8 @@ public struct TuningState: Sendable {
     public var previousLayerSQNR: [String: Double] = [:]
     /// The α being typed (`=`), if any.
     public var alphaEntry: String?
+    /// The step group whose α is typed (typed on the step groups pane); nil: the block's α.
+    public var alphaEntryGroup: Int?
     /// The export dialog, if open.
     public var export: ExportDialog?
     /// Set when the user asked to quit with unsaved changes; a second quit leaves.
@@ -47,16 +49,32 @@ public struct TuningState: Sendable {
     public var isModified: Bool { plan.json.serialized(pretty: true) != savedJSON }
     public var selectedBlock: String? { blocks.indices.contains(blockCursor) ? blocks[blockCursor] : nil }
 
-    /// The block's own α (its entry, else the plan's default) for its foldable layers.
-    public func alpha(of block: String) -> Double {
-        if let entry = plan.blocks.first(where: { $0.0 == block })?.1, let a = entry["alpha"]?.doubleValue { return a }
-        return plan.defaults.alpha
+    /// The settings of the block's foldable layers before per-layer entries: the plan's defaults
+    /// with the block's entry applied.
+    public func blockSettings(of block: String) -> LayerSettings {
+        var s = plan.defaults
+        if let entry = plan.blocks.first(where: { $0.0 == block })?.1 {
+            try? QuantizationPlan.applySettings(entry, to: &s, path: "blocks.\"\(block)\"")
+        }
+        return s
     }
 
-    public func smoothing(of block: String) -> LayerSettings.Smoothing {
-        if let entry = plan.blocks.first(where: { $0.0 == block })?.1, let text = entry["smoothing"]?.stringValue,
-           let mode = LayerSettings.Smoothing(rawValue: text) { return mode }
-        return plan.defaults.smoothing
+    /// The block's own α (its entry, else the plan's default) for its foldable layers.
+    public func alpha(of block: String) -> Double { blockSettings(of: block).alpha }
+
+    public func smoothing(of block: String) -> LayerSettings.Smoothing { blockSettings(of: block).smoothing }
+
+    /// The block's α of each step group: its `group_alpha`, else its one α for every group.
+    public func groupAlphas(of block: String) -> [Double] {
+        let s = blockSettings(of: block)
+        if let list = s.groupAlpha, list.count == plan.stepGroups.count { return list }
+        return Array(repeating: s.alpha, count: plan.stepGroups.count)
+    }
+
+    /// Whether the block's α differs between step groups (and time-step-wise smoothing uses that).
+    public func hasGroupAlphas(_ block: String) -> Bool {
+        let s = blockSettings(of: block)
+        return s.smoothing == .timestep && s.groupAlpha != nil
     }
 
     /// A copy of the plan with one member of the block's entry set.

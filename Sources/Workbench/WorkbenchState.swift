@@ -19,14 +19,14 @@ public enum Screen: String, Sendable, CaseIterable {
         switch self {
         case .weights: return [.tree, .ranges, .outliers]
         case .activations: return [.tree, .histogram, .heatmap, .quality]
-        case .tuning: return [.blocks, .blockLayers, .preview]
+        case .tuning: return [.blocks, .blockLayers, .preview, .stepGroups]
         }
     }
 }
 
 /// The panes of both screens.
 public enum Pane: Int, Sendable, CaseIterable {
-    case tree = 1, ranges, outliers, histogram, heatmap, quality, blocks, blockLayers, preview
+    case tree = 1, ranges, outliers, histogram, heatmap, quality, blocks, blockLayers, preview, stepGroups
 
     public var title: String {
         switch self {
@@ -39,13 +39,14 @@ public enum Pane: Int, Sendable, CaseIterable {
         case .blocks: return "Blocks"
         case .blockLayers: return "Layers of the block"
         case .preview: return "Preview"
+        case .stepGroups: return "Step groups"
         }
     }
 
     public var screen: Screen {
         switch self {
         case .histogram, .heatmap, .quality: return .activations
-        case .blocks, .blockLayers, .preview: return .tuning
+        case .blocks, .blockLayers, .preview, .stepGroups: return .tuning
         default: return .weights
         }
     }
@@ -171,6 +172,11 @@ public struct WorkbenchState: Sendable {
     public var step: StepSelection = .step(0)
     /// Which pane sits under the histogram: the heat map or the quality map (the last focused).
     public var lowerActivationPane: Pane = .heatmap
+    /// What the plan screen shows below the blocks: the preview or the step groups.
+    public var lowerTuningPane: Pane = .preview
+
+    /// The lower pane of the current screen (the layout's choice).
+    public var lowerPane: Pane { screen == .tuning ? lowerTuningPane : lowerActivationPane }
     /// Draw one global scale for all steps beside the plan's per-step scale.
     public var showsGlobalScale = false
     /// The input channel picked in the heat map, and the first channel shown.

@@ -219,3 +219,48 @@ func weightMSEClipPicksTheRatioWithTheLeastError(symmetric: Bool) {
     #expect(try settings("spatial_blocks.1.attn.qkv").alpha == 0.2)             // default
     #expect(try settings("spatial_blocks.1.mlp.fc2").alpha == 0)
 }
+
+/// `group_alpha`: one α per step group, resolved like `alpha` (a layer's own one α replaces its
+/// block's α per group; explicit layers never take the block's), checked against the step
+/// groups, round-tripped through JSON, and remapped when the groups change.
+@Test func alphaPerStepGroupResolvesValidatesAndFollowsTheGroups() throws {
+    let key = CalibrationCache.Key(checkpointHash: "h", prompts: ["p"], sampler: "rflow", steps: 4, cfgScale: 1, seeds: [0])
+    var defaults = LayerSettings()
+    defaults.smoothing = .timestep
+    let plan = QuantizationPlan(checkpointHash: "h", architecture: "STDiT3", calibration: key, timesteps: [1000, 750, 500, 250],
+                                stepGroups: [0...1, 2...3], defaults: defaults,
+                                blocks: [("spatial_blocks.0", .object([("alpha", .double(0.5)), ("group_alpha", .array([.double(0.2), .double(0.8)]))]))],
+                                layers: [("spatial_blocks.0.attn.proj", .object([("alpha", .double(0.4))]))])
+    func settings(_ layer: String) throws -> LayerSettings {
+        try plan.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+    }
+    #expect(try settings("spatial_blocks.0.attn.qkv").groupAlpha == [0.2, 0.8])
+    #expect(try settings("spatial_blocks.0.attn.qkv").alpha(group: 1) == 0.8)
+    #expect(try settings("spatial_blocks.0.attn.proj").groupAlpha == nil)          // its own one α
+    #expect(try settings("spatial_blocks.0.attn.proj").alpha(group: 1) == 0.4)
+    #expect(try settings("spatial_blocks.0.mlp.fc2").groupAlpha == nil)            // explicit: own entry only
+    #expect(try settings("spatial_blocks.0.mlp.fc2").smooths == false)
+
+    let text = plan.json.serialized(pretty: true)
+    let reread = try QuantizationPlan(json: try JSONValue.parse(text), source: "plan.json")
+    #expect(reread == plan)
+
+    // A list that does not match the groups names the field.
+    var wrong = plan
+    wrong.stepGroups = [0...3]
+    #expect(throws: PlanError.self) { try QuantizationPlan(json: try JSONValue.parse(wrong.json.serialized(pretty: true)), source: "p.json") }
+    do {
+        _ = try QuantizationPlan(json: try JSONValue.parse(wrong.json.serialized(pretty: true)), source: "p.json")
+    } catch let e as PlanError {
+        #expect(e.description == "p.json: blocks.\"spatial_blocks.0\".group_alpha: must list one α per step group (1), found 2")
+    }
+    let outOfRange = text.replacingOccurrences(of: "0.8", with: "1.5")
+    #expect(throws: PlanError.self) { try QuantizationPlan(json: try JSONValue.parse(outOfRange), source: "p.json") }
+
+    // Split the second group at step 3: both halves keep its α; merge back keeps the earlier one's.
+    let split = plan.regrouped([0...1, 2...2, 3...3])
+    #expect(try split.settings(for: "spatial_blocks.0.attn.qkv", foldable: true).groupAlpha == [0.2, 0.8, 0.8])
+    let merged = split.regrouped([0...3])
+    #expect(try merged.settings(for: "spatial_blocks.0.attn.qkv", foldable: true).groupAlpha == [0.2])
+    try merged.validate(layerNames: ["spatial_blocks.0.attn.qkv", "spatial_blocks.0.attn.proj"])
+}

@@ -151,3 +151,36 @@ func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations
     // Smoothing changes the error (the search is not comparing a plan with itself).
     #expect(result.curves.values.contains { $0[0].error != $0[1].error })
 }
+
+/// α per step group: each group's smoothing vector is the one its own α gives (a group at α 0 is
+/// not smoothed), equal α per group builds the same weights as the one α, and the folded float
+/// model still equals the original at every step (tolerance as `foldedFloatModelEqualsTheOriginal`).
+@Test func alphaPerStepGroupBuildsEachGroupsVectorAndStaysExact() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let perGroup = try QuantizedModel(model: f.model, statistics: f.statistics,
+                                      plan: f.plan { $0.smoothing = .timestep; $0.alpha = 0.9; $0.groupAlpha = [0.3, 0, 0.7] })
+    let name = "spatial_blocks.1.attn.qkv"
+    for (g, alpha) in [0.3, 0.7].enumerated().map({ ($0.offset == 0 ? 0 : 2, $0.element) }) {
+        let single = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.smoothing = .timestep; $0.alpha = alpha })
+        #expect(perGroup[name]!.smoothing[g] == single[name]!.smoothing[g], "group \(g)")
+        #expect(perGroup[name]!.weightSets[g].quantized == single[name]!.weightSets[g].quantized, "group \(g)")
+    }
+    #expect(perGroup[name]!.smoothing[1] == nil)
+    let same = try QuantizedModel(model: f.model, statistics: f.statistics,
+                                  plan: f.plan { $0.smoothing = .timestep; $0.alpha = 0; $0.groupAlpha = [0.5, 0.5, 0.5] })
+    let one = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.smoothing = .timestep; $0.alpha = 0.5 })
+    #expect(same.layers.map(\.smoothing) == one.layers.map(\.smoothing))
+    // Aggregated smoothing has one vector: α per group is ignored.
+    let aggregated = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5; $0.groupAlpha = [0, 1, 0] })
+    let aggregatedOne = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5 })
+    #expect(aggregated.layers.map(\.smoothing) == aggregatedOne.layers.map(\.smoothing))
+
+    let reference = try f.model.forward(f.inputs, executor: Float32Executor(), step: nil)
+    let executor = QuantizedModelExecutor(model: perGroup, mode: .float)
+    for step in 0..<3 {
+        let folded = try f.model.forward(f.inputs, executor: executor, step: step)
+        let scale = reference.scalars.map(abs).max()!
+        let worst = zip(reference.scalars, folded.scalars).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-5 * scale, "step \(step): max|Δ| \(worst) vs max|ref| \(scale)")
+    }
+}

@@ -117,3 +117,28 @@ private func sceneVideo(noise: Float) -> PreviewVideo {
     Reducer.apply(.tickPreview, to: &state)
     #expect(state.preview?.frame == 0, "paused")
 }
+
+@Test func theStepGroupsPaneAfterASplitAndAnAlphaPerGroup() throws {
+    let wb = try planWorkbench()
+    wb.dispatch(.activationsReady(fixtureActivations(wb.state.catalog)))
+    wb.dispatch(.qualityMapReady(fixtureQualityMap(wb.state.catalog)))
+    wb.dispatch(.moveBlock(1))
+    wb.dispatch(.toggleSmoothing)
+    wb.dispatch(.focus(.stepGroups))
+    #expect(wb.state.lowerTuningPane == .stepGroups)
+    wb.dispatch(.moveStep(4))
+    wb.dispatch(.splitStepGroup)
+    wb.dispatch(.adjustGroupAlpha(0.5))
+    wb.dispatch(.moveStep(-3))
+    wb.dispatch(.adjustGroupAlpha(0.25))
+    let t = try #require(wb.state.tuning)
+    #expect(t.plan.stepGroups == [0...2, 3...3, 4...5])
+    #expect(t.groupAlphas(of: "temporal_blocks.0") == [0.25, 0, 0.5])
+    assertSnapshot(render(wb), named: "plan-step-groups")
+    assertSnapshot(render(wb, width: 80, height: 24), named: "plan-step-groups-80x24")
+    for grid in [render(wb), render(wb, width: 80, height: 24)] {
+        for line in grid.textLines() {
+            for ch in line { #expect(ch == "?" || Terminal.asciiFallback(ch) != "?", "no ASCII fallback for \(ch)") }
+        }
+    }
+}

@@ -270,3 +270,55 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     Reducer.apply(.changeStepGroups(-1), to: &s)
     #expect(s.tuning?.plan.stepGroups == [0...1] && s.tuning?.undoStack.isEmpty == true)
 }
+
+/// Split and merge at the selected step, the block's α per step group (time-step-wise smoothing
+/// only), typed α per group, the block's +/- moving the whole profile, and undo of each.
+@Test func stepGroupsSplitAndMergeAtTheSelectedStepWithAlphaPerGroup() throws {
+    let key = CalibrationCache.Key(checkpointHash: "00", prompts: ["p"], sampler: "rflow", steps: 6, cfgScale: 5, seeds: [0])
+    let plan = QuantizationPlan(checkpointHash: "00", architecture: "STDiT3", calibration: key, timesteps: (0..<6).map { 1000 - Float($0) * 150 },
+                                stepGroups: [0...5])
+    var s = try state(TuningState(plan: plan, name: "default plan", path: nil, blocks: ["spatial_blocks.0", "spatial_blocks.1"]))
+    s.screen = .tuning
+    s.focus = .stepGroups
+    s.step = .step(0)
+    Reducer.apply(.splitStepGroup, to: &s)
+    #expect(s.tuning?.plan.stepGroups == [0...5] && s.message?.text.contains("already starts group 1") == true)
+    s.step = .step(3)
+    Reducer.apply(.splitStepGroup, to: &s)
+    #expect(s.tuning?.plan.stepGroups == [0...2, 3...5] && s.message?.text == "split at step 3: 0–2 3–5")
+    // α per group needs time-step-wise smoothing.
+    Reducer.apply(.adjustGroupAlpha(0.25), to: &s)
+    #expect(s.message?.text.contains("needs time-step-wise smoothing") == true && s.tuning?.undoStack.count == 1)
+    Reducer.apply(.toggleSmoothing, to: &s)
+    Reducer.apply(.adjustGroupAlpha(0.25), to: &s)
+    #expect(s.tuning?.groupAlphas(of: "spatial_blocks.0") == [0, 0.25])
+    s.step = .step(1)
+    Reducer.apply(.beginAlphaEntry, to: &s)
+    #expect(s.tuning?.alphaEntryGroup == 0)
+    Reducer.apply(.setAlphaEntry("0.6"), to: &s)
+    Reducer.apply(.endAlphaEntry(accept: true), to: &s)
+    #expect(s.tuning?.groupAlphas(of: "spatial_blocks.0") == [0.6, 0.25])
+    // The block's +/- moves every group's α (clamped to 0…1).
+    Reducer.apply(.adjustAlpha(0.5), to: &s)
+    #expect(s.tuning?.groupAlphas(of: "spatial_blocks.0") == [1, 0.75])
+    // Split the first group at step 1: both halves keep its α; merge at step 3 keeps the earlier.
+    Reducer.apply(.splitStepGroup, to: &s)
+    #expect(s.tuning?.plan.stepGroups == [0...0, 1...2, 3...5])
+    #expect(s.tuning?.groupAlphas(of: "spatial_blocks.0") == [1, 1, 0.75])
+    s.step = .step(4)
+    Reducer.apply(.mergeStepGroup, to: &s)
+    #expect(s.tuning?.plan.stepGroups == [0...0, 1...5] && s.message?.text == "merged groups 2 and 3: 0–0 1–5")
+    #expect(s.tuning?.groupAlphas(of: "spatial_blocks.0") == [1, 1])
+    s.step = .step(0)
+    Reducer.apply(.mergeStepGroup, to: &s)
+    #expect(s.message?.text.contains("no group before it") == true)
+    // Typing the block's one α drops the α per group.
+    s.focus = .blocks
+    Reducer.apply(.beginAlphaEntry, to: &s)
+    Reducer.apply(.setAlphaEntry("0.3"), to: &s)
+    Reducer.apply(.endAlphaEntry(accept: true), to: &s)
+    #expect(s.tuning?.hasGroupAlphas("spatial_blocks.0") == false && s.tuning?.groupAlphas(of: "spatial_blocks.0") == [0.3, 0.3])
+    // Every step undoes, back to the plan as opened.
+    while s.tuning?.undoStack.isEmpty == false { Reducer.apply(.undo, to: &s) }
+    #expect(s.tuning?.plan == plan && s.tuning?.isModified == false)
+}

@@ -51,8 +51,8 @@ public final class TerminalApp {
         while !workbench.state.shouldQuit {
             let (width, height) = terminal.size
             let state = workbench.state
-            if (width, height, state.screen, state.zoomed, state.lowerActivationPane) != lastViewport {
-                lastViewport = (width, height, state.screen, state.zoomed, state.lowerActivationPane)
+            if (width, height, state.screen, state.zoomed, state.lowerPane) != lastViewport {
+                lastViewport = (width, height, state.screen, state.zoomed, state.lowerPane)
                 let viewport = WorkbenchScreen.viewport(state, width: width, height: height)
                 workbench.dispatch(.viewport(treeRows: viewport.treeRows, channelColumns: viewport.channelColumns,
                                              heatColumns: viewport.heatColumns, outlierRows: viewport.outlierRows))
@@ -252,6 +252,10 @@ public final class TerminalApp {
             if button == 1 {
                 workbench.dispatch(.focus(pane))
                 if pane == .ranges { workbench.dispatch(.selectRangesPlot(y < rect.y + rect.height / 2 ? .outputs : .inputs)) }
+                if pane == .stepGroups, let steps = state.tuning?.plan.steps,
+                   let step = StepGroupsView.step(atColumn: x, in: rect, steps: steps), case .step(let current) = state.step {
+                    workbench.dispatch(.moveStep(step - current))
+                }
                 if pane == .tree {
                     let row = state.treeScroll + (y - rect.y - 1)
                     if y > rect.y, row < state.rows.count {
@@ -272,6 +276,7 @@ public final class TerminalApp {
                 case .quality: workbench.dispatch(.moveQualityCursor(layers: delta, steps: 0))
                 case .blocks, .blockLayers: workbench.dispatch(.moveBlock(delta > 0 ? 1 : -1))
                 case .preview: workbench.dispatch(.stepPreviewFrame(delta > 0 ? 1 : -1))
+                case .stepGroups: workbench.dispatch(.moveStep(delta > 0 ? 1 : -1))
                 }
             }
         }

@@ -15,7 +15,7 @@ enum FooterViews {
             grid.text(rect.x + 1, rect.y, (message.severity == .error ? "✗ " : "• ") + message.text, style, maxWidth: rect.width - 2)
         } else if state.screen == .tuning, let t = state.tuning {
             // The plan at a glance: what differs from its defaults.
-            let smoothed = t.blocks.filter { t.alpha(of: $0) > 0 }.count
+            let smoothed = t.blocks.filter { t.blockSettings(of: $0).smooths }.count
             let summary = "\(t.name): \(smoothed) of \(t.blocks.count) blocks smoothed · \(t.plan.layers.count) layer override"
                 + (t.plan.layers.count == 1 ? "" : "s") + " · \(t.plan.stepGroups.count) step group" + (t.plan.stepGroups.count == 1 ? "" : "s")
                 + " · W\(t.plan.defaults.weightBits) A \(t.plan.defaults.activations.rawValue) \(t.plan.defaults.activationGranularity.rawValue) scales"

@@ -16,8 +16,8 @@ public struct ScreenLayout: Equatable {
     }
 
     /// Header row, panes, message row, hint row. With `zoomed`, that pane takes the whole middle.
-    /// The activations screen shows the heat map or the quality map below the histogram,
-    /// `lowerPane` choosing which.
+    /// The activations screen shows the heat map or the quality map below the histogram, the plan
+    /// screen the preview or the step groups below the blocks, `lowerPane` choosing which.
     public init(width: Int, height: Int, screen: Screen = .weights, zoomed: Pane?, lowerPane: Pane = .heatmap) {
         let screenRect = Rect(x: 0, y: 0, width: width, height: height)
         let (header, rest) = screenRect.splitTop(1)
@@ -33,7 +33,7 @@ public struct ScreenLayout: Equatable {
             // The preview takes the full width below: three 32-pixel panels side by side.
             let (top, bottom) = middle.splitBottom(min(21, max(9, middle.height - 12)))
             let (left, right) = top.splitLeft(max(38, min(60, width * 42 / 100)))
-            panes = [.blocks: left, .blockLayers: right, .preview: bottom]
+            panes = [.blocks: left, .blockLayers: right, (lowerPane == .stepGroups ? .stepGroups : .preview): bottom]
             return
         }
         let treeWidth = max(34, min(56, width * 37 / 100))

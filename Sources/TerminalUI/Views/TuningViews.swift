@@ -19,7 +19,7 @@ enum TuningViews {
         }
         // Narrow (80 columns): the smoothing mode as agg/tsq.
         let compact = inner.width < 48
-        let (blockWidth, alphaWidth, modeWidth) = compact ? (19, 5, 4) : (20, 7, 11)
+        let (blockWidth, alphaWidth, modeWidth) = compact ? (19, 5, 4) : (20, 10, 11)
         grid.text(inner.x, inner.y, pad(" block", blockWidth) + pad("α", alphaWidth) + pad(compact ? "sm" : "smoothing", modeWidth) + "worst",
                   .role(.text, bold: true), maxWidth: inner.width)
         let rows = inner.height - 2
@@ -27,13 +27,14 @@ enum TuningViews {
         for (r, i) in (first..<min(first + rows, t.blocks.count)).enumerated() {
             let block = t.blocks[i], selected = i == t.blockCursor
             let y = inner.y + 1 + r
-            let alphaText = selected && t.alphaEntry != nil ? "=\(t.alphaEntry!)▏" : NumberFormat.fixed(t.alpha(of: block), 2)
+            let typing = selected && t.alphaEntry != nil && t.alphaEntryGroup == nil
+            let alphaText = typing ? "=\(t.alphaEntry!)▏" : alphaLabel(t.blockSettings(of: block), groups: t.plan.stepGroups.count, compact: compact)
             let worst = worstSQNR(of: block, t, state)
             let style: Style = selected ? .role(.accent, bold: true) : .role(.text)
             var x = inner.x
             let mode = t.smoothing(of: block)
             x += grid.text(x, y, (selected ? "▸" : " ") + pad(block, blockWidth - 1), style, maxWidth: inner.maxX - x)
-            x += grid.text(x, y, pad(alphaText, alphaWidth), selected && t.alphaEntry != nil ? .role(.warn, bold: true) : style, maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(alphaText, alphaWidth), typing ? .role(.warn, bold: true) : style, maxWidth: inner.maxX - x)
             x += grid.text(x, y, pad(compact ? (mode == .aggregated ? "agg" : "tsq") : mode.rawValue, modeWidth), .role(.dim), maxWidth: inner.maxX - x)
             if let worst { grid.text(x, y, NumberFormat.fixed(worst, 1) + " dB", .role(worst < 25 ? .bad : .text), maxWidth: inner.maxX - x) }
         }
@@ -64,7 +65,7 @@ enum TuningViews {
             let selected = focused && i == t.layerCursor
             let marker = selected ? "▸" : t.override(of: layer.name) != nil ? "*" : " "
             x += grid.text(x, y, marker + pad(name, nameWidth - 1), selected ? .role(.accent, bold: true) : .role(.text), maxWidth: inner.maxX - x)
-            x += grid.text(x, y, pad(settings.map { NumberFormat.fixed($0.alpha, 2) } ?? "?", 6), .role(.text), maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(settings.map { alphaLabel($0, groups: t.plan.stepGroups.count, compact: true) } ?? "?", 6), .role(.text), maxWidth: inner.maxX - x)
             x += grid.text(x, y, pad(settings.map(describe) ?? "?", 7), .role(.dim), maxWidth: inner.maxX - x)
             guard let now = t.layerSQNR[layer.name] else {
                 grid.text(x, y, settings?.keepFloat == true ? "float" : "…", .role(.dim), maxWidth: inner.maxX - x)
@@ -122,6 +123,15 @@ enum TuningViews {
         grid.text(inner.x + 1, inner.y + 2, "writes plan.json and quantized.safetensors (each atomically)", .role(.dim), maxWidth: inner.width - 2)
         grid.text(inner.x + 1, inner.y + 4, dialog.isWriting ? "writing…" : "Enter writes · Esc cancels", .role(dialog.isWriting ? .warn : .dim),
                   maxWidth: inner.width - 2)
+    }
+
+    /// The α of settings: one value, or with an α per step group its range (`0.25–0.50`; compact:
+    /// `grp`, the step groups pane lists them).
+    static func alphaLabel(_ s: LayerSettings, groups: Int, compact: Bool) -> String {
+        guard s.smoothing == .timestep, let list = s.groupAlpha, list.count == groups, let low = list.min(), let high = list.max(), low != high else {
+            return NumberFormat.fixed(s.smoothing == .timestep ? s.groupAlpha?.first ?? s.alpha : s.alpha, 2)
+        }
+        return compact ? "grp" : NumberFormat.fixed(low, 2) + "–" + NumberFormat.fixed(high, 2)
     }
 
     /// `W8/A8`, `W4/A8`, `W8/dyn`, `float`.

@@ -23,6 +23,7 @@ public enum WorkbenchScreen {
             case .blocks: TuningViews.drawBlocks(state, in: rect, focused: focused, grid: &grid)
             case .blockLayers: TuningViews.drawLayers(state, in: rect, focused: focused, grid: &grid)
             case .preview: PreviewView.draw(state, theme: theme, in: rect, focused: focused, grid: &grid)
+            case .stepGroups: StepGroupsView.draw(state, in: rect, focused: focused, grid: &grid)
             }
         }
         FooterViews.drawMessage(state, busy: busy, in: layout.message, grid: &grid)
@@ -34,7 +35,7 @@ public enum WorkbenchScreen {
 
     /// The layout of the state's screen.
     public static func layout(_ state: WorkbenchState, width: Int, height: Int) -> ScreenLayout {
-        ScreenLayout(width: width, height: height, screen: state.screen, zoomed: state.zoomed, lowerPane: state.lowerActivationPane)
+        ScreenLayout(width: width, height: height, screen: state.screen, zoomed: state.zoomed, lowerPane: state.lowerPane)
     }
 
     /// The sizes the reducer needs for paging and scrolling.
