@@ -25,9 +25,19 @@ public enum QuantizedModelExport {
     /// different runs (one interrupted between the renames) is refused when read. A folder this call
     /// created is removed again if writing fails.
     public static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, to directory: String) throws {
+        try intoFolder(directory) { try write(q, model: model, fps: fps, into: directory) }
+    }
+
+    /// Writes `plan.json` alone (atomically), as the export of a plan without its model does.
+    public static func writePlan(_ plan: QuantizationPlan, to directory: String) throws {
+        try intoFolder(directory) { try AtomicFile.write(Array(plan.json.serialized(pretty: true).utf8), to: directory + "/plan.json") }
+    }
+
+    /// Runs `body` with `directory` created; a folder this call created is removed if it fails.
+    private static func intoFolder(_ directory: String, _ body: () throws -> Void) throws {
         let created = !FileInput.exists(directory)
         try OutputFolder.create(directory)
-        do { try write(q, model: model, fps: fps, into: directory) } catch {
+        do { try body() } catch {
             if created { try? FileManager.default.removeItem(atPath: directory) }
             throw error
         }

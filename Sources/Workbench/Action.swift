@@ -80,6 +80,10 @@ public enum Action: Sendable {
     case requantized(Result<RequantizeResult, WorkbenchError>, generation: Int)
     case beginExport
     case setExportDirectory(String)
+    /// Tab in the export dialog: the folder field ↔ the quantized-model option.
+    case toggleExportField
+    /// Writes `quantized.safetensors` with the plan, or the plan alone.
+    case toggleExportModel
     /// Enter writes (`accept`), Esc closes the dialog.
     case endExport(accept: Bool)
     /// The written paths and sizes as a message, or why it failed.

@@ -231,7 +231,7 @@ public enum Reducer {
             preview.frame = ((preview.frame + delta) % frames + frames) % frames
             state.preview = preview
         case .tuningReady, .changeStepGroups, .splitStepGroup, .mergeStepGroup, .adjustGroupAlpha, .moveBlock, .moveBlockLayer, .overrideLayer, .autoAlpha, .autoAlphaFinished, .adjustAlpha, .beginAlphaEntry, .setAlphaEntry, .endAlphaEntry, .toggleSmoothing, .undo, .redo,
-             .requantized, .beginExport, .setExportDirectory, .endExport, .exportFinished:
+             .requantized, .beginExport, .setExportDirectory, .toggleExportField, .toggleExportModel, .endExport, .exportFinished:
             TuningReducer.apply(action, to: &state)
         }
     }

@@ -179,8 +179,15 @@ enum TuningReducer {
         case .beginExport:
             t.export = ExportDialog(directory: defaultExportDirectory(state, t))
         case .setExportDirectory(let text):
-            guard t.export?.isWriting == false else { return }
+            // Typing goes to the folder field only.
+            guard t.export?.isWriting == false, t.export?.isOnModelOption == false else { return }
             t.export?.directory = text
+        case .toggleExportField:
+            guard t.export?.isWriting == false else { return }
+            t.export?.isOnModelOption.toggle()
+        case .toggleExportModel:
+            guard t.export?.isWriting == false else { return }
+            t.export?.includesModel.toggle()
         case .endExport(let accept):
             guard let dialog = t.export, !dialog.isWriting else { return }
             if accept {

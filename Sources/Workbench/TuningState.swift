@@ -164,9 +164,14 @@ public struct RequantizeResult: Sendable {
     }
 }
 
-/// The export dialog: the folder (editable) and what is written there.
+/// The export dialog: the folder (editable) and what is written there: `plan.json` always, and
+/// `quantized.safetensors` unless the user leaves it out (the quantized file records its plan's
+/// digest, so it is never written without the plan beside it).
 public struct ExportDialog: Sendable, Equatable {
     public var directory: String
+    public var includesModel = true
+    /// Tab moves between the folder field and the quantized-model option (Space toggles it).
+    public var isOnModelOption = false
     public var isWriting = false
 
     public init(directory: String) { self.directory = directory }

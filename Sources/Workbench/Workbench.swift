@@ -269,7 +269,7 @@ extension Workbench {
                 let json = plan.json.serialized(pretty: true)
                 let path = dialog.directory + "/plan.json"
                 do {
-                    let text = try self.export(plan, to: dialog.directory, setup: setup, data: data)
+                    let text = try self.export(plan, to: dialog.directory, includingModel: dialog.includesModel, setup: setup, data: data)
                     return [.exportFinished(.success(text), planJSON: json, path: path)]
                 } catch {
                     return [.exportFinished(.failure(WorkbenchError("\(error)")), planJSON: json, path: path)]
@@ -314,14 +314,19 @@ extension Workbench {
         return RequantizeResult(generation: generation, layerSQNR: sqnr, perStepSQNR: perStep, milliseconds: milliseconds)
     }
 
-    /// Writes `plan.json` and `quantized.safetensors` (each atomically; the quantized file records
-    /// the plan's digest) and says what was written.
-    private func export(_ plan: QuantizationPlan, to directory: String, setup: CalibrationSetup, data: ActivationData) throws -> String {
+    /// Writes `plan.json` and, `includingModel`, `quantized.safetensors` (each atomically; the
+    /// quantized file records the plan's digest) and says what was written.
+    private func export(_ plan: QuantizationPlan, to directory: String, includingModel: Bool, setup: CalibrationSetup,
+                        data: ActivationData) throws -> String {
         try OutputFolder.checkWritable(directory, purpose: "the export")
-        let built = latestBuild()
-        let model = built?.plan == plan ? built!.model : try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
-        try QuantizedModelExport.write(model, model: setup.model, fps: setup.fps, to: directory)
-        let sizes = ["plan.json", "quantized.safetensors"].map { name -> String in
+        if includingModel {
+            let built = latestBuild()
+            let model = built?.plan == plan ? built!.model : try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
+            try QuantizedModelExport.write(model, model: setup.model, fps: setup.fps, to: directory)
+        } else {
+            try QuantizedModelExport.writePlan(plan, to: directory)
+        }
+        let sizes = (includingModel ? ["plan.json", "quantized.safetensors"] : ["plan.json"]).map { name -> String in
             var info = stat()
             let bytes = stat(directory + "/" + name, &info) == 0 ? Int(info.st_size) : 0
             return "\(name) \(bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1048576) : String(format: "%.1f KiB", Double(bytes) / 1024))"

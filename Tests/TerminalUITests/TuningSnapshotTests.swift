@@ -63,6 +63,9 @@ private func planWorkbench() throws -> Workbench {
     wb.dispatch(.beginExport)
     wb.dispatch(.setExportDirectory("/data/exports/layout-quantized"))
     assertSnapshot(render(wb, width: 100, height: 24), named: "plan-export")
+    wb.dispatch(.toggleExportField)
+    wb.dispatch(.toggleExportModel)
+    assertSnapshot(render(wb, width: 100, height: 24), named: "plan-export-plan-only")
     // Every glyph of the plan screen has an ASCII form.
     for grid in [render(wb), render(wb, width: 80, height: 24)] {
         for line in grid.textLines() {

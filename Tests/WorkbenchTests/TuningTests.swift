@@ -208,6 +208,27 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     let model = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: grouped.plan)
     #expect(model[block + ".attn.qkv"]?.weightSets.count == 2)
     #expect(try LayerSQNR.local(model, model: setup.model, statistics: data.statistics) == grouped.layerSQNR)
+    // α per step group on the step groups pane: the figures equal a full measurement again.
+    workbench.dispatch(.focus(.stepGroups))
+    workbench.dispatch(.lastStep)
+    workbench.dispatch(.adjustGroupAlpha(0.25))
+    let perGroup = try #require(workbench.state.tuning)
+    #expect(perGroup.hasGroupAlphas(block) && perGroup.groupAlphas(of: block)[1] == perGroup.groupAlphas(of: block)[0] + 0.25)
+    let perGroupModel = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: perGroup.plan)
+    #expect(try LayerSQNR.local(perGroupModel, model: setup.model, statistics: data.statistics) == perGroup.layerSQNR)
+
+    // The export dialog can leave the quantized model out: plan.json alone is written.
+    let planOnly = cache + "/plan-only"
+    workbench.dispatch(.beginExport)
+    workbench.dispatch(.setExportDirectory(planOnly))
+    workbench.dispatch(.toggleExportField)
+    workbench.dispatch(.setExportDirectory(planOnly + "-ignored"))
+    workbench.dispatch(.toggleExportModel)
+    workbench.dispatch(.endExport(accept: true))
+    #expect(workbench.state.message?.text.hasPrefix("exported to \(planOnly): plan.json") == true, "\(String(describing: workbench.state.message))")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: planOnly) == ["plan.json"])
+    let reread = try QuantizationPlan(json: try JSONValue.parse(try String(contentsOfFile: planOnly + "/plan.json", encoding: .utf8)), source: "plan.json")
+    #expect(reread == perGroup.plan && workbench.state.tuning?.isModified == false)
 }
 
 @Test func layerOverridesAreWrittenToThePlanAndUndoable() throws {

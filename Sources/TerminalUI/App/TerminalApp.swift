@@ -176,8 +176,11 @@ public final class TerminalApp {
         switch key {
         case .enter: workbench.dispatch(.endExport(accept: true))
         case .escape: workbench.dispatch(.endExport(accept: false))
-        case .backspace: workbench.dispatch(.setExportDirectory(String(dialog.directory.dropLast())))
-        case .character(let c) where !(c.asciiValue.map { $0 < 32 } ?? false): workbench.dispatch(.setExportDirectory(dialog.directory + String(c)))
+        case .tab, .backTab: workbench.dispatch(.toggleExportField)
+        case .character(" ") where dialog.isOnModelOption: workbench.dispatch(.toggleExportModel)
+        case .backspace where !dialog.isOnModelOption: workbench.dispatch(.setExportDirectory(String(dialog.directory.dropLast())))
+        case .character(let c) where !dialog.isOnModelOption && !(c.asciiValue.map { $0 < 32 } ?? false):
+            workbench.dispatch(.setExportDirectory(dialog.directory + String(c)))
         case .function(10): workbench.dispatch(.quit)
         default: break
         }

@@ -116,13 +116,19 @@ enum TuningViews {
         grid.box(rect, title: " Export ", style: .role(.borderFocus, bold: true), titleStyle: .role(.titleFocus, bold: true))
         let inner = rect.inner
         grid.text(inner.x + 1, inner.y, "Folder:", .role(.text, bold: true))
-        let field = dialog.directory + (dialog.isWriting ? "" : "▏")
+        let field = dialog.directory + (dialog.isWriting || dialog.isOnModelOption ? "" : "▏")
         // Long paths show their end, where the user types.
         let shown = field.count > inner.width - 10 ? "…" + String(field.suffix(inner.width - 11)) : field
-        grid.text(inner.x + 9, inner.y, shown, .role(.accent, bold: true), maxWidth: inner.width - 10)
-        grid.text(inner.x + 1, inner.y + 2, "writes plan.json and quantized.safetensors (each atomically)", .role(.dim), maxWidth: inner.width - 2)
-        grid.text(inner.x + 1, inner.y + 4, dialog.isWriting ? "writing…" : "Enter writes · Esc cancels", .role(dialog.isWriting ? .warn : .dim),
-                  maxWidth: inner.width - 2)
+        grid.text(inner.x + 9, inner.y, shown, .role(dialog.isOnModelOption ? .text : .accent, bold: true), maxWidth: inner.width - 10)
+        var x = inner.x + 1
+        x += grid.text(x, inner.y + 2, "plan.json", .role(.text), maxWidth: inner.maxX - x)
+        x += grid.text(x, inner.y + 2, " (always) · ", .role(.dim), maxWidth: inner.maxX - x)
+        x += grid.text(x, inner.y + 2, (dialog.includesModel ? "[x]" : "[ ]") + " quantized.safetensors",
+                       dialog.isOnModelOption ? .role(.accent, bold: true) : .role(.text), maxWidth: inner.maxX - x)
+        grid.text(x, inner.y + 2, " · each written atomically", .role(.dim), maxWidth: inner.maxX - x)
+        let keys = dialog.isOnModelOption ? "Space toggles · Tab back to the folder · Enter writes · Esc cancels"
+            : "Enter writes · Tab: the quantized-model option · Esc cancels"
+        grid.text(inner.x + 1, inner.y + 4, dialog.isWriting ? "writing…" : keys, .role(dialog.isWriting ? .warn : .dim), maxWidth: inner.width - 2)
     }
 
     /// The α of settings: one value, or with an α per step group its range (`0.25–0.50`; compact:
