@@ -97,6 +97,10 @@ public enum Action: Sendable {
     case togglePreviewPlay
     /// The next prompt of the preview list: both videos are sampled again.
     case nextPreviewPrompt(Int)
+    /// Typing a prompt of the user's own for the preview; Enter (`accept`) samples both videos.
+    case beginPromptEntry
+    case setPromptEntry(String)
+    case endPromptEntry(accept: Bool)
     case stepPreviewFrame(Int)
     // Panes and overlays
     case focus(Pane)

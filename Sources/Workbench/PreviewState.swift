@@ -74,6 +74,8 @@ public struct PreviewState: Sendable {
     public var frame = 0
     public var playing = true
     public var failure: String?
+    /// A prompt being typed (`i`); Enter samples both videos for it.
+    public var promptEntry: String?
 
     public init(prompt: String, prompts: [String] = []) {
         self.prompt = prompt

@@ -225,6 +225,30 @@ public enum Reducer {
             var next = PreviewState(prompt: preview.prompts[((i + delta) % n + n) % n], prompts: preview.prompts)
             next.playing = preview.playing
             state.preview = next
+        case .beginPromptEntry:
+            guard state.preview != nil else {
+                state.message = StatusMessage("the preview starts with the plan screen's first requantize")
+                return
+            }
+            state.preview?.promptEntry = ""
+        case .setPromptEntry(let text):
+            guard state.preview?.promptEntry != nil else { return }
+            state.preview?.promptEntry = String(text.filter { !$0.isNewline }.prefix(200))
+        case .endPromptEntry(let accept):
+            guard let preview = state.preview, let text = preview.promptEntry else { return }
+            state.preview?.promptEntry = nil
+            let prompt = text.trimmingCharacters(in: .whitespaces)
+            guard accept else { return }
+            guard !prompt.isEmpty else {
+                state.message = StatusMessage("an empty prompt: type one, or P for the next eval prompt", severity: .error)
+                return
+            }
+            guard prompt != preview.prompt else { return }
+            // The typed prompt joins the list P cycles through.
+            var next = PreviewState(prompt: prompt, prompts: preview.prompts.contains(prompt) ? preview.prompts : preview.prompts + [prompt])
+            next.playing = preview.playing
+            next.seed = preview.seed
+            state.preview = next
         case .stepPreviewFrame(let delta):
             guard var preview = state.preview, let frames = preview.reference?.frames, frames > 0 else { return }
             preview.playing = false

@@ -115,6 +115,10 @@ private func sceneVideo(noise: Float) -> PreviewVideo {
     #expect(grid[1, origin + 1].style.foreground == .rgb(RGB(0, 0, 255)))
     // Without colour the backend draws the luminance ramp instead of the half blocks.
     #expect(Terminal.pixelGlyph(cell, plain: true) == "-" && Terminal.pixelGlyph(cell, plain: false) == nil)
+    Reducer.apply(.beginPromptEntry, to: &state)
+    Reducer.apply(.setPromptEntry("a green circle growing"), to: &state)
+    assertSnapshot(WorkbenchScreen.render(state, theme: .dark, width: 100, height: 30), named: "plan-preview-typing-prompt")
+    Reducer.apply(.endPromptEntry(accept: false), to: &state)
     Reducer.apply(.stepPreviewFrame(-1), to: &state)
     #expect(state.preview?.frame == 0 && state.preview?.playing == false)
     Reducer.apply(.tickPreview, to: &state)

@@ -278,6 +278,24 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     #expect(s.preview?.reference == nil && s.preview?.quantized == nil)
     Reducer.apply(.nextPreviewPrompt(-2), to: &s)
     #expect(s.preview?.prompt == "c")
+    // A typed prompt: Esc keeps the preview; an empty one is refused; Enter samples it (and P
+    // cycles through it with the others).
+    Reducer.apply(.beginPromptEntry, to: &s)
+    Reducer.apply(.setPromptEntry("a blue square"), to: &s)
+    Reducer.apply(.endPromptEntry(accept: false), to: &s)
+    #expect(s.preview?.prompt == "c" && s.preview?.promptEntry == nil)
+    Reducer.apply(.beginPromptEntry, to: &s)
+    Reducer.apply(.setPromptEntry("   "), to: &s)
+    Reducer.apply(.endPromptEntry(accept: true), to: &s)
+    #expect(s.preview?.prompt == "c" && s.message?.severity == .error)
+    Reducer.apply(.previewReference(video("c")), to: &s)
+    Reducer.apply(.beginPromptEntry, to: &s)
+    Reducer.apply(.setPromptEntry(" a blue square moving up "), to: &s)
+    Reducer.apply(.endPromptEntry(accept: true), to: &s)
+    #expect(s.preview?.prompt == "a blue square moving up" && s.preview?.reference == nil)
+    #expect(s.preview?.prompts == ["a", "b", "c", "a blue square moving up"])
+    Reducer.apply(.nextPreviewPrompt(1), to: &s)
+    #expect(s.preview?.prompt == "a")
 }
 
 @Test func stepGroupsSplitAndMergeEquallyAndUndo() throws {

@@ -133,6 +133,7 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("U"), .character("\u{12}")], hint: "", description: "redo", scope: .screen(.tuning), command: .action(.redo), inHintBar: false),
         KeyBinding(keys: [.character(" ")], hint: "", description: "play / pause the preview", scope: .screen(.tuning), command: .action(.togglePreviewPlay), inHintBar: false),
         KeyBinding(keys: [.character("P")], hint: "", description: "preview the next prompt (sample-prompts/eval.txt)", scope: .screen(.tuning), command: .action(.nextPreviewPrompt(1)), inHintBar: false),
+        KeyBinding(keys: [.character("i")], hint: "", description: "type a prompt of your own for the preview (Enter samples both videos)", scope: .screen(.tuning), command: .action(.beginPromptEntry), inHintBar: false),
         KeyBinding(keys: [.character(".")], hint: "", description: "preview: next frame (pauses)", scope: .screen(.tuning), command: .action(.stepPreviewFrame(1)), inHintBar: false),
         KeyBinding(keys: [.character(",")], hint: "", description: "preview: previous frame (pauses)", scope: .screen(.tuning), command: .action(.stepPreviewFrame(-1)), inHintBar: false),
         KeyBinding(keys: [.character("e")], hint: "export", description: "export plan.json and quantized.safetensors", scope: .screen(.tuning), command: .action(.beginExport), inHintBar: true),

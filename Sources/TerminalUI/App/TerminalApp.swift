@@ -116,6 +116,10 @@ public final class TerminalApp {
             handleAlphaEntry(key, entry)
             return
         }
+        if let entry = workbench.state.preview?.promptEntry {
+            handlePromptEntry(key, entry)
+            return
+        }
         if case .mouse(let x, let y, let button) = key {
             handleMouse(x: x, y: y, button: button, width: width, height: height)
             return
@@ -167,6 +171,8 @@ public final class TerminalApp {
             workbench.dispatch(.setExportDirectory(dialog.directory + line))
         } else if let entry = workbench.state.tuning?.alphaEntry {
             workbench.dispatch(.setAlphaEntry(entry + line))
+        } else if let entry = workbench.state.preview?.promptEntry {
+            workbench.dispatch(.setPromptEntry(entry + line))
         } else {
             workbench.dispatch(.showMessage(StatusMessage("ignored \(text.count) pasted characters — paste into / (find a layer)")))
         }
@@ -181,6 +187,17 @@ public final class TerminalApp {
         case .backspace where !dialog.isOnModelOption: workbench.dispatch(.setExportDirectory(String(dialog.directory.dropLast())))
         case .character(let c) where !dialog.isOnModelOption && !(c.asciiValue.map { $0 < 32 } ?? false):
             workbench.dispatch(.setExportDirectory(dialog.directory + String(c)))
+        case .function(10): workbench.dispatch(.quit)
+        default: break
+        }
+    }
+
+    private func handlePromptEntry(_ key: Key, _ entry: String) {
+        switch key {
+        case .enter: workbench.dispatch(.endPromptEntry(accept: true))
+        case .escape: workbench.dispatch(.endPromptEntry(accept: false))
+        case .backspace: workbench.dispatch(.setPromptEntry(String(entry.dropLast())))
+        case .character(let c) where !(c.asciiValue.map { $0 < 32 } ?? false): workbench.dispatch(.setPromptEntry(entry + String(c)))
         case .function(10): workbench.dispatch(.quit)
         default: break
         }

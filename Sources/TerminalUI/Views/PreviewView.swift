@@ -16,6 +16,16 @@ enum PreviewView {
                        focused: focused, grid: &grid)
         let inner = rect.inner
         guard inner.height >= 5, inner.width >= 40 else { return }
+        if let entry = preview?.promptEntry {
+            // The prompt being typed replaces the pane's first row (the panel titles).
+            var x = inner.x + grid.text(inner.x, inner.y, "prompt: ", .role(.text, bold: true), maxWidth: inner.width)
+            let tail = " · Enter samples · Esc cancels"
+            let room = max(inner.maxX - x - tail.count - 1, 8)
+            let shown = entry.count > room ? "…" + String(entry.suffix(room - 1)) : entry
+            x += grid.text(x, inner.y, shown + "▏", .role(.warn, bold: true), maxWidth: inner.maxX - x)
+            grid.text(x, inner.y, tail, .role(.dim), maxWidth: inner.maxX - x)
+        }
+        let titleRow = preview?.promptEntry == nil
         guard let preview else {
             RangesView.placeholder(state.tuning == nil ? "The preview follows the plan once it is loaded." : "Starting the preview…", inner, &grid)
             return
@@ -37,7 +47,7 @@ enum PreviewView {
         let stale = preview.quantizedGeneration != generation
         let titles = ["FP32", preview.quantized == nil ? "quantized: sampling…" : "quantized" + (stale ? " (re-rendering…)" : ""),
                       "|FP − Q| ×\(Int(differenceGain))"]
-        for (i, title) in titles.enumerated() {
+        for (i, title) in titles.enumerated() where titleRow {
             grid.text(inner.x + i * (panelWidth + gap), inner.y, title, .role(i == 1 && stale ? .warn : .text, bold: true), maxWidth: panelWidth + gap - 1)
         }
         let top = inner.y + 1
