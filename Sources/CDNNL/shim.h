@@ -12,6 +12,7 @@ static inline int stsq_dnnl_arg_bias(void) { return DNNL_ARG_BIAS; }
 static inline int stsq_dnnl_arg_dst(void) { return DNNL_ARG_DST; }
 static inline int stsq_dnnl_arg_from(void) { return DNNL_ARG_FROM; }
 static inline int stsq_dnnl_arg_to(void) { return DNNL_ARG_TO; }
+static inline int stsq_dnnl_arg_scratchpad(void) { return DNNL_ARG_SCRATCHPAD; }
 /// The second input of the binary post-op at position `index` in the chain.
 static inline int stsq_dnnl_arg_post_op_src_1(int index) { return DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1; }
 #endif

@@ -10,19 +10,39 @@ import VideoDiT
 /// Dynamic per-token layers (the ViDiT-Q baseline) run fake-quant in every quantized mode: their
 /// per-row scales have no static int8 kernel here, and their results equal the integer path's up
 /// to float rounding.
-public final class QuantizedModelExecutor: FoldingExecutor {
+///
+/// Not thread-safe: one sampling run uses it at a time (it may be handed to the thread that runs it).
+public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable {
     public enum Mode: String, Sendable { case float, fakeQuant = "fake-quant", int8 }
 
     public let model: QuantizedModel
     public let mode: Mode
     private var floatProducts: [String: LinearFP32] = [:]
-    private var int8Products: [String: LinearInt8] = [:]
+    private var int8Products: [String: Int8Product] = [:]
+    /// Products of an earlier executor, taken over where a weight set is unchanged.
+    private var inherited: [String: Int8Product]
     private var captionProducts: [String: LinearFP32] = [:]
 
-    public init(model: QuantizedModel, mode: Mode) {
+    /// An int8 product with what it was built from (arrays shared with the model, not copied).
+    private struct Int8Product {
+        let product: LinearInt8
+        let weights: QuantizedWeights
+        let bias: [Float]?
+        let multiplier: [Float]?
+    }
+
+    /// `reusing`: an executor of an earlier build of the same model (the workbench's previous
+    /// plan): its int8 products, with their packed weights and cached primitives, serve every
+    /// weight set whose integers, scales, bias and input multiplier are unchanged — after an edit
+    /// of one block only that block's products are made again. Not to be run concurrently with it.
+    public init(model: QuantizedModel, mode: Mode, reusing previous: QuantizedModelExecutor? = nil) {
         self.model = model
         self.mode = mode
+        inherited = previous.map { $0.int8Products.merging($0.inherited) { mine, _ in mine } } ?? [:]
     }
+
+    /// Int8 products made by this executor (not taken over from an earlier one).
+    public private(set) var int8ProductsMade = 0
 
     public func modulationFold(block: String, step: Int?) -> (msa: [Float]?, mlp: [Float]?) {
         guard let folds = model.modulationFolds[block] else { return (nil, nil) }
@@ -92,12 +112,17 @@ public final class QuantizedModelExecutor: FoldingExecutor {
     /// and zero points, the folded bias and the explicit `1/s` (if any) as the input multiplier.
     private func int8Product(_ q: QuantizedLayer, set: Int) throws -> LinearInt8 {
         let key = "\(q.name)|\(set)"
-        if let product = int8Products[key] { return product }
-        let weights = q.weightSets[set], quantized = weights.quantized!
+        if let made = int8Products[key] { return made.product }
+        let weights = q.weightSets[set], quantized = weights.quantized!, multiplier = q.explicitInverse(set: set)
+        if let old = inherited.removeValue(forKey: key), old.weights == quantized, old.bias == weights.bias, old.multiplier == multiplier {
+            int8Products[key] = old
+            return old.product
+        }
         let product = try LinearInt8(weights: quantized.values, outputs: q.outputs, inputs: q.inputs, weightScales: quantized.scales,
                                      weightZeroPoints: quantized.isSymmetric ? nil : quantized.zeroPoints, bias: weights.bias,
-                                     inputMultiplier: q.explicitInverse(set: set))
-        int8Products[key] = product
+                                     inputMultiplier: multiplier)
+        int8Products[key] = Int8Product(product: product, weights: quantized, bias: weights.bias, multiplier: multiplier)
+        int8ProductsMade += 1
         return product
     }
 

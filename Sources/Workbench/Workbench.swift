@@ -43,6 +43,8 @@ public final class Workbench: @unchecked Sendable {
     /// Preview sampling runs on its own queue, one video at a time.
     private let previewQueue = DispatchQueue(label: "stsq.workbench.preview", qos: .userInitiated)
     private var previewInFlight = false
+    /// The int8 executor of the last quantized preview, whose products the next one takes over.
+    private var previewExecutor: QuantizedModelExecutor?
     private var autoAlphaInFlight = false
     /// The newest plan generation and when its edit was made, for edit → preview latency (only
     /// the newest generation is ever previewed).
@@ -361,10 +363,14 @@ extension Workbench {
               let build = latestBuild(), build.plan == tuning.plan else { return }
         previewInFlight = true
         let generation = tuning.generation, editTime = lastEdit.flatMap { $0.generation == generation ? $0.seconds : nil }
+        // Previews run one at a time, so the last one's products can be taken over: only the
+        // layers the edit changed get new integer products (packing, primitives).
+        let previous = previewExecutor
+        let executor = QuantizedModelExecutor(model: build.model, mode: .int8, reusing: previous)
+        previewExecutor = executor
         run(on: previewQueue) {
             do {
-                let video = try Self.sample(prompt, seed: seed, setup: setup, executor: QuantizedModelExecutor(model: build.model, mode: .int8),
-                                            stop: stop)
+                let video = try Self.sample(prompt, seed: seed, setup: setup, executor: executor, stop: stop)
                 return [.previewQuantized(video, generation: generation,
                                           editToPreviewMilliseconds: editTime.map { (monotonicSeconds() - $0) * 1000 })]
             } catch {

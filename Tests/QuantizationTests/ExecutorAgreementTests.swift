@@ -53,3 +53,26 @@ func int8ModelTracksFakeQuantOnTheDemoModel(activations: LayerSettings.Activatio
     #expect(int8SQNR >= fakeSQNR - 1, "int8 \(int8SQNR) dB vs fake-quant \(fakeSQNR) dB on \(InstructionSet.effective)")
     #expect(fakeSQNR > 25, "fake-quant W8A8 output SQNR \(fakeSQNR) dB")
 }
+
+/// An executor built `reusing` the one of the plan before an edit takes over every unchanged
+/// int8 product and makes only the edited block's again, and its output equals a fresh
+/// executor's bit for bit (the products it took over are the same integers, scales and bias).
+@Test func anExecutorReusingThePreviousPlansProductsMakesOnlyTheEditedBlocks() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let before = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5 })
+    var edited = f.plan { $0.alpha = 0.5 }
+    edited.blocks = [("temporal_blocks.1", .object([("alpha", .double(0.8))]))]
+    let after = try QuantizedModel(model: f.model, statistics: f.statistics, plan: edited)
+    let first = QuantizedModelExecutor(model: before, mode: .int8)
+    _ = try f.model.forward(f.inputs, executor: first, step: 1)
+    #expect(first.int8ProductsMade == 56)
+    let reusing = QuantizedModelExecutor(model: after, mode: .int8, reusing: first)
+    let fresh = QuantizedModelExecutor(model: after, mode: .int8)
+    let a = try f.model.forward(f.inputs, executor: reusing, step: 1)
+    let b = try f.model.forward(f.inputs, executor: fresh, step: 1)
+    #expect(a.scalars == b.scalars)
+    // temporal_blocks.1's five foldable layers change with its α; fc2 and q_linear keep theirs.
+    #expect(reusing.int8ProductsMade == 5, "\(reusing.int8ProductsMade) products made again")
+    let c = try f.model.forward(f.inputs, executor: QuantizedModelExecutor(model: before, mode: .int8, reusing: reusing), step: 1)
+    #expect(c.scalars == (try f.model.forward(f.inputs, executor: QuantizedModelExecutor(model: before, mode: .int8), step: 1)).scalars)
+}

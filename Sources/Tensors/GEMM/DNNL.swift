@@ -73,6 +73,9 @@ final class DNNLRuntime: @unchecked Sendable {
 
     private var scratchBuffers: [AlignedBuffer] = []
 
+    /// The scratch slot of primitives created with a user scratchpad (`PrimitiveCall`).
+    static let scratchpadSlot = 15
+
     /// A reusable 64-byte aligned buffer of at least `byteCount` bytes, one per `slot` (0, 1, …),
     /// valid inside `serialized`: activation codes and other per-call temporaries, kept
     /// warm instead of faulting in fresh pages on every call.
@@ -201,14 +204,21 @@ final class DNNLPrimitive {
 /// data pointers changing: no allocation per call.
 final class PrimitiveCall {
     let primitive: DNNLPrimitive
-    /// In the order of the `arguments` given at creation.
+    /// In the order of the `arguments` given at creation (then the scratchpad's, if any).
     let memories: [DNNLMemory]
     private let args: UnsafeMutableBufferPointer<dnnl_exec_arg_t>
     /// Keeps data the call points at for its whole life (folded biases, constants).
     let owned: [AnyObject]
+    /// Bytes of the user scratchpad (`DNNLAttributes.useSharedScratchpad`), 0 for none.
+    let scratchpadBytes: Int
 
     init(_ primitive: DNNLPrimitive, arguments: [(index: Int32, desc: dnnl_memory_desc_t)], owned: [AnyObject] = []) throws {
         self.primitive = primitive
+        var arguments = arguments
+        // Only a primitive created with a user scratchpad reports one here (zero size otherwise).
+        var scratchpad = primitive.queryMemoryDesc(dnnl_query_scratchpad_md)
+        scratchpadBytes = dnnl_memory_desc_get_size(&scratchpad)
+        if scratchpadBytes > 0 { arguments.append((stsq_dnnl_arg_scratchpad(), scratchpad)) }
         memories = try arguments.map { try DNNLMemory($0.desc) }
         self.owned = owned
         args = .allocate(capacity: arguments.count)
@@ -218,8 +228,15 @@ final class PrimitiveCall {
     /// Points argument `slot` at `pointer`.
     func bind(_ slot: Int, _ pointer: UnsafeRawPointer?) throws { try memories[slot].bind(pointer) }
 
-    /// Runs the primitive to completion; called inside `DNNLRuntime.shared.serialized`.
-    func execute() throws { try DNNLRuntime.shared.execute(primitive.primitive, UnsafeBufferPointer(args)) }
+    /// Runs the primitive to completion; called inside `DNNLRuntime.shared.serialized`. A user
+    /// scratchpad is the runtime's shared scratch buffer: calls never overlap, so one buffer
+    /// serves every primitive instead of one per primitive.
+    func execute() throws {
+        if scratchpadBytes > 0 {
+            try memories[memories.count - 1].bind(DNNLRuntime.shared.scratch(DNNLRuntime.scratchpadSlot, byteCount: scratchpadBytes))
+        }
+        try DNNLRuntime.shared.execute(primitive.primitive, UnsafeBufferPointer(args))
+    }
 
     deinit { args.deallocate() }
 }
@@ -257,13 +274,14 @@ final class MatmulPlan {
     let call: PrimitiveCall
     var primitive: DNNLPrimitive { call.primitive }
     var weights: DNNLMemory { call.memories[1] }
-    var bias: DNNLMemory? { call.memories.count > 3 ? call.memories[3] : nil }
+    let bias: DNNLMemory?
 
     init(primitive: DNNLPrimitive, src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t,
          bias: dnnl_memory_desc_t?, owned: [AnyObject] = []) throws {
         var arguments = [(stsq_dnnl_arg_src(), src), (stsq_dnnl_arg_weights(), weights), (stsq_dnnl_arg_dst(), dst)]
         if let bias { arguments.append((stsq_dnnl_arg_bias(), bias)) }
         call = try PrimitiveCall(primitive, arguments: arguments.map { (index: $0.0, desc: $0.1) }, owned: owned)
+        self.bias = bias == nil ? nil : call.memories[3]
     }
 
     /// Runs `dst = src · weights (+ bias)`; called inside `DNNLRuntime.shared.serialized`.
@@ -289,6 +307,13 @@ final class DNNLAttributes {
     func setOutputScales(_ scales: [Float], perColumn: Bool, ndims: Int = 2) throws {
         let mask: Int32 = perColumn ? Int32(1 << (ndims - 1)) : 0
         try check(dnnl_primitive_attr_set_output_scales(attr, Int64(scales.count), mask, scales), "output scales")
+    }
+
+    /// The primitive takes its scratchpad from the caller (`PrimitiveCall` binds the runtime's
+    /// shared one) instead of owning one: thousands of cached per-step primitives (the int8 path
+    /// on ISAs whose int8 products keep large scratchpads) would otherwise hold gigabytes.
+    func useSharedScratchpad() throws {
+        try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
     }
 
     func setSourceZeroPoint(_ zeroPoint: Int32) throws {

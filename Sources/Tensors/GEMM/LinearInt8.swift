@@ -252,6 +252,7 @@ public final class LinearInt8: @unchecked Sendable {
             if case .binary(_, let desc) = op { arguments.append((stsq_dnnl_arg_post_op_src_1(Int32(position)), desc)) }
         }
         let attributes = try DNNLAttributes()
+        try attributes.useSharedScratchpad()
         try attributes.setPostOps(postOps)
         let primitive = try makeBinary(operand.algorithm, src0: input, src1: operand.desc, dst: codes, attributes: attributes)
         let call = try PrimitiveCall(primitive, arguments: arguments)
@@ -272,6 +273,7 @@ public final class LinearInt8: @unchecked Sendable {
         var plans: [MatmulPlan] = []
         for (index, part) in parts.enumerated() {
             let attributes = try DNNLAttributes()
+            try attributes.useSharedScratchpad()
             if key.zeroPoint != 0 { try attributes.setSourceZeroPoint(key.zeroPoint) }
             var biasDesc: dnnl_memory_desc_t? = nil
             var folded: AlignedBuffer? = nil
