@@ -297,6 +297,7 @@ public enum Reducer {
         guard state.screen != screen else { return }
         let position = state.screen.panes.firstIndex(of: state.focus) ?? 0
         state.screen = screen
+        if screen == .tuning, let layer = state.selectedLayer?.name { TuningReducer.follow(layer: layer, &state) }
         state.focus = screen.panes[min(position, screen.panes.count - 1)]
         // The lower pane in view keeps the focus there rather than switching what is shown.
         if state.focus == .heatmap || state.focus == .quality { state.focus = state.lowerActivationPane }
@@ -305,7 +306,7 @@ public enum Reducer {
     }
 
     /// Moves the tree cursor to the row of `layer`, opening its block or kept group if needed.
-    private static func select(layer: String, _ state: inout WorkbenchState) {
+    static func select(layer: String, _ state: inout WorkbenchState) {
         if !state.rows.contains(where: { $0.id == layer }) {
             if let block = state.catalog.blocks.first(where: { $0.linears.contains { $0.name == layer } }) {
                 state.expanded.formUnion([ModelTree.quantizedSection, block.name])

@@ -9,6 +9,7 @@ enum TuningReducer {
         switch action {
         case .tuningReady(let tuning):
             state.tuning = tuning
+            if state.screen == .tuning, let layer = state.selectedLayer?.name { follow(layer: layer, &state) }
             return
         default: break
         }
@@ -23,9 +24,11 @@ enum TuningReducer {
             let previous = t.blockCursor
             t.blockCursor = min(max(t.blockCursor + delta, 0), max(t.blocks.count - 1, 0))
             if t.blockCursor != previous { t.layerCursor = 0 }
+            selectInTree(t, &state)
         case .moveBlockLayer(let delta):
             let count = layers(of: t.selectedBlock, state).count
             t.layerCursor = min(max(t.layerCursor + delta, 0), max(count - 1, 0))
+            selectInTree(t, &state)
         case .overrideLayer(let change):
             let names = layers(of: t.selectedBlock, state)
             guard names.indices.contains(t.layerCursor) else { return }
@@ -212,6 +215,23 @@ enum TuningReducer {
             }
         default: break
         }
+    }
+
+    /// The plan screen's cursor on `layer`'s block and layer (the layer selected on another screen).
+    static func follow(layer: String, _ state: inout WorkbenchState) {
+        guard var t = state.tuning, let b = t.blocks.firstIndex(of: QuantizationPlan.block(of: layer)) else { return }
+        if b != t.blockCursor || layers(of: t.blocks[b], state).firstIndex(of: layer) != t.layerCursor {
+            t.blockCursor = b
+            t.layerCursor = layers(of: t.blocks[b], state).firstIndex(of: layer) ?? 0
+            state.tuning = t
+        }
+    }
+
+    /// The tree (and so the other screens) follows the plan screen's block and layer.
+    private static func selectInTree(_ t: TuningState, _ state: inout WorkbenchState) {
+        let names = layers(of: t.selectedBlock, state)
+        guard names.indices.contains(t.layerCursor), state.selectedLayer?.name != names[t.layerCursor] else { return }
+        Reducer.select(layer: names[t.layerCursor], &state)
     }
 
     /// The block's linears in model order.

@@ -195,8 +195,10 @@ import Testing
         try exported.waitFor("EXIT:0")
     }
 
-    /// The tuning story: open with a cached calibration, go to the plan screen, raise a block's α,
-    /// see it requantize and its layers' SQNR move, export, be asked before quitting with an
+    /// The tuning story: open with a cached calibration, find the block of the worst cell of the
+    /// activations screen's layer × step map, go to the plan screen (on that block), raise its α,
+    /// see it requantize and its layers' SQNR move, split another block's step groups and give
+    /// one group its own α, export, be asked before quitting with an
     /// unsaved edit; then `stsq-tui quantize` on the exported plan reproduces the exported model
     /// byte for byte, and the workbench reopens the exported plan.
     @Test func tuneAlphaRequantizeExportAndReproduceHeadless() throws {
@@ -204,14 +206,26 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let tmux = try TmuxSession(arguments: options)
         try tmux.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        // The block flagged by the activations screen: the worst cell of the layer × step map.
+        try tmux.send("a", "4")
+        let map = try tmux.waitUntil("the worst cells listed") { $0.contains("worst cells") && $0.contains(" dB") }
+        let rows = map.split(separator: "\n").map(String.init)
+        let header = try #require(rows.firstIndex { $0.contains("worst cells") })
+        // Columns as characters: the rows hold multi-byte glyphs, each one cell wide.
+        let headerRow = rows[header]
+        let column = headerRow.distance(from: headerRow.startIndex, to: try #require(headerRow.range(of: "worst cells")).lowerBound)
+        let worst = String(Array(rows[header + 1]).dropFirst(column)).split(separator: " ").first.map(String.init) ?? ""
+        let block = try #require(Self.block(ofShortName: worst), "worst cell '\(worst)'")
+        try tmux.send("/")
+        try tmux.send("-l", block + ".")
+        try tmux.send("Enter")
         try tmux.send("p")
-        try tmux.waitFor("[1] Blocks")
+        try tmux.waitFor("Layers of \(block)")
         try tmux.waitFor("requantized in ")
-        try tmux.send("j", "j")
-        try tmux.waitFor("Layers of spatial_blocks.1")
+        let row = "▸" + block.padding(toLength: 19, withPad: " ", startingAt: 0)
         try tmux.send("+", "+")
         let edited = try tmux.waitUntil("the α edit requantized with SQNR changes") {
-            $0.contains("plan default plan [+]") && $0.contains("requantized in ") && $0.contains("▸spatial_blocks.1") && $0.contains(" 0.10 ")
+            $0.contains("plan default plan [+]") && $0.contains("requantized in ") && $0.contains(row + "0.10 ")
                 && ($0.contains("▲+") || $0.contains("▼"))
         }
         // The preview re-renders the quantized video of the edited plan (the bundled eval prompt).
@@ -219,10 +233,22 @@ import Testing
         try tmux.waitFor("edit → preview ")
         let qkvLine = try #require(edited.split(separator: "\n").first { $0.contains("│ attn.qkv ") })
         let shownSQNR = try #require(qkvLine.components(separatedBy: "→ ").last?.split(separator: " ").first.map(String.init))
+        // Step groups of another block: split at step 1, time-step-wise smoothing, α of the
+        // second group alone (the export below must reproduce that too).
+        let other = block == "spatial_blocks.0" ? "temporal_blocks.0" : "spatial_blocks.0"
+        try tmux.send(block == "spatial_blocks.0" ? "j" : "PageUp")
+        try tmux.send("m", "4")
+        try tmux.waitFor("Step groups · 1 of 2 steps · \(other) time-step-wise")
+        try tmux.send("Home", "l", "s")
+        try tmux.waitFor("split at step 1: 0–0 1–1")
+        try tmux.send("+")
+        try tmux.waitUntil("the group's α in the blocks list") {
+            $0.contains("▸" + other.padding(toLength: 19, withPad: " ", startingAt: 0) + "0.00–0.05 timestep")
+        }
         try tmux.send("q")
         try tmux.waitFor("unsaved changes")
         try tmux.send("e")
-        try tmux.waitFor("Enter writes · Esc cancels")
+        try tmux.waitFor("Enter writes · Tab")
         try tmux.send("C-u")
         for _ in 0..<120 { try tmux.send("BSpace") }
         try tmux.send("-l", directory + "/export")
@@ -241,17 +267,29 @@ import Testing
         // Headless parity: `quantize --explain` prints the SQNR the plan screen showed.
         let explained = try runProcess([TmuxSession.binary, "quantize", "--plan", directory + "/export/plan.json", "--explain",
                                         "--cache-directory", directory + "/cache"], capture: true)
-        let line = try #require(explained.split(separator: "\n").first { $0.hasPrefix("spatial_blocks.1.attn.qkv:") })
+        let line = try #require(explained.split(separator: "\n").first { $0.hasPrefix(block + ".attn.qkv:") })
         #expect(line.hasSuffix("local SQNR \(shownSQNR) dB"), "screen \(shownSQNR) dB, headless: \(line)")
 
         let reopened = try TmuxSession(arguments: ["--plan", directory + "/export/plan.json", "--cache-directory", directory + "/cache"])
         try reopened.waitFor("Weight ranges · spatial_blocks.0.attn.qkv")
+        try reopened.send("/")
+        try reopened.send("-l", block + " attn.qkv")
+        try reopened.send("Enter")
         try reopened.send("p")
         try reopened.waitFor("plan plan.json │")
-        try reopened.send("j", "j")
-        try reopened.waitUntil("the exported α on its block") { $0.contains("▸spatial_blocks.1   0.10 ") }
+        try reopened.waitUntil("the exported α on its block") { $0.contains(row + "0.10 ") }
         try reopened.send("q")
         try reopened.waitFor("EXIT:0")
+    }
+
+    /// `t2.mlp.fc2` (the quality map's short layer names) → `temporal_blocks.2`.
+    static func block(ofShortName name: String) -> String? {
+        guard let head = name.split(separator: ".").first, let kind = head.first, let index = Int(head.dropFirst()) else { return nil }
+        switch kind {
+        case "s": return "spatial_blocks.\(index)"
+        case "t": return "temporal_blocks.\(index)"
+        default: return nil
+        }
     }
 
     /// A private folder with a 2-prompt, 2-step calibration cached by `stsq-tui calibrate`, and
