@@ -15,12 +15,24 @@ public struct HeadlineTable {
         public let settings: LayerSettings?
         /// Step groups for time-step-wise smoothing (nil: one group).
         public let groups: Int?
+        /// A whole plan (`eval --plan`): used as it is, `settings` and `groups` aside.
+        public let plan: QuantizationPlan?
 
         public init(id: String, title: String, settings: LayerSettings?, groups: Int? = nil) {
             self.id = id
             self.title = title
             self.settings = settings
             self.groups = groups
+            plan = nil
+        }
+
+        /// A row that scores `plan` as it is (its blocks, layers, step groups and defaults).
+        public init(id: String, title: String, plan: QuantizationPlan) {
+            self.id = id
+            self.title = title
+            settings = plan.defaults
+            groups = plan.stepGroups.count
+            self.plan = plan
         }
 
         /// The eight rows of the issue, W8A8 unless named W4A8; SmoothQuant α for the foldable
@@ -34,7 +46,11 @@ public struct HeadlineTable {
             }
             return [
                 Method(id: "fp32", title: "FP32", settings: nil),
-                Method(id: "dynamic_w8a8", title: "dynamic per-token W8A8 (ViDiT-Q)", settings: s { $0.activations = .dynamic }),
+                // ViDiT-Q's OpenSora W8A8 configuration (w8a8_dynamic.yaml): weights per channel,
+                // activations per token, dynamic, both asymmetric min-max (`sym` defaults to False).
+                Method(id: "dynamic_w8a8", title: "dynamic per-token W8A8, asymmetric (ViDiT-Q's setting)",
+                       settings: s { $0.activations = .dynamicUInt8; $0.weightSymmetric = false }),
+                Method(id: "dynamic_w8a8_sym", title: "dynamic per-token W8A8, symmetric", settings: s { $0.activations = .dynamic }),
                 Method(id: "static_w8a8_global", title: "static W8A8, one global scale", settings: s { $0.activationGranularity = .global }),
                 Method(id: "static_w8a8_per_step", title: "static W8A8, per-step scales", settings: s { _ in }),
                 Method(id: "asq_w8a8", title: "per-step + aggregated SmoothQuant W8A8", settings: s { $0.alpha = alpha }),
@@ -88,6 +104,7 @@ public struct HeadlineTable {
 
     /// The plan of one row.
     public func plan(for method: Method) -> QuantizationPlan? {
+        if let plan = method.plan { return plan }
         guard let settings = method.settings else { return nil }
         var p = basePlan
         p.defaults = settings

@@ -40,13 +40,20 @@ public enum ActivationRangeEstimator {
 /// ViDiT-Q's dynamic per-token baseline: each row gets its own symmetric int8 scale
 /// `max|x_row| / 127`, computed at run time (not deployable on static-only hardware).
 public enum DynamicPerTokenQuantizer {
-    /// `x` `[rows, width]` → quantize-dequantize each row with its own scale.
-    public static func fakeQuantize(_ x: [Float], rows: Int, width: Int) -> [Float] {
+    /// `x` `[rows, width]` → quantize-dequantize each row with its own encoding: symmetric int8
+    /// covering max|x| of the row, or asymmetric uint8 covering the row's [min, max] (with 0,
+    /// as `ActivationEncoding.covering`), ViDiT-Q's `sym: False`.
+    public static func fakeQuantize(_ x: [Float], rows: Int, width: Int, kind: ActivationEncoding.Kind = .symmetricInt8) -> [Float] {
         var out = x
         for r in 0..<rows {
-            var m: Float = 0
-            for i in 0..<width { m = max(m, abs(x[r * width + i])) }
-            let encoding = ActivationEncoding.covering(min: -m, max: m, kind: .symmetricInt8)
+            var lo: Float = 0, hi: Float = 0
+            for i in 0..<width {
+                lo = min(lo, x[r * width + i])
+                hi = max(hi, x[r * width + i])
+            }
+            let m = max(-lo, hi)
+            let encoding = kind == .symmetricInt8 ? ActivationEncoding.covering(min: -m, max: m, kind: kind)
+                : ActivationEncoding.covering(min: lo, max: hi, kind: kind)
             for i in 0..<width { out[r * width + i] = encoding.fakeQuantize(x[r * width + i]) }
         }
         return out

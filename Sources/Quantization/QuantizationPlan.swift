@@ -7,8 +7,17 @@ public struct LayerSettings: Sendable, Equatable {
         case int8
         /// Static per-tensor, asymmetric uint8 ([0, 255], integer z).
         case uint8
-        /// ViDiT-Q's dynamic per-token int8 (not deployable on static hardware; the baseline).
+        /// Dynamic per-token symmetric int8 (not deployable on static hardware; a baseline).
         case dynamic
+        /// Dynamic per-token asymmetric uint8, each row's own [min, max]: ViDiT-Q's OpenSora W8A8
+        /// setting (`per_group: token`, `dynamic: True`, `sym: False`), the anchor baseline.
+        case dynamicUInt8 = "dynamic_uint8"
+
+        /// Scales computed per token at run time (a baseline, not static hardware's arithmetic).
+        public var isDynamic: Bool { self == .dynamic || self == .dynamicUInt8 }
+
+        /// The code range: symmetric int8 or asymmetric uint8.
+        public var kind: ActivationEncoding.Kind { self == .uint8 || self == .dynamicUInt8 ? .asymmetricUInt8 : .symmetricInt8 }
     }
     /// Which steps share one static activation encoding.
     public enum ActivationGranularity: String, Sendable, CaseIterable { case step, group, global }

@@ -39,7 +39,7 @@ public final class QuantizedFileExecutor: FoldingExecutor {
         floatProducts[key] = product
         guard q.dynamic else { return try product.forward(input, rows: rows, into: output) }
         let fake = DynamicPerTokenQuantizer.fakeQuantize(Array(UnsafeBufferPointer(start: input, count: rows * q.inputs)),
-                                                         rows: rows, width: q.inputs)
+                                                         rows: rows, width: q.inputs, kind: q.activationKind)
         try fake.withUnsafeBufferPointer { try product.forward($0.baseAddress!, rows: rows, into: output) }
     }
 

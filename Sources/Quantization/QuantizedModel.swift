@@ -29,7 +29,7 @@ public struct QuantizedLayer: Sendable {
     let groupOfStep: [Int]
 
     public var isQuantized: Bool { !settings.keepFloat }
-    public var isStatic: Bool { isQuantized && settings.activations != .dynamic }
+    public var isStatic: Bool { isQuantized && !settings.activations.isDynamic }
 
     public func setIndex(step: Int?) -> Int {
         weightSets.count == 1 ? 0 : groupOfStep[min(step ?? 0, groupOfStep.count - 1)]
@@ -117,7 +117,7 @@ public final class QuantizedModel: @unchecked Sendable {
         var smoothing: [String: [[Float]?]] = [:]
         for l in linears {
             let s = settings[l.name]!
-            guard s.smooths, !s.keepFloat, s.activations != .dynamic else { smoothing[l.name] = Array(repeating: nil, count: G); continue }
+            guard s.smooths, !s.keepFloat, !s.activations.isDynamic else { smoothing[l.name] = Array(repeating: nil, count: G); continue }
             func vector(_ steps: some Sequence<Int>, alpha: Double) throws -> [Float]? {
                 guard alpha > 0 else { return nil }
                 return SmoothQuant.smoothing(activationAbsMax: try merged(l.name, steps).channelAbsMax, weight: l.weight,
@@ -167,8 +167,8 @@ public final class QuantizedModel: @unchecked Sendable {
 
             // 3. Static encodings per step, from the statistics of x / s over the steps sharing them.
             var encodings: [ActivationEncoding] = []
-            if !s.keepFloat && s.activations != .dynamic {
-                let kind: ActivationEncoding.Kind = s.activations == .int8 ? .symmetricInt8 : .asymmetricUInt8
+            if !s.keepFloat && !s.activations.isDynamic {
+                let kind = s.activations.kind
                 var byPool: [ClosedRange<Int>: ActivationEncoding] = [:]
                 for step in 0..<S {
                     let pool: ClosedRange<Int>

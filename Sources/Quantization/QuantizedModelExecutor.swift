@@ -101,7 +101,8 @@ public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable 
             let e = q.encoding(step: step)
             for i in 0..<count { fake[i] = e.fakeQuantize(x[i]) }
         } else {
-            fake = DynamicPerTokenQuantizer.fakeQuantize(Array(UnsafeBufferPointer(start: x, count: count)), rows: rows, width: q.inputs)
+            fake = DynamicPerTokenQuantizer.fakeQuantize(Array(UnsafeBufferPointer(start: x, count: count)), rows: rows, width: q.inputs,
+                                                         kind: q.settings.activations.kind)
         }
         try fake.withUnsafeBufferPointer {
             try floatProduct(key + "|dq", weights.quantized!.dequantized(), q, weights.bias).forward($0.baseAddress!, rows: rows, into: output)

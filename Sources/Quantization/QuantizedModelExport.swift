@@ -74,7 +74,7 @@ public enum QuantizedModelExport {
                 w.add(layer.name + ".act_zero_point", dtype: .i32, shape: [S], elements: layer.encodings.map(\.zeroPoint))
             }
             if layer.isQuantized {
-                let codes = (layer.settings.activations == .uint8 ? ActivationEncoding.Kind.asymmetricUInt8 : .symmetricInt8).codes
+                let codes = layer.settings.activations.kind.codes
                 w.add(layer.name + ".act_range", dtype: .i32, shape: [2], elements: [codes.lowerBound, codes.upperBound])
             }
         }
@@ -112,7 +112,7 @@ public enum QuantizedModelExport {
                 lines.append("\(l.name): kept in float" + (l.weightSets.count > 1 ? " (\(l.weightSets.count) folded weight sets)" : ""))
                 continue
             }
-            let acts = s.activations == .dynamic ? "dynamic per-token int8"
+            let acts = s.activations.isDynamic ? "dynamic per-token \(s.activations == .dynamic ? "int8" : "uint8 (asymmetric)")"
                 : "\(s.activations.rawValue) per-tensor, \(s.activationGranularity.rawValue) scales (\(l.deployedEncodings)), \(s.estimator.rawValue)"
             var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue)\(s.weightSymmetric ? "" : " asymmetric") \(s.weightClip.rawValue) · A \(acts)"
             if l.smoothing.contains(where: { $0 != nil }) {
@@ -120,7 +120,7 @@ public enum QuantizedModelExport {
                 line += " · SmoothQuant \(alpha) \(s.smoothing.rawValue) (\(l.weightSets.count) weight set\(l.weightSets.count == 1 ? "" : "s")): \(l.fold)"
                 if s.smoothing == .aggregated, let g = s.groupAlpha { line += " (group_alpha \(g) ignored: aggregated smoothing has one α)" }
             } else if s.smooths {
-                line += " · α=\(s.alpha) ignored (\(s.activations == .dynamic ? "dynamic activations" : "kept in float"))"
+                line += " · α=\(s.alpha) ignored (\(s.activations.isDynamic ? "dynamic activations" : "kept in float"))"
             } else if l.weightSets.count > 1 {
                 line += " · \(l.weightSets.count) weight sets (a consumer's time-step-wise 1/s is folded into its rows)"
             }

@@ -19,6 +19,8 @@ public struct QuantizedModelFile: Sendable {
         public let encodings: [ActivationEncoding]
         /// Quantized with per-token scales computed at run time (no `act_scale`).
         public let dynamic: Bool
+        /// The activation code range (`act_range`): symmetric int8 or asymmetric uint8.
+        public let activationKind: ActivationEncoding.Kind
     }
 
     /// One weight set: integer weights (or, for a layer kept in float, folded float weights).
@@ -121,11 +123,13 @@ public struct QuantizedModelFile: Sendable {
             }
             var encodings: [ActivationEncoding] = []
             var dynamic = false
+            var activationKind = ActivationEncoding.Kind.symmetricInt8
             if quantized {
                 let range = try reader.int32s("\(linear.name).act_range", shape: [2])
                 guard let kind = ActivationEncoding.Kind.allCases.first(where: { $0.codes == range[0]...range[1] }) else {
                     throw reader.error("\(linear.name).act_range", "code range \(range) is neither −127…127 (int8) nor 0…255 (uint8)")
                 }
+                activationKind = kind
                 if file["\(linear.name).act_scale"] != nil || file["\(linear.name).act_zero_point"] != nil {
                     let scales = try reader.floats("\(linear.name).act_scale", shape: [S])
                     let zeros = try reader.int32s("\(linear.name).act_zero_point", shape: [S])
@@ -142,7 +146,8 @@ public struct QuantizedModelFile: Sendable {
                     throw reader.error("\(linear.name).w\(g).weight_scale", "weight scales must be positive and finite")
                 }
             }
-            layers[linear.name] = Layer(name: linear.name, outputs: C, inputs: K, weightSets: sets, encodings: encodings, dynamic: dynamic)
+            layers[linear.name] = Layer(name: linear.name, outputs: C, inputs: K, weightSets: sets, encodings: encodings, dynamic: dynamic,
+                                        activationKind: activationKind)
         }
         self.layers = layers
 

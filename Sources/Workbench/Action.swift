@@ -149,7 +149,7 @@ public enum LayerOverride: Sendable, Equatable {
     /// Per channel ↔ per tensor.
     case toggleWeightGranularity
     case toggleWeightSymmetry
-    /// int8 → uint8 → dynamic → int8.
+    /// int8 → uint8 → dynamic → dynamic_uint8 → int8.
     case cycleActivations
     /// minmax → percentile → mse → minmax.
     case cycleEstimator

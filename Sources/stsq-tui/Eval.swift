@@ -24,13 +24,21 @@ struct Eval: ParsableCommand {
     @Option(help: "Step groups of the time-step-wise rows (default: one per step).") var groups: Int?
     @Option(help: "Static activations: int8 (symmetric) or uint8 (asymmetric).") var activations = "int8"
     @Option(help: "Comma-separated row ids to run (fp32 always runs first).") var rows: String?
+    @Option(name: .customLong("plan"), help: "A plan file to score as a row of its own (repeatable). The table then uses the plans' calibration; with --plan and no --rows, only FP32 and the plans run.")
+    var plans: [String] = []
     @Flag(help: "Run the fake-quant reference instead of the int8 path.") var fakeQuant = false
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Option(help: "Prompts per sampler batch.") var batch = 12
 
     func run() throws {
         try reportingErrors {
-            let setup = try QuantizationSetup(checkpoint: checkpoint, options: calibration)
+            // Plans bring their calibration: every plan must share it, and the table uses it.
+            let parsedPlans = try plans.map { (path: $0, plan: try readPlan($0)) }
+            if let first = parsedPlans.first, let other = parsedPlans.first(where: { $0.plan.calibration != first.plan.calibration }) {
+                throw ValidationError("\(other.path): calibrated on \(other.plan.calibration.digest), \(first.path) on \(first.plan.calibration.digest); the plans of one table must share a calibration")
+            }
+            let setup = try QuantizationSetup(checkpoint: checkpoint, options: calibration, overridingKey: parsedPlans.first?.plan.calibration)
+            for (path, plan) in parsedPlans { try setup.check(plan, source: path) }
             guard setup.model.config.inChannels == 3 else {
                 throw ValidationError("\(setup.path): eval compares RGB frames, so it needs a pixel-space model (in_channels 3); this one has \(setup.model.config.inChannels) latent channels and no VAE here")
             }
@@ -38,7 +46,7 @@ struct Eval: ParsableCommand {
             guard !list.isEmpty else { throw ValidationError("\(prompts): no prompts") }
             let seedList = try parseSeeds(seeds, option: "--seeds")
             guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
-            guard let kind = LayerSettings.Activations(rawValue: activations), kind != .dynamic else {
+            guard let kind = LayerSettings.Activations(rawValue: activations), !kind.isDynamic else {
                 throw ValidationError("--activations must be int8 or uint8, got '\(activations)'")
             }
             let steps = setup.schedule.timesteps.count
@@ -49,6 +57,12 @@ struct Eval: ParsableCommand {
                 let unknown = wanted.subtracting(methods.map(\.id))
                 guard unknown.isEmpty else { throw ValidationError("--rows: unknown \(unknown.sorted()) (known: \(methods.map(\.id).joined(separator: ", ")))") }
                 methods = methods.filter { $0.id == "fp32" || wanted.contains($0.id) }
+            } else if !parsedPlans.isEmpty {
+                methods = methods.filter { $0.id == "fp32" }
+            }
+            for (i, (path, plan)) in parsedPlans.enumerated() {
+                let stem = (path.split(separator: "/").last.map(String.init) ?? path).replacingOccurrences(of: ".json", with: "")
+                methods.append(.init(id: "plan\(i + 1)", title: "plan \(stem == "plan" ? path : stem)", plan: plan))
             }
             let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
             let table = HeadlineTable(model: setup.model, encoder: setup.encoder, statistics: statistics,
@@ -62,6 +76,7 @@ struct Eval: ParsableCommand {
                 print(HeadlineTable.json(result).serialized())
                 return
             }
+            for (i, (path, _)) in parsedPlans.enumerated() { print("plan\(i + 1): \(path)") }
             print("\(list.count) prompts × \(seedList.count) seeds, \(steps) steps, CFG \(setup.cfgScale); calibration \(setup.key.prompts.count) prompts × \(setup.key.seeds.count) seeds; α = \(alpha), \(kind.rawValue) activations, \(fakeQuant ? "fake-quant" : "int8") path")
             HeadlineTable.markdown(result).forEach { print($0) }
             for r in result where r.worstLayer != nil {

@@ -123,6 +123,27 @@ struct QuantizeWorkspace {
     #expect(bad.status == 1 && bad.stderr.contains("nonsense"))
 }
 
+/// `eval --plan` scores a plan file as a row: a plan equal to a standard row's settings gives that
+/// row's figures exactly (same calibration, same int8 path); plans of different calibrations are
+/// refused before anything runs.
+@Test func evalScoresAPlanFileAsARow() throws {
+    let w = try QuantizeWorkspace()           // α 0.5, time-step-wise, 2 groups: the tsq_w8a8 row with --groups 2
+    let prompts = w.directory + "/eval.txt"
+    try "a yellow triangle moving up on a white background\n".write(toFile: prompts, atomically: true, encoding: .utf8)
+    let result = try runTool(["eval", "--plan", w.plan, "--rows", "tsq_w8a8", "--groups", "2", "--cache-directory", w.cache,
+                              "--prompts", prompts, "--seeds", "0", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    let rows = try #require(object["rows"] as? [[String: Any]])
+    #expect(rows.map { $0["id"] as? String } == ["fp32", "tsq_w8a8", "plan1"])
+    for key in ["psnr_db", "ssim", "step_error", "worst_sqnr_db", "weight_bytes", "scale_bytes"] {
+        #expect((rows[1][key] as? NSNumber) == (rows[2][key] as? NSNumber), "\(key): \(rows[1][key] ?? "nil") vs \(rows[2][key] ?? "nil")")
+    }
+    let other = try w.edited { var c = $0["calibration"] as! [String: Any]; c["seeds"] = [1]; $0["calibration"] = c }
+    let mixed = try runTool(["eval", "--plan", w.plan, "--plan", other, "--cache-directory", w.cache, "--prompts", prompts])
+    #expect(mixed.status == 1 && mixed.stderr.contains("must share a calibration"), "\(mixed.stderr)")
+}
+
 @Test func planFieldsThatChangeTheCalibrationAreCheckedToo() throws {
     let w = try QuantizeWorkspace(arguments: [])
     let cases: [(String, (inout [String: Any]) -> Void)] = [

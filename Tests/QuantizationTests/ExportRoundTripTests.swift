@@ -73,6 +73,7 @@ func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws 
         plan = f.plan({ $0.alpha = 0.5; $0.activationGranularity = .group }, groups: 2, layers: [
             ("spatial_blocks.0.attn.qkv", .object([("keep_fp", .bool(true))])),        // float, V rows folded
             ("temporal_blocks.1.mlp.fc1", .object([("activations", .string("dynamic"))])),
+            ("temporal_blocks.1.mlp.fc2", .object([("activations", .string("dynamic_uint8")), ("weight_symmetric", .bool(false))])),
         ])
     }
     let quantized = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: plan)
@@ -87,6 +88,7 @@ func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws 
     if variant.hasPrefix("group") {
         #expect(file.layers["spatial_blocks.0.attn.qkv"]?.weightSets[0].floatWeight != nil)
         #expect(file.layers["temporal_blocks.1.mlp.fc1"]?.dynamic == true)
+        #expect(file.layers["temporal_blocks.1.mlp.fc2"]?.dynamic == true && file.layers["temporal_blocks.1.mlp.fc2"]?.activationKind == .asymmetricUInt8)
     }
 }
 

@@ -196,6 +196,49 @@ func weightMSEClipPicksTheRatioWithTheLeastError(symmetric: Bool) {
     #expect(worst <= 1e-5 * scale, "\(name): max|Δ| \(worst), max|y| \(scale)")
 }
 
+/// ViDiT-Q's setting: each row quantized asymmetrically to uint8 over its own [min, max] (with 0),
+/// Δ = (max − min)/255, z = round(−min/Δ), code = clamp(rne(x/Δ) + z, 0, 255) — computed here in
+/// Double from the dequantized weights, on rows that are one-sided (post-GELU-like) and mixed.
+@Test func dynamicUInt8LayersQuantizeEachRowOverItsOwnRange() throws {
+    let f = try sharedSynthetic.get()
+    let name = "temporal_blocks.0.mlp.fc2"
+    let q = try f.quantized({ _ in }, layers: [(name, .object([("activations", .string("dynamic_uint8"))]))])
+    let layer = try #require(q[name])
+    #expect(layer.isQuantized && !layer.isStatic && layer.encodings.isEmpty)
+    let linear = f.linear(name)
+    let (rows, K, C) = (4, linear.inputs, linear.outputs)
+    var noise = NoiseGenerator(seed: 8)
+    var x = noise.gaussian(shape: [rows, K]).scalars
+    for k in 0..<K { x[k] = max(x[k], -0.17 * abs(x[k])) }   // row 0: mostly positive, GELU's shape
+    for k in 0..<K { x[2 * K + k] = 3 + x[2 * K + k] }       // row 2: offset away from 0
+    let w = layer.weightSets[0].quantized!
+    var expected = [Double](repeating: 0, count: rows * C)
+    for r in 0..<rows {
+        let row = (0..<K).map { x[r * K + $0] }
+        let lo = min(row.min()!, 0), hi = max(row.max()!, 0)
+        let scale = (hi - lo) / 255
+        let zero = min(max((-lo / scale).rounded(.toNearestOrAwayFromZero), 0), 255)
+        for c in 0..<C {
+            var sum = Double(layer.weightSets[0].bias?[c] ?? 0)
+            for k in 0..<K {
+                let code = min(max((row[k] / scale).rounded(.toNearestOrEven) + zero, 0), 255)
+                sum += Double((code - zero) * scale) * Double(w.scales[c] * Float(w.values[c * K + k]))
+            }
+            expected[r * C + c] = sum
+        }
+    }
+    var got = [Float](repeating: 0, count: rows * C)
+    try QuantizedModelExecutor(model: q, mode: .int8).run(linear, step: 0, input: x, rows: rows, output: &got)
+    let scale = expected.map(abs).max()!
+    let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
+    #expect(worst <= 1e-5 * scale, "\(name): max|Δ| \(worst), max|y| \(scale)")
+    // One-sided rows lose half the codes to the sign under the symmetric per-token encoding.
+    let symmetric = DynamicPerTokenQuantizer.fakeQuantize(Array(x[0..<K]), rows: 1, width: K)
+    let asymmetric = DynamicPerTokenQuantizer.fakeQuantize(Array(x[0..<K]), rows: 1, width: K, kind: .asymmetricUInt8)
+    func error(_ y: [Float]) -> Double { zip(y, x[0..<K]).reduce(0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } }
+    #expect(error(asymmetric) < error(symmetric))
+}
+
 /// Settings resolve layer entry → block entry → defaults; a block's α (and the default α) never
 /// reaches the layers whose `1/s` needs an explicit multiply — only their own entry sets it.
 @Test func planSettingsResolveLayerThenBlockThenDefaults() throws {

@@ -101,7 +101,7 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("f")], hint: "float", description: "keep the layer in float (or quantize it again)", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleKeepFloat)), inHintBar: true),
         KeyBinding(keys: [.character("g")], hint: "", description: "the layer's weights per channel ↔ per tensor", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleWeightGranularity)), inHintBar: false),
         KeyBinding(keys: [.character("y")], hint: "", description: "the layer's weights symmetric ↔ asymmetric", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleWeightSymmetry)), inHintBar: false),
-        KeyBinding(keys: [.character("o")], hint: "", description: "the layer's activations int8 → uint8 → dynamic", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleActivations)), inHintBar: false),
+        KeyBinding(keys: [.character("o")], hint: "", description: "the layer's activations int8 → uint8 → dynamic → dynamic_uint8", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleActivations)), inHintBar: false),
         KeyBinding(keys: [.character("E")], hint: "", description: "the layer's range estimator minmax → percentile → mse", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleEstimator)), inHintBar: false),
         KeyBinding(keys: [.character("X")], hint: "", description: "clear the layer's overrides (block and default settings apply)", scope: .pane(.blockLayers), command: .action(.overrideLayer(.clear)), inHintBar: false),
         // Plan: step groups

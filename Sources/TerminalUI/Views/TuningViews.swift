@@ -148,6 +148,7 @@ enum TuningViews {
         case .int8: a = "A8"
         case .uint8: a = "uA8"
         case .dynamic: a = "dyn"
+        case .dynamicUInt8: a = "udyn"
         }
         return "W\(s.weightBits)/\(a)"
     }
