@@ -72,9 +72,12 @@ public struct HeadlineTable {
         public var promptFidelity: Double?
         /// Mean over steps and videos of ‖v_q − v_fp‖²/‖v_fp‖² (guided velocity on the quantized trajectory).
         public var stepError: Double
-        /// Lowest local layer SQNR (dB); +inf for FP32.
+        /// Lowest local layer SQNR (dB), energies pooled over all steps; +inf for FP32.
         public var worstSQNR: Double
         public var worstLayer: String?
+        /// Lowest local layer SQNR (dB) of any layer at any single step: what pooling hides.
+        public var worstStepSQNR: Double
+        public var worstStepCell: (layer: String, step: Int)?
         public var weightBytes: Int, scaleBytes: Int
         public var seconds: Double
     }
@@ -175,15 +178,26 @@ public struct HeadlineTable {
                 progress(method.id, b + 1, batches.count)
             }
             var worst = Double.infinity, worstLayer: String?
+            var worstStep = Double.infinity, worstCell: (layer: String, step: Int)?
             if let quantized {
-                for (name, db) in try LayerSQNR.local(quantized, model: model, statistics: statistics, mode: int8 ? .int8 : .fakeQuant)
-                    where db < worst || (db == worst && name < (worstLayer ?? "~")) { (worst, worstLayer) = (db, name) }
+                // One pass over the calibration rows gives both: pooled over steps, and per step.
+                let energies = try LayerSQNR.energiesPerStep(quantized, model: model, statistics: statistics, mode: int8 ? .int8 : .fakeQuant)
+                for name in model.blockLinears.map(\.name) {
+                    guard let steps = energies[name] else { continue }
+                    let db = LayerSQNR.decibels(LayerSQNR.total(steps))
+                    if db < worst { (worst, worstLayer) = (db, name) }
+                    for (s, e) in steps.enumerated() {
+                        let stepDB = LayerSQNR.stepDecibels(e)
+                        if stepDB < worstStep { (worstStep, worstCell) = (stepDB, (name, s)) }
+                    }
+                }
             }
             let fpBytes = model.blockLinears.reduce(0) { $0 + 4 * $1.outputs * $1.inputs }
             let n = Double(max(count, 1))
             rows.append(Row(id: method.id, title: method.title, psnr: psnr / n >= 1e9 ? .infinity : psnr / n, ssim: ssim / n,
                             flickerRatio: flicker / n, promptFidelity: scored ? fidelity / n : nil,
                             stepError: stepError / Double(max(stepCount, 1)), worstSQNR: worst, worstLayer: worstLayer,
+                            worstStepSQNR: worstStep, worstStepCell: worstCell,
                             weightBytes: quantized?.weightBytes ?? fpBytes, scaleBytes: quantized?.scaleBytes ?? 0,
                             seconds: monotonicSeconds() - start))
         }
@@ -197,6 +211,7 @@ public struct HeadlineTable {
             .object([("id", .string(r.id)), ("psnr_db", number(r.psnr)), ("ssim", number(r.ssim)),
                      ("flicker_ratio", number(r.flickerRatio)), ("prompt_fidelity", number(r.promptFidelity)),
                      ("step_error", number(r.stepError)), ("worst_sqnr_db", number(r.worstSQNR)),
+                     ("worst_step_sqnr_db", number(r.worstStepSQNR)),
                      ("weight_bytes", .int(r.weightBytes)), ("scale_bytes", .int(r.scaleBytes))])
         }))])
     }
@@ -207,11 +222,11 @@ public struct HeadlineTable {
             guard let x else { return "—" }
             return x.isFinite ? String(format: "%.\(digits)f", x) : "∞"
         }
-        var lines = ["| method | PSNR dB | SSIM | flicker ratio | prompt fidelity | step error | worst layer SQNR dB | weight bytes | scale bytes |",
-                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        var lines = ["| method | PSNR dB | SSIM | flicker ratio | prompt fidelity | step error | worst layer SQNR dB | worst layer-step SQNR dB | weight bytes | scale bytes |",
+                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows {
             lines.append("| \(r.title) | \(f(r.psnr, 2)) | \(f(r.ssim, 4)) | \(f(r.flickerRatio, 3)) | \(f(r.promptFidelity, 3)) | "
-                         + "\(String(format: "%.2e", r.stepError)) | \(f(r.worstSQNR, 1)) | \(r.weightBytes) | \(r.scaleBytes) |")
+                         + "\(String(format: "%.2e", r.stepError)) | \(f(r.worstSQNR, 1)) | \(f(r.worstStepSQNR, 1)) | \(r.weightBytes) | \(r.scaleBytes) |")
         }
         return lines
     }

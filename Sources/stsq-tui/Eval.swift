@@ -80,7 +80,8 @@ struct Eval: ParsableCommand {
             print("\(list.count) prompts × \(seedList.count) seeds, \(steps) steps, CFG \(setup.cfgScale); calibration \(setup.key.prompts.count) prompts × \(setup.key.seeds.count) seeds; α = \(alpha), \(kind.rawValue) activations, \(fakeQuant ? "fake-quant" : "int8") path")
             HeadlineTable.markdown(result).forEach { print($0) }
             for r in result where r.worstLayer != nil {
-                FileHandleStderr.write(String(format: "%@: worst layer %@, %.1f s\n", r.id, r.worstLayer!, r.seconds))
+                let cell = r.worstStepCell.map { String(format: ", worst layer-step %@ at step %d", $0.layer, $0.step) } ?? ""
+                FileHandleStderr.write(String(format: "%@: worst layer %@%@, %.1f s\n", r.id, r.worstLayer!, cell, r.seconds))
             }
         }
     }
