@@ -15,7 +15,7 @@ struct Plan: ParsableCommand {
     @Option(help: "Output plan.") var out: String
     @Option(help: "Weight bits, 4…8.") var weightBits = 8
     @Flag(help: "Asymmetric weights (a per-channel zero point).") var asymmetricWeights = false
-    @Option(help: "Activations: int8, uint8 or dynamic.") var activations = "int8"
+    @Option(help: "Activations: int8, uint8, dynamic or dynamic_uint8.") var activations = "int8"
     @Option(help: "Activation scales per: step, group or global.") var granularity = "step"
     @Option(help: "Range estimator: minmax, percentile or mse.") var estimator = "minmax"
     @Option(help: "SmoothQuant α for the foldable layers of every block (0 disables).") var alpha = 0.0
