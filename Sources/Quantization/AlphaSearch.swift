@@ -39,22 +39,45 @@ public enum AlphaSearch {
     }
 
     /// One block's curve under `plan` as it stands (the other blocks and layers keep their
-    /// settings): the block's α set to each grid value (the same for every step group), the
-    /// relative local error of its layers.
-    public static func curve(block: String, model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]],
-                             plan: QuantizationPlan, grid: [Double] = defaultGrid) throws -> [(alpha: Double, error: Double)] {
+    /// settings): the block's α set to each grid value, the relative local error of its layers.
+    /// Without `group`, the α is the same for every step group and the error spans all steps;
+    /// with `group` (time-step-wise smoothing), only that group's α moves (the others keep theirs,
+    /// `group_alpha`) and the error spans that group's steps.
+    public static func curve(block: String, group: Int? = nil, model: VideoModel & ModulatedBlocks,
+                             statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan,
+                             grid: [Double] = defaultGrid) throws -> [(alpha: Double, error: Double)] {
         let ordered = model.blockLinears.map(\.name).filter { QuantizationPlan.block(of: $0) == block }
         let layers = Set(ordered)
+        let order = model.blockLinears.map { QuantizationPlan.block(of: $0.name) }
+        var current: [Double] = []
+        if let group {
+            guard plan.stepGroups.indices.contains(group) else { throw PlanError("step group \(group + 1) of \(plan.stepGroups.count)") }
+            guard let first = ordered.first(where: { SmoothQuant.fold(of: $0).isFolded }) else { throw PlanError("\(block): no foldable layer") }
+            let settings = try plan.settings(for: first, foldable: true)
+            guard settings.smoothing == .timestep else { throw PlanError("\(block): α per step group needs time-step-wise smoothing") }
+            current = settings.groupAlpha ?? Array(repeating: settings.alpha, count: plan.stepGroups.count)
+        }
+        let steps = group.map { Set(plan.stepGroups[$0]) }
         return try grid.map { alpha in
             var p = plan
-            let order = model.blockLinears.map { QuantizationPlan.block(of: $0.name) }
-            p.blocks = QuantizationPlan.entries(plan.blocks, setting: "alpha", to: .double(alpha), of: block, order: order)
-            // One α for every step group: an α per group would override it.
-            p.blocks = QuantizationPlan.entries(p.blocks, setting: "group_alpha", to: nil, of: block, order: order)
+            if let group {
+                var alphas = current
+                alphas[group] = alpha
+                p.blocks = QuantizationPlan.entries(plan.blocks, setting: "group_alpha", to: .array(alphas.map { .double($0) }), of: block, order: order)
+            } else {
+                p.blocks = QuantizationPlan.entries(plan.blocks, setting: "alpha", to: .double(alpha), of: block, order: order)
+                // One α for every step group: an α per group would override it.
+                p.blocks = QuantizationPlan.entries(p.blocks, setting: "group_alpha", to: nil, of: block, order: order)
+            }
             let q = try QuantizedModel(model: model, statistics: statistics, plan: p)
-            // Summed in model order, so the figure does not depend on a dictionary's order.
-            let energies = try LayerSQNR.energies(q, model: model, statistics: statistics, mode: .fakeQuant, layers: layers)
-            let e = ordered.compactMap { energies[$0] }.reduce((signal: 0.0, noise: 0.0)) { ($0.signal + $1.signal, $0.noise + $1.noise) }
+            // Summed in model order (and step order), so the figure does not depend on a dictionary's order.
+            let perStep = try LayerSQNR.energiesPerStep(q, model: model, statistics: statistics, mode: .fakeQuant, layers: layers)
+            var e = (signal: 0.0, noise: 0.0)
+            for layer in ordered {
+                for (s, step) in (perStep[layer] ?? []).enumerated() where steps?.contains(s) ?? true {
+                    e = (e.signal + step.signal, e.noise + step.noise)
+                }
+            }
             return (alpha, e.signal > 0 ? e.noise / e.signal : 0)
         }
     }

@@ -72,9 +72,10 @@ public enum Action: Sendable {
     /// The selected block's α of the selected step's group, by a step (time-step-wise smoothing).
     case adjustGroupAlpha(Double)
     /// Searches the selected block's α (grid 0…1 step 0.05, local error of its layers) in the
-    /// background and applies the best as an edit.
+    /// background and applies the best as an edit; on the step groups pane, the α of the selected
+    /// step's group alone (error over that group's steps).
     case autoAlpha
-    case autoAlphaFinished(block: String, Result<[AlphaPoint], WorkbenchError>)
+    case autoAlphaFinished(block: String, group: Int? = nil, Result<[AlphaPoint], WorkbenchError>)
     case undo
     case redo
     case requantized(Result<RequantizeResult, WorkbenchError>, generation: Int)

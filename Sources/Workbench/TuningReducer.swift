@@ -136,17 +136,31 @@ enum TuningReducer {
                 state.message = StatusMessage("an α search of \(t.autoAlphaBlock!) is running")
                 return
             }
+            var group: Int?
+            if state.focus == .stepGroups {
+                guard let g = groupForAlpha(of: block, t, &state) else { return }
+                group = g
+            }
             t.autoAlphaBlock = block
-            state.message = StatusMessage("searching α for \(block) (21 values)…")
-        case .autoAlphaFinished(let block, let result):
+            t.autoAlphaGroup = group
+            state.message = StatusMessage("searching α for \(block)\(group.map { " in step group \($0 + 1)" } ?? "") (21 values)…")
+        case .autoAlphaFinished(let block, let group, let result):
             t.autoAlphaBlock = nil
+            t.autoAlphaGroup = nil
             switch result {
             case .success(let points):
-                t.alphaCurve = (block, points)
+                t.alphaCurve = (block, group, points)
                 guard let best = AlphaPoint.best(points) else { return }
-                let current = points.first { abs($0.alpha - t.alpha(of: block)) < 1e-9 }
-                setAlpha(best.alpha, of: block, &t)
-                state.message = StatusMessage("\(block): α \(String(format: "%.2f", best.alpha)) has the least local error, "
+                var alphas = t.groupAlphas(of: block)
+                let was = group.map { alphas.indices.contains($0) ? alphas[$0] : t.alpha(of: block) } ?? t.alpha(of: block)
+                let current = points.first { abs($0.alpha - was) < 1e-9 }
+                if let group, alphas.indices.contains(group) {
+                    alphas[group] = best.alpha
+                    setGroupAlphas(alphas, of: block, &t)
+                } else {
+                    setAlpha(best.alpha, of: block, &t)
+                }
+                state.message = StatusMessage("\(block)\(group.map { ", step group \($0 + 1)" } ?? ""): α \(String(format: "%.2f", best.alpha)) has the least local error, "
                     + String(format: "%.2e", best.error) + (current.map { String(format: " (was %.2e)", $0.error) } ?? "") + " · u undoes")
             case .failure(let error):
                 state.message = StatusMessage("α search: \(error.message)", severity: .error)

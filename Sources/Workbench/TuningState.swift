@@ -36,7 +36,9 @@ public struct TuningState: Sendable {
     public var confirmingQuit = false
     /// The block whose α search runs, and the last search's curve.
     public var autoAlphaBlock: String?
-    public var alphaCurve: (block: String, points: [AlphaPoint])?
+    /// The step group whose α the running search moves (nil: all groups).
+    public var autoAlphaGroup: Int?
+    public var alphaCurve: (block: String, group: Int?, points: [AlphaPoint])?
 
     public init(plan: QuantizationPlan, name: String, path: String?, blocks: [String]) {
         self.plan = plan

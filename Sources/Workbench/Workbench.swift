@@ -253,13 +253,13 @@ extension Workbench {
         startPreviewJobsIfNeeded(setup: setup)
         if let block = tuning.autoAlphaBlock, !autoAlphaInFlight {
             autoAlphaInFlight = true
-            let plan = tuning.plan
+            let plan = tuning.plan, group = tuning.autoAlphaGroup
             run(on: tuningQueue) {
                 do {
-                    let curve = try AlphaSearch.curve(block: block, model: setup.model, statistics: data.statistics, plan: plan)
-                    return [.autoAlphaFinished(block: block, .success(curve.map { AlphaPoint(alpha: $0.alpha, error: $0.error) }))]
+                    let curve = try AlphaSearch.curve(block: block, group: group, model: setup.model, statistics: data.statistics, plan: plan)
+                    return [.autoAlphaFinished(block: block, group: group, .success(curve.map { AlphaPoint(alpha: $0.alpha, error: $0.error) }))]
                 } catch {
-                    return [.autoAlphaFinished(block: block, .failure(WorkbenchError("\(error)")))]
+                    return [.autoAlphaFinished(block: block, group: group, .failure(WorkbenchError("\(error)")))]
                 }
             }
         }

@@ -184,3 +184,28 @@ func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations
         #expect(worst <= 1e-5 * scale, "step \(step): max|Δ| \(worst) vs max|ref| \(scale)")
     }
 }
+
+/// The α search of one step group moves that group's α only and scores that group's steps: at the
+/// group's current α its point equals the block's error over those steps under the plan as it is,
+/// and no other group's α changes along the curve.
+@Test func theAlphaSearchOfOneStepGroupScoresThatGroupsSteps() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    var plan = f.plan({ $0.smoothing = .timestep; $0.groupAlpha = [0.3, 0.6, 0.2] })
+    plan.blocks = [("spatial_blocks.1", .object([("group_alpha", .array([.double(0.3), .double(0.6), .double(0.2)]))]))]
+    let block = "spatial_blocks.1", grid = [0.0, 0.6, 0.9]
+    let curve = try AlphaSearch.curve(block: block, group: 1, model: f.model, statistics: f.statistics, plan: plan, grid: grid)
+    #expect(curve.map(\.alpha) == grid)
+    let q = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    let names = f.model.blockLinears.map(\.name).filter { QuantizationPlan.block(of: $0) == block }
+    let energies = try LayerSQNR.energiesPerStep(q, model: f.model, statistics: f.statistics, mode: .fakeQuant, layers: Set(names))
+    var e = (signal: 0.0, noise: 0.0)
+    for name in names { if let s = energies[name]?[1] { e = (e.signal + s.signal, e.noise + s.noise) } }
+    #expect(curve[1].error == e.noise / e.signal)
+    // Group 1's α changes the error; steps of the other groups are not scored.
+    #expect(curve[0].error != curve[2].error)
+    let whole = try AlphaSearch.curve(block: block, model: f.model, statistics: f.statistics, plan: plan, grid: grid)
+    #expect(whole.map(\.error) != curve.map(\.error))
+    #expect(throws: PlanError.self) {
+        try AlphaSearch.curve(block: block, group: 1, model: f.model, statistics: f.statistics, plan: f.plan({ $0.alpha = 0.5 }), grid: grid)
+    }
+}

@@ -217,6 +217,15 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     let perGroupModel = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: perGroup.plan)
     #expect(try LayerSQNR.local(perGroupModel, model: setup.model, statistics: data.statistics) == perGroup.layerSQNR)
 
+    // The α search of that group alone: the curve scores the group's steps, the best α is set for it.
+    workbench.dispatch(.autoAlpha)
+    let searchedGroup = try #require(workbench.state.tuning)
+    let groupCurve = try #require(searchedGroup.alphaCurve)
+    #expect(groupCurve.block == block && groupCurve.group == 1)
+    let expectedGroup = try AlphaSearch.curve(block: block, group: 1, model: setup.model, statistics: data.statistics, plan: perGroup.plan)
+    #expect(groupCurve.points.map(\.error) == expectedGroup.map(\.error))
+    #expect(searchedGroup.groupAlphas(of: block) == [perGroup.groupAlphas(of: block)[0], AlphaSearch.best(expectedGroup)!])
+
     // The export dialog can leave the quantized model out: plan.json alone is written.
     let planOnly = cache + "/plan-only"
     workbench.dispatch(.beginExport)
@@ -228,7 +237,7 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     #expect(workbench.state.message?.text.hasPrefix("exported to \(planOnly): plan.json") == true, "\(String(describing: workbench.state.message))")
     #expect(try FileManager.default.contentsOfDirectory(atPath: planOnly) == ["plan.json"])
     let reread = try QuantizationPlan(json: try JSONValue.parse(try String(contentsOfFile: planOnly + "/plan.json", encoding: .utf8)), source: "plan.json")
-    #expect(reread == perGroup.plan && workbench.state.tuning?.isModified == false)
+    #expect(reread == searchedGroup.plan && workbench.state.tuning?.isModified == false)
 }
 
 @Test func layerOverridesAreWrittenToThePlanAndUndoable() throws {

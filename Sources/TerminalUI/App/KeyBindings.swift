@@ -125,7 +125,7 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("]")], hint: "", description: "raise the block's α by 0.25", scope: .screen(.tuning), command: .action(.adjustAlpha(0.25)), inHintBar: false),
         KeyBinding(keys: [.character("[")], hint: "", description: "lower the block's α by 0.25", scope: .screen(.tuning), command: .action(.adjustAlpha(-0.25)), inHintBar: false),
         KeyBinding(keys: [.character("="), .enter], hint: "", description: "type the block's α (0…1)", scope: .screen(.tuning), command: .action(.beginAlphaEntry), inHintBar: false),
-        KeyBinding(keys: [.character("A")], hint: "auto α", description: "search the block's α (0…1, step 0.05; local error of its layers) and apply the best", scope: .screen(.tuning), command: .action(.autoAlpha), inHintBar: true),
+        KeyBinding(keys: [.character("A")], hint: "auto α", description: "search the block's α (0…1, step 0.05; local error of its layers) and apply the best; on the step groups pane, the selected group's α alone", scope: .screen(.tuning), command: .action(.autoAlpha), inHintBar: true),
         KeyBinding(keys: [.character("m")], hint: "", description: "aggregated ↔ time-step-wise smoothing for the block", scope: .screen(.tuning), command: .action(.toggleSmoothing), inHintBar: false),
         KeyBinding(keys: [.character(">")], hint: "", description: "one more step group (equal lengths; time-step-wise smoothing and group scales follow)", scope: .screen(.tuning), command: .action(.changeStepGroups(1)), inHintBar: false),
         KeyBinding(keys: [.character("<")], hint: "", description: "one fewer step group", scope: .screen(.tuning), command: .action(.changeStepGroups(-1)), inHintBar: false),

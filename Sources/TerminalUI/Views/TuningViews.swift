@@ -83,7 +83,9 @@ enum TuningViews {
         if t.autoAlphaBlock == block {
             grid.text(inner.x, inner.maxY - 1, "searching α over 0…1…", .role(.warn), maxWidth: inner.width)
         } else if let curve = t.alphaCurve, curve.block == block, !curve.points.isEmpty {
-            drawCurve(curve.points, current: t.alpha(of: block), at: inner.x, inner.maxY - 1, width: inner.width, grid: &grid)
+            let alphas = t.groupAlphas(of: block)
+            let current = curve.group.flatMap { alphas.indices.contains($0) ? alphas[$0] : nil } ?? t.alpha(of: block)
+            drawCurve(curve.points, current: current, group: curve.group, at: inner.x, inner.maxY - 1, width: inner.width, grid: &grid)
         } else {
             let note = focused ? "b bits · f float · g granularity · y symmetry · o activations · E estimator · X clear"
                 : "A searches α · fc2 and cross_attn.q_linear: α per layer (2, then +/-)"
@@ -93,8 +95,8 @@ enum TuningViews {
 
     /// The α search's curve: local error against α as bars (lower is better), the chosen point in
     /// the accent colour, the block's current α underlined.
-    static func drawCurve(_ points: [AlphaPoint], current: Double, at x0: Int, _ y: Int, width: Int, grid: inout CellGrid) {
-        var x = x0 + grid.text(x0, y, "error vs α 0…1 ", .role(.dim), maxWidth: width)
+    static func drawCurve(_ points: [AlphaPoint], current: Double, group: Int? = nil, at x0: Int, _ y: Int, width: Int, grid: inout CellGrid) {
+        var x = x0 + grid.text(x0, y, "error vs α 0…1 " + (group.map { "(group \($0 + 1)) " } ?? ""), .role(.dim), maxWidth: width)
         let bars: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
         let (low, high) = (points.map(\.error).min() ?? 0, points.map(\.error).max() ?? 1)
         guard let best = AlphaPoint.best(points) else { return }
