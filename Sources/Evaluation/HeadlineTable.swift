@@ -79,6 +79,10 @@ public struct HeadlineTable {
         public var worstStepSQNR: Double
         public var worstStepCell: (layer: String, step: Int)?
         public var weightBytes: Int, scaleBytes: Int
+        /// Everything a runtime needs of the block linears' export (`QuantizedModelExport.DeployedBytes`):
+        /// packed integer weights, scales, biases, multipliers, encodings, folded float tables; for
+        /// FP32 the block linears' float32 weights and biases.
+        public var deployedBytes: Int
         public var seconds: Double
     }
 
@@ -193,12 +197,14 @@ public struct HeadlineTable {
                 }
             }
             let fpBytes = model.blockLinears.reduce(0) { $0 + 4 * $1.outputs * $1.inputs }
+            let fpDeployed = model.blockLinears.reduce(0) { $0 + 4 * $1.outputs * ($1.inputs + ($1.bias == nil ? 0 : 1)) }
+            let deployed = try quantized.map { try QuantizedModelExport.deployedBytes($0, model: model, fps: fps).total } ?? fpDeployed
             let n = Double(max(count, 1))
             rows.append(Row(id: method.id, title: method.title, psnr: psnr / n >= 1e9 ? .infinity : psnr / n, ssim: ssim / n,
                             flickerRatio: flicker / n, promptFidelity: scored ? fidelity / n : nil,
                             stepError: stepError / Double(max(stepCount, 1)), worstSQNR: worst, worstLayer: worstLayer,
                             worstStepSQNR: worstStep, worstStepCell: worstCell,
-                            weightBytes: quantized?.weightBytes ?? fpBytes, scaleBytes: quantized?.scaleBytes ?? 0,
+                            weightBytes: quantized?.weightBytes ?? fpBytes, scaleBytes: quantized?.scaleBytes ?? 0, deployedBytes: deployed,
                             seconds: monotonicSeconds() - start))
         }
         return rows
@@ -212,7 +218,7 @@ public struct HeadlineTable {
                      ("flicker_ratio", number(r.flickerRatio)), ("prompt_fidelity", number(r.promptFidelity)),
                      ("step_error", number(r.stepError)), ("worst_sqnr_db", number(r.worstSQNR)),
                      ("worst_step_sqnr_db", number(r.worstStepSQNR)),
-                     ("weight_bytes", .int(r.weightBytes)), ("scale_bytes", .int(r.scaleBytes))])
+                     ("weight_bytes", .int(r.weightBytes)), ("scale_bytes", .int(r.scaleBytes)), ("deployed_bytes", .int(r.deployedBytes))])
         }))])
     }
 
@@ -222,11 +228,11 @@ public struct HeadlineTable {
             guard let x else { return "—" }
             return x.isFinite ? String(format: "%.\(digits)f", x) : "∞"
         }
-        var lines = ["| method | PSNR dB | SSIM | flicker ratio | prompt fidelity | step error | worst layer SQNR dB | worst layer-step SQNR dB | weight bytes | scale bytes |",
-                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        var lines = ["| method | PSNR dB | SSIM | flicker ratio | prompt fidelity | step error | worst layer SQNR dB | worst layer-step SQNR dB | weight bytes | scale bytes | deployed bytes |",
+                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows {
             lines.append("| \(r.title) | \(f(r.psnr, 2)) | \(f(r.ssim, 4)) | \(f(r.flickerRatio, 3)) | \(f(r.promptFidelity, 3)) | "
-                         + "\(String(format: "%.2e", r.stepError)) | \(f(r.worstSQNR, 1)) | \(f(r.worstStepSQNR, 1)) | \(r.weightBytes) | \(r.scaleBytes) |")
+                         + "\(String(format: "%.2e", r.stepError)) | \(f(r.worstSQNR, 1)) | \(f(r.worstStepSQNR, 1)) | \(r.weightBytes) | \(r.scaleBytes) | \(r.deployedBytes) |")
         }
         return lines
     }

@@ -5,7 +5,8 @@ import VideoDiT
 /// Writes a quantized model as a deployable folder: `plan.json` and `quantized.safetensors`.
 ///
 /// Tensors (`S` steps, `G` step groups, `w<g>` one weight set, `w0` only when aggregated):
-/// - `<layer>.w<g>.weight` I8 `[C, K]` (F32 for a layer kept in float whose rows carry a fold),
+/// - `<layer>.w<g>.weight` I8 `[C, K]`, or for weights of 4 bits U8 `[C, ⌈K/2⌉]` two codes per byte
+///   (`Int4Packing`; F32 `[C, K]` for a layer kept in float whose rows carry a fold),
 ///   `.weight_scale` F32 `[C]`, `.bias` F32 `[C]` (folded), `.smoothing` F32 `[K]` (SmoothQuant's
 ///   `s`, where α > 0), `.input_multiplier` F32 `[K]` (`1/s`, only for explicit folds);
 /// - `<layer>.act_scale` F32 `[S]`, `<layer>.act_zero_point` I32 `[S]` for static layers, and for
@@ -18,7 +19,9 @@ import VideoDiT
 /// The bytes depend only on the model, the statistics and the plan, so rebuilding reproduces them.
 /// `QuantizedModelFile` reads the file back.
 public enum QuantizedModelExport {
-    public static let format = "stsq-quantized/2"
+    public static let format = "stsq-quantized/3"
+    /// Formats this build reads: /2 stored every integer weight as I8; /3 packs 4-bit weights.
+    public static let readableFormats = ["stsq-quantized/2", format]
 
     /// Writes `quantized.safetensors` then `plan.json` into `directory`, each atomically. The
     /// quantized file records the FNV-1a of the plan's bytes (`plan_fnv1a`), so a pair from two
@@ -48,6 +51,57 @@ public enum QuantizedModelExport {
 
     private static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, into directory: String) throws {
         let planBytes = Array(q.plan.json.serialized(pretty: true).utf8)
+        let w = try tensors(q, model: model, fps: fps, planBytes: planBytes)
+        try w.write(to: directory + "/quantized.safetensors")
+        try AtomicFile.write(planBytes, to: directory + "/plan.json")
+    }
+
+    /// What a runtime needs of the export, in bytes, by kind: everything `quantized.safetensors`
+    /// holds except SmoothQuant's `s` (kept for inspection; it is folded everywhere it acts).
+    public struct DeployedBytes: Sendable, Equatable {
+        /// Integer weights as stored: one byte per code at 5–8 bits, two codes per byte at 4.
+        public var integerWeights = 0
+        /// Float weights of layers kept in float whose rows carry a fold.
+        public var floatWeights = 0
+        /// Δw and zero points per output channel, and folded biases.
+        public var weightScalesAndBiases = 0
+        /// Explicit per-channel input multipliers (`1/s` of `fc2`, `q_linear`).
+        public var inputMultipliers = 0
+        /// Static activation scales, zero points and code ranges.
+        public var activationEncodings = 0
+        /// Per-step modulation tables `[S, 6, C]` per block (the `1/s` of `qkv`/`fc1` folded in).
+        public var modulationTables = 0
+        /// Folded copies of `y_embedder.y_proj.fc2` (the `1/s` of `kv_linear`).
+        public var captionProjections = 0
+        /// The step → group table.
+        public var other = 0
+
+        public var total: Int {
+            integerWeights + floatWeights + weightScalesAndBiases + inputMultipliers + activationEncodings + modulationTables
+                + captionProjections + other
+        }
+    }
+
+    /// The deployed bytes of `q`'s export, counted from the tensors the export writes.
+    public static func deployedBytes(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float) throws -> DeployedBytes {
+        var d = DeployedBytes()
+        for (name, bytes) in try tensors(q, model: model, fps: fps, planBytes: []).byteCounts {
+            let kind = name.split(separator: ".").last.map(String.init) ?? name
+            if name.contains(".caption_projection.") { d.captionProjections += bytes; continue }
+            switch kind {
+            case "weight": if q[String(name.split(separator: ".").dropLast(2).joined(separator: "."))]?.isQuantized == true { d.integerWeights += bytes } else { d.floatWeights += bytes }
+            case "weight_scale", "weight_zero_point", "bias": d.weightScalesAndBiases += bytes
+            case "input_multiplier": d.inputMultipliers += bytes
+            case "act_scale", "act_zero_point", "act_range": d.activationEncodings += bytes
+            case "modulation": d.modulationTables += bytes
+            case "smoothing": break
+            default: d.other += bytes
+            }
+        }
+        return d
+    }
+
+    private static func tensors(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, planBytes: [UInt8]) throws -> SafetensorsWriter {
         var w = SafetensorsWriter()
         w.metadata = [("format", format), ("checkpoint_hash", q.plan.checkpointHash), ("calibration", q.plan.calibration.digest),
                       ("fps", "\(fps)"), ("plan_fnv1a", planDigest(planBytes))]
@@ -59,7 +113,13 @@ public enum QuantizedModelExport {
             for (g, set) in layer.weightSets.enumerated() {
                 let p = "\(layer.name).w\(g)"
                 if let qw = set.quantized {
-                    w.add(p + ".weight", dtype: .i8, shape: [layer.outputs, layer.inputs], elements: qw.values)
+                    if qw.bits <= 4 {
+                        // Two codes per byte, as an int4 runtime reads them (`Int4Packing`).
+                        w.add(p + ".weight", dtype: .u8, shape: [layer.outputs, (layer.inputs + 1) / 2],
+                              bytes: Int4Packing.pack(qw.values, rows: layer.outputs, columns: layer.inputs))
+                    } else {
+                        w.add(p + ".weight", dtype: .i8, shape: [layer.outputs, layer.inputs], elements: qw.values)
+                    }
                     w.add(p + ".weight_scale", Tensor(shape: [layer.outputs], scalars: qw.scales))
                     if !qw.isSymmetric { w.add(p + ".weight_zero_point", dtype: .i32, shape: [layer.outputs], elements: qw.zeroPoints) }
                 } else {
@@ -97,14 +157,13 @@ public enum QuantizedModelExport {
             }
         }
         w.add("step_group", dtype: .i32, shape: [S], elements: q.groupOfStep.map(Int32.init))
-        try w.write(to: directory + "/quantized.safetensors")
-        try AtomicFile.write(planBytes, to: directory + "/plan.json")
+        return w
     }
 
     /// `quantize --explain`: per layer, its settings, fold and deployed sizes.
     /// `sqnr`: local SQNR per layer (dB, `LayerSQNR.local`), appended to each quantized layer's line
     /// as the workbench's plan screen shows it.
-    public static func explain(_ q: QuantizedModel, sqnr: [String: Double] = [:]) -> [String] {
+    public static func explain(_ q: QuantizedModel, sqnr: [String: Double] = [:], deployed: DeployedBytes? = nil) -> [String] {
         var lines: [String] = []
         for l in q.layers {
             let s = l.settings
@@ -129,6 +188,11 @@ public enum QuantizedModelExport {
         }
         let copies = q.captionProjections.values.reduce(0) { $0 + $1.count } * q.captionProjectionShape.outputs * (q.captionProjectionShape.inputs + 1) * 4
         lines.append("weights \(q.weightBytes) bytes, activation scales \(q.scaleBytes) bytes; float fold copies of y_proj.fc2 \(copies) bytes")
+        if let d = deployed {
+            lines.append("deployed \(d.total) bytes: integer weights \(d.integerWeights), float weights \(d.floatWeights), weight scales and biases \(d.weightScalesAndBiases), "
+                         + "input multipliers \(d.inputMultipliers), activation encodings \(d.activationEncodings), modulation tables \(d.modulationTables), "
+                         + "caption projections \(d.captionProjections), step groups \(d.other)")
+        }
         return lines
     }
 }

@@ -1,7 +1,7 @@
 import Tensors
 import VideoDiT
 
-/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/2`, written by
+/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/3` or /2, written by
 /// `QuantizedModelExport`): everything a runtime needs besides the checkpoint's own float layers —
 /// integer weights with their scales and zero points, folded biases, explicit `1/s` multipliers,
 /// per-step activation encodings, per-step modulation tables and per-block caption projections.
@@ -70,7 +70,7 @@ public struct QuantizedModelFile: Sendable {
     public init(path: String, model: VideoModel & ModulatedBlocks) throws {
         let file = try SafetensorsFile(path: path)
         var reader = Reader(file: file)
-        guard let format = file.metadataValue("format"), format == QuantizedModelExport.format else {
+        guard let format = file.metadataValue("format"), QuantizedModelExport.readableFormats.contains(format) else {
             throw reader.error(nil, "metadata 'format' is \(file.metadataValue("format").map { "'\($0)'" } ?? "missing"), expected '\(QuantizedModelExport.format)'")
         }
         guard let hash = file.metadataValue("checkpoint_hash"), let fpsText = file.metadataValue("fps"), let fps = Float(fpsText) else {
@@ -104,9 +104,11 @@ public struct QuantizedModelFile: Sendable {
             var sets: [WeightSet] = []
             while file["\(linear.name).w\(sets.count).weight"] != nil {
                 let p = "\(linear.name).w\(sets.count)"
-                let integer = file["\(p).weight"]?.dtype == .i8
+                let dtype = file["\(p).weight"]?.dtype
+                let integer = dtype == .i8 || dtype == .u8
                 sets.append(WeightSet(
-                    values: integer ? try reader.int8s("\(p).weight", shape: [C, K]) : nil,
+                    values: dtype == .u8 ? Int4Packing.unpack(try reader.uint8s("\(p).weight", shape: [C, (K + 1) / 2]), rows: C, columns: K)
+                        : integer ? try reader.int8s("\(p).weight", shape: [C, K]) : nil,
                     scales: integer ? try reader.floats("\(p).weight_scale", shape: [C]) : [],
                     zeroPoints: integer && file["\(p).weight_zero_point"] != nil ? try reader.int32s("\(p).weight_zero_point", shape: [C]) : nil,
                     floatWeight: integer ? nil : try reader.floats("\(p).weight", shape: [C, K]),
@@ -207,6 +209,10 @@ public struct QuantizedModelFile: Sendable {
 
         mutating func int8s(_ name: String, shape: [Int]) throws -> [Int8] {
             try view(name, .i8, shape: shape).withElements(as: Int8.self) { Array($0) }
+        }
+
+        mutating func uint8s(_ name: String, shape: [Int]) throws -> [UInt8] {
+            try view(name, .u8, shape: shape).withElements(as: UInt8.self) { Array($0) }
         }
 
         mutating func int32s(_ name: String, shape: [Int]) throws -> [Int32] {

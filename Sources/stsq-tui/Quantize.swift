@@ -90,7 +90,8 @@ struct Quantize: ParsableCommand {
             let seconds = monotonicSeconds() - start
             if explain {
                 let sqnr = try LayerSQNR.local(quantized, model: setup.model, statistics: statistics)
-                QuantizedModelExport.explain(quantized, sqnr: sqnr).forEach { print($0) }
+                let deployed = try QuantizedModelExport.deployedBytes(quantized, model: setup.model, fps: setup.fps)
+                QuantizedModelExport.explain(quantized, sqnr: sqnr, deployed: deployed).forEach { print($0) }
             }
             if let out {
                 try QuantizedModelExport.write(quantized, model: setup.model, fps: setup.fps, to: out)

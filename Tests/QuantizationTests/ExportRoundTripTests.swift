@@ -54,6 +54,16 @@ private struct ExportFixture {
         try QuantizedModelExport.write(quantized, model: fixture.model, fps: sampler.fps, to: directory)
         return try QuantizedModelFile(path: directory + "/quantized.safetensors", model: fixture.model)
     }
+
+    /// As `roundTrip`, with each stored tensor's dtype and shape.
+    func roundTripWithTensors(_ quantized: QuantizedModel) throws -> (QuantizedModelFile, [String: (dtype: DType, shape: [Int])]) {
+        let directory = NSTemporaryDirectory() + "stsq-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try QuantizedModelExport.write(quantized, model: fixture.model, fps: sampler.fps, to: directory)
+        let raw = try SafetensorsFile(path: directory + "/quantized.safetensors")
+        let stored = Dictionary(uniqueKeysWithValues: raw.entries.map { ($0.name, (dtype: $0.dtype, shape: $0.shape)) })
+        return (try QuantizedModelFile(path: directory + "/quantized.safetensors", model: fixture.model), stored)
+    }
 }
 
 private let sharedExportFixture = Result { try ExportFixture() }
@@ -220,4 +230,39 @@ func infiniteCalibrationRangesAreAnErrorNotACrash(estimator: LayerSettings.Estim
     } catch let error as PlanError {
         #expect(error.description.contains(layer) && error.description.contains("±Inf"), "\(error)")
     }
+}
+
+/// 4-bit weights are exported two codes per byte (low nibble first, sign-extended on reading), an
+/// odd row length padded; every code −8…7 survives the round trip, and a W4 model read back
+/// samples the same bits (the variants above cover W8; this one the packed file).
+@Test func fourBitWeightsArePackedTwoPerByteAndReadBack() throws {
+    let codes: [Int8] = [-8, 7, -1, 0, 3, -5, 1,   6, -7, 2, -3, 4, 5, -2]
+    let packed = Int4Packing.pack(codes, rows: 2, columns: 7)
+    #expect(packed.count == Int4Packing.byteCount(rows: 2, columns: 7) && packed.count == 8)
+    #expect(packed[0] == 0x78 && packed[3] == 0x01)            // (−8, 7) → 0x8 | 0x7 << 4; (1, pad)
+    #expect(Int4Packing.unpack(packed, rows: 2, columns: 7) == codes)
+
+    let f = try sharedExportFixture.get()
+    let plan = f.plan({ $0.alpha = 0.5; $0.weightBits = 4 }, layers: [("spatial_blocks.0.mlp.fc2", .object([("weight_bits", .int(8))]))])
+    let quantized = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: plan)
+    let (file, stored) = try f.roundTripWithTensors(quantized)
+    #expect(stored["spatial_blocks.0.mlp.fc1.w0.weight"]?.dtype == .u8 && stored["spatial_blocks.0.mlp.fc1.w0.weight"]?.shape == [512, 64])
+    #expect(stored["spatial_blocks.0.mlp.fc2.w0.weight"]?.dtype == .i8)
+    for layer in quantized.layers where layer.isQuantized {
+        #expect(file.layers[layer.name]?.weightSets[0].values == layer.weightSets[0].quantized?.values, "\(layer.name)")
+    }
+    let expected = try f.trajectory(QuantizedModelExecutor(model: quantized, mode: .int8))
+    let got = try f.trajectory(QuantizedFileExecutor(file: file))
+    #expect(zip(got, expected).allSatisfy { a, b in zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern } })
+
+    // Deployed bytes: the file's tensors but SmoothQuant's `s`, by kind; W4 at half a byte a code.
+    let d = try QuantizedModelExport.deployedBytes(quantized, model: f.fixture.model, fps: f.sampler.fps)
+    let stored4 = quantized.layers.filter { $0.isQuantized && $0.settings.weightBits == 4 }.reduce(0) { $0 + $1.weightSets.count * $1.outputs * (($1.inputs + 1) / 2) }
+    let stored8 = quantized.layers.filter { $0.isQuantized && $0.settings.weightBits == 8 }.reduce(0) { $0 + $1.weightSets.count * $1.outputs * $1.inputs }
+    #expect(d.integerWeights == stored4 + stored8 && stored8 == 128 * 512)
+    let C = f.fixture.model.config.hiddenSize
+    #expect(d.modulationTables == 8 * 3 * 6 * C * 4)
+    #expect(d.captionProjections > 0 && d.activationEncodings == 56 * (3 * 8 + 8) && d.inputMultipliers == 0)
+    let fileBytes = stored.filter { !$0.key.hasSuffix(".smoothing") }.values.reduce(0) { $0 + $1.shape.reduce($1.dtype.size, *) }
+    #expect(d.total == fileBytes)
 }

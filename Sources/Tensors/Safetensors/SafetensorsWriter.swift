@@ -25,6 +25,9 @@ public struct SafetensorsWriter {
 
     public var count: Int { pending.count }
 
+    /// Each tensor's name and byte count, in the order added.
+    public var byteCounts: [(name: String, bytes: Int)] { pending.map { ($0.name, $0.bytes.count) } }
+
     public func contains(_ name: String) -> Bool { names.contains(name) }
 
     /// Adds raw little-endian bytes; their count must equal shape × dtype size.
