@@ -171,21 +171,29 @@ func weightMSEClipPicksTheRatioWithTheLeastError(symmetric: Bool) {
     let layer = try #require(q[name])
     #expect(layer.isQuantized && !layer.isStatic && layer.encodings.isEmpty)
     let linear = f.linear(name)
-    let (rows, K, C) = (5, linear.inputs, linear.outputs)
+    let (rows, K) = (5, linear.inputs)
     var noise = NoiseGenerator(seed: 6)
     var x = noise.gaussian(shape: [rows, K]).scalars
     for k in 0..<K { x[2 * K + k] *= 40 }   // one loud row: a shared scale would crush the others
+    try expectRowsQuantizedAsReference(q, linear, x: x, rows: rows) { row in
+        let scale = row.map(abs).max()! / 127
+        return row.map { min(max(($0 / scale).rounded(.toNearestOrEven), -127), 127) * scale }
+    }
+}
+
+/// The int8 executor's output of `linear` on `x` against Double sums of the dequantized weights
+/// and `dequantize(row)` per input row; tolerance 1e-5·max|y| (float32 accumulation order).
+private func expectRowsQuantizedAsReference(_ q: QuantizedModel, _ linear: BlockLinear, x: [Float], rows: Int,
+                                            dequantize: ([Float]) -> [Float], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let layer = try #require(q[linear.name])
+    let (K, C) = (linear.inputs, linear.outputs)
     let w = layer.weightSets[0].quantized!
     var expected = [Double](repeating: 0, count: rows * C)
     for r in 0..<rows {
-        let m = (0..<K).map { abs(x[r * K + $0]) }.max()!
-        let scale = m / 127
+        let input = dequantize(Array(x[(r * K)..<((r + 1) * K)]))
         for c in 0..<C {
             var sum = Double(layer.weightSets[0].bias?[c] ?? 0)
-            for k in 0..<K {
-                let code = min(max((x[r * K + k] / scale).rounded(.toNearestOrEven), -127), 127)
-                sum += Double(code * scale) * Double(w.scales[c] * Float(w.values[c * K + k]))
-            }
+            for k in 0..<K { sum += Double(input[k]) * Double(w.scales[c] * Float(w.values[c * K + k])) }
             expected[r * C + c] = sum
         }
     }
@@ -193,7 +201,7 @@ func weightMSEClipPicksTheRatioWithTheLeastError(symmetric: Bool) {
     try QuantizedModelExecutor(model: q, mode: .int8).run(linear, step: 0, input: x, rows: rows, output: &got)
     let scale = expected.map(abs).max()!
     let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
-    #expect(worst <= 1e-5 * scale, "\(name): max|Δ| \(worst), max|y| \(scale)")
+    #expect(worst <= 1e-5 * scale, "\(linear.name): max|Δ| \(worst), max|y| \(scale)", sourceLocation: sourceLocation)
 }
 
 /// ViDiT-Q's setting: each row quantized asymmetrically to uint8 over its own [min, max] (with 0),
@@ -206,32 +214,17 @@ func weightMSEClipPicksTheRatioWithTheLeastError(symmetric: Bool) {
     let layer = try #require(q[name])
     #expect(layer.isQuantized && !layer.isStatic && layer.encodings.isEmpty)
     let linear = f.linear(name)
-    let (rows, K, C) = (4, linear.inputs, linear.outputs)
+    let (rows, K) = (4, linear.inputs)
     var noise = NoiseGenerator(seed: 8)
     var x = noise.gaussian(shape: [rows, K]).scalars
     for k in 0..<K { x[k] = max(x[k], -0.17 * abs(x[k])) }   // row 0: mostly positive, GELU's shape
     for k in 0..<K { x[2 * K + k] = 3 + x[2 * K + k] }       // row 2: offset away from 0
-    let w = layer.weightSets[0].quantized!
-    var expected = [Double](repeating: 0, count: rows * C)
-    for r in 0..<rows {
-        let row = (0..<K).map { x[r * K + $0] }
+    try expectRowsQuantizedAsReference(q, linear, x: x, rows: rows) { row in
         let lo = min(row.min()!, 0), hi = max(row.max()!, 0)
         let scale = (hi - lo) / 255
         let zero = min(max((-lo / scale).rounded(.toNearestOrAwayFromZero), 0), 255)
-        for c in 0..<C {
-            var sum = Double(layer.weightSets[0].bias?[c] ?? 0)
-            for k in 0..<K {
-                let code = min(max((row[k] / scale).rounded(.toNearestOrEven) + zero, 0), 255)
-                sum += Double((code - zero) * scale) * Double(w.scales[c] * Float(w.values[c * K + k]))
-            }
-            expected[r * C + c] = sum
-        }
+        return row.map { (min(max(($0 / scale).rounded(.toNearestOrEven) + zero, 0), 255) - zero) * scale }
     }
-    var got = [Float](repeating: 0, count: rows * C)
-    try QuantizedModelExecutor(model: q, mode: .int8).run(linear, step: 0, input: x, rows: rows, output: &got)
-    let scale = expected.map(abs).max()!
-    let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
-    #expect(worst <= 1e-5 * scale, "\(name): max|Δ| \(worst), max|y| \(scale)")
     // One-sided rows lose half the codes to the sign under the symmetric per-token encoding.
     let symmetric = DynamicPerTokenQuantizer.fakeQuantize(Array(x[0..<K]), rows: 1, width: K)
     let asymmetric = DynamicPerTokenQuantizer.fakeQuantize(Array(x[0..<K]), rows: 1, width: K, kind: .asymmetricUInt8)

@@ -71,6 +71,20 @@ func explicitLayerOverrides(_ model: STDiT3, alpha: Double) -> [(String, JSONVal
     model.blockLinears.filter { SmoothQuant.fold(of: $0.name) == .explicit }.map { ($0.name, .object([("alpha", .double(alpha))])) }
 }
 
+/// The folded float model of `quantized` against the original at every step, within the
+/// tolerance stated on `foldedFloatModelEqualsTheOriginal`.
+func expectFoldedModelEqualsTheOriginal(_ quantized: QuantizedModel, _ f: SmoothQuantFixture,
+                                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let reference = try f.model.forward(f.inputs, executor: Float32Executor(), step: nil)
+    let executor = QuantizedModelExecutor(model: quantized, mode: .float)
+    let scale = reference.scalars.map(abs).max()!
+    for step in 0..<3 {
+        let folded = try f.model.forward(f.inputs, executor: executor, step: step)
+        let worst = zip(reference.scalars, folded.scalars).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-5 * scale, "step \(step): max|Δ| \(worst) vs max|ref| \(scale)", sourceLocation: sourceLocation)
+    }
+}
+
 /// Folding is exact algebra: the folded float model's output equals the original's. Tolerance:
 /// 1e-5 · max|ref| — each fold rescales by s and 1/s once (a few float32 roundings per value),
 /// far below it; a missed or doubled `1/s` shows up as an O(1) relative error.
@@ -81,14 +95,7 @@ func foldedFloatModelEqualsTheOriginal(smoothing: LayerSettings.Smoothing) throw
     let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
     #expect(quantized.modulationFolds.count == 8 && quantized.captionProjections.count == 8)
     if smoothing == .timestep { #expect(quantized["spatial_blocks.1.attn.qkv"]!.weightSets.count == 3) }
-    let reference = try f.model.forward(f.inputs, executor: Float32Executor(), step: nil)
-    let executor = QuantizedModelExecutor(model: quantized, mode: .float)
-    for step in 0..<3 {
-        let folded = try f.model.forward(f.inputs, executor: executor, step: step)
-        let scale = reference.scalars.map(abs).max()!
-        let worst = zip(reference.scalars, folded.scalars).map { abs($0 - $1) }.max()!
-        #expect(worst <= 1e-5 * scale, "step \(step): max|Δ| \(worst) vs max|ref| \(scale)")
-    }
+    try expectFoldedModelEqualsTheOriginal(quantized, f)
     // The weights really changed (the test is not comparing the model with itself).
     let qkv = quantized["spatial_blocks.0.attn.qkv"]!
     #expect(qkv.weightSets[0].weight != f.model.blockLinears[0].weight)
@@ -175,14 +182,7 @@ func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations
     let aggregatedOne = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5 })
     #expect(aggregated.layers.map(\.smoothing) == aggregatedOne.layers.map(\.smoothing))
 
-    let reference = try f.model.forward(f.inputs, executor: Float32Executor(), step: nil)
-    let executor = QuantizedModelExecutor(model: perGroup, mode: .float)
-    for step in 0..<3 {
-        let folded = try f.model.forward(f.inputs, executor: executor, step: step)
-        let scale = reference.scalars.map(abs).max()!
-        let worst = zip(reference.scalars, folded.scalars).map { abs($0 - $1) }.max()!
-        #expect(worst <= 1e-5 * scale, "step \(step): max|Δ| \(worst) vs max|ref| \(scale)")
-    }
+    try expectFoldedModelEqualsTheOriginal(perGroup, f)
 }
 
 /// The α search of one step group moves that group's α only and scores that group's steps: at the
