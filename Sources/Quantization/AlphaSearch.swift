@@ -52,10 +52,16 @@ public enum AlphaSearch {
         var current: [Double] = []
         if let group {
             guard plan.stepGroups.indices.contains(group) else { throw PlanError("step group \(group + 1) of \(plan.stepGroups.count)") }
-            guard let first = ordered.first(where: { SmoothQuant.fold(of: $0).isFolded }) else { throw PlanError("\(block): no foldable layer") }
-            let settings = try plan.settings(for: first, foldable: true)
+            // The block's own settings (defaults, then its entry), as the plan screen edits them.
+            var settings = plan.defaults
+            if let entry = plan.blocks.first(where: { $0.0 == block })?.1 {
+                try QuantizationPlan.applySettings(entry, to: &settings, path: "blocks.\"\(block)\"")
+            }
             guard settings.smoothing == .timestep else { throw PlanError("\(block): α per step group needs time-step-wise smoothing") }
             current = settings.groupAlpha ?? Array(repeating: settings.alpha, count: plan.stepGroups.count)
+            guard current.count == plan.stepGroups.count else {
+                throw PlanError("blocks.\"\(block)\".group_alpha: \(current.count) values for \(plan.stepGroups.count) step groups")
+            }
         }
         let steps = group.map { Set(plan.stepGroups[$0]) }
         return try grid.map { alpha in

@@ -31,9 +31,19 @@ public enum QuantizedModelExport {
         try intoFolder(directory) { try write(q, model: model, fps: fps, into: directory) }
     }
 
-    /// Writes `plan.json` alone (atomically), as the export of a plan without its model does.
+    /// Writes `plan.json` alone (atomically), as the export of a plan without its model does. A
+    /// `quantized.safetensors` already in the folder that was built from another plan is refused
+    /// first: the new plan beside it would make the pair unreadable, and the old pair would be lost.
     public static func writePlan(_ plan: QuantizationPlan, to directory: String) throws {
-        try intoFolder(directory) { try AtomicFile.write(Array(plan.json.serialized(pretty: true).utf8), to: directory + "/plan.json") }
+        let bytes = Array(plan.json.serialized(pretty: true).utf8)
+        let model = directory + "/quantized.safetensors"
+        if FileInput.exists(model) {
+            let recorded = (try? SafetensorsFile(path: model))?.metadataValue("plan_fnv1a")
+            guard recorded == planDigest(bytes) else {
+                throw QuantizedFileError("\(model) was built from another plan: writing plan.json alone beside it would leave it without its plan; export the quantized model too, or choose another folder")
+            }
+        }
+        try intoFolder(directory) { try AtomicFile.write(bytes, to: directory + "/plan.json") }
     }
 
     /// Runs `body` with `directory` created; a folder this call created is removed if it fails.
@@ -61,7 +71,7 @@ public enum QuantizedModelExport {
     public struct DeployedBytes: Sendable, Equatable {
         /// Integer weights as stored: one byte per code at 5–8 bits, two codes per byte at 4.
         public var integerWeights = 0
-        /// Float weights of layers kept in float whose rows carry a fold.
+        /// Float32 weights and biases of layers kept in float (folded copies, or the checkpoint's).
         public var floatWeights = 0
         /// Δw and zero points per output channel, and folded biases.
         public var weightScalesAndBiases = 0
@@ -85,7 +95,14 @@ public enum QuantizedModelExport {
     /// The deployed bytes of `q`'s export, counted from the tensors the export writes.
     public static func deployedBytes(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float) throws -> DeployedBytes {
         var d = DeployedBytes()
-        for (name, bytes) in try tensors(q, model: model, fps: fps, planBytes: []).byteCounts {
+        let counts = try tensors(q, model: model, fps: fps, planBytes: []).byteCounts
+        // A layer kept in float without a fold is not in the export (the runtime uses the
+        // checkpoint's own weights) but is deployed all the same: its float32 weights and bias.
+        let exported = Set(counts.map(\.name))
+        for layer in q.layers where !layer.isQuantized && !exported.contains(layer.name + ".w0.weight") {
+            d.floatWeights += 4 * layer.outputs * (layer.inputs + (layer.weightSets[0].bias == nil ? 0 : 1))
+        }
+        for (name, bytes) in counts {
             let kind = name.split(separator: ".").last.map(String.init) ?? name
             if name.contains(".caption_projection.") { d.captionProjections += bytes; continue }
             switch kind {

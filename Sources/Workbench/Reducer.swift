@@ -231,6 +231,12 @@ public enum Reducer {
                 return
             }
             state.preview?.promptEntry = ""
+            // The entry is drawn in the preview pane: bring it back if the step groups are shown.
+            if state.screen == .tuning && state.lowerTuningPane != .preview {
+                state.lowerTuningPane = .preview
+                state.focus = .preview
+                if state.zoomed != nil { state.zoomed = .preview }
+            }
         case .setPromptEntry(let text):
             guard state.preview?.promptEntry != nil else { return }
             state.preview?.promptEntry = String(text.filter { !$0.isNewline }.prefix(200))

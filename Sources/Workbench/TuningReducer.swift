@@ -143,18 +143,27 @@ enum TuningReducer {
             }
             t.autoAlphaBlock = block
             t.autoAlphaGroup = group
+            t.autoAlphaGroups = t.plan.stepGroups
             state.message = StatusMessage("searching α for \(block)\(group.map { " in step group \($0 + 1)" } ?? "") (21 values)…")
         case .autoAlphaFinished(let block, let group, let result):
+            let searchedGroups = t.autoAlphaGroups
             t.autoAlphaBlock = nil
             t.autoAlphaGroup = nil
+            t.autoAlphaGroups = nil
+            if let group, case .success = result,
+               searchedGroups != t.plan.stepGroups || t.smoothing(of: block) != .timestep || !t.plan.stepGroups.indices.contains(group) {
+                state.message = StatusMessage("\(block): the α search of step group \(group + 1) is dropped: the step groups or the smoothing changed while it ran (A again)")
+                return
+            }
             switch result {
             case .success(let points):
                 t.alphaCurve = (block, group, points)
                 guard let best = AlphaPoint.best(points) else { return }
                 var alphas = t.groupAlphas(of: block)
-                let was = group.map { alphas.indices.contains($0) ? alphas[$0] : t.alpha(of: block) } ?? t.alpha(of: block)
-                let current = points.first { abs($0.alpha - was) < 1e-9 }
-                if let group, alphas.indices.contains(group) {
+                // The α the searched plan had (none to compare with when one α replaces a profile).
+                let was: Double? = group.map { alphas[$0] } ?? (t.hasGroupAlphas(block) ? nil : t.alpha(of: block))
+                let current = was.flatMap { was in points.first { abs($0.alpha - was) < 1e-9 } }
+                if let group {
                     alphas[group] = best.alpha
                     setGroupAlphas(alphas, of: block, &t)
                 } else {

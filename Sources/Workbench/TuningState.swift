@@ -36,8 +36,10 @@ public struct TuningState: Sendable {
     public var confirmingQuit = false
     /// The block whose α search runs, and the last search's curve.
     public var autoAlphaBlock: String?
-    /// The step group whose α the running search moves (nil: all groups).
+    /// The step group whose α the running search moves (nil: all groups), and the step groups the
+    /// search started from (a result for groups edited since is dropped).
     public var autoAlphaGroup: Int?
+    public var autoAlphaGroups: [ClosedRange<Int>]?
     public var alphaCurve: (block: String, group: Int?, points: [AlphaPoint])?
 
     public init(plan: QuantizationPlan, name: String, path: String?, blocks: [String]) {

@@ -264,5 +264,12 @@ func infiniteCalibrationRangesAreAnErrorNotACrash(estimator: LayerSettings.Estim
     #expect(d.modulationTables == 8 * 3 * 6 * C * 4)
     #expect(d.captionProjections > 0 && d.activationEncodings == 56 * (3 * 8 + 8) && d.inputMultipliers == 0)
     let fileBytes = stored.filter { !$0.key.hasSuffix(".smoothing") }.values.reduce(0) { $0 + $1.shape.reduce($1.dtype.size, *) }
-    #expect(d.total == fileBytes)
+    #expect(d.total == fileBytes && d.floatWeights == 0)
+    // A layer kept in float with nothing folded into it is not exported, but is deployed.
+    var keptPlan = plan
+    keptPlan.layers.append(("temporal_blocks.3.mlp.fc2", .object([("keep_fp", .bool(true))])))
+    let kept = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: keptPlan)
+    let fc2 = try #require(f.fixture.model.blockLinears.first { $0.name == "temporal_blocks.3.mlp.fc2" })
+    #expect(try QuantizedModelExport.deployedBytes(kept, model: f.fixture.model, fps: f.sampler.fps).floatWeights
+            == 4 * fc2.outputs * (fc2.inputs + (fc2.bias == nil ? 0 : 1)))
 }

@@ -226,6 +226,17 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     #expect(groupCurve.points.map(\.error) == expectedGroup.map(\.error))
     #expect(searchedGroup.groupAlphas(of: block) == [perGroup.groupAlphas(of: block)[0], AlphaSearch.best(expectedGroup)!])
 
+    // The plan alone is refused where a quantized model of another plan would be left without its
+    // plan; the earlier export stays as it was.
+    let exportedBytes = FileManager.default.contents(atPath: out + "/plan.json")
+    workbench.dispatch(.beginExport)
+    workbench.dispatch(.setExportDirectory(out))
+    workbench.dispatch(.toggleExportField)
+    workbench.dispatch(.toggleExportModel)
+    workbench.dispatch(.endExport(accept: true))
+    #expect(workbench.state.message?.text.contains("was built from another plan") == true, "\(String(describing: workbench.state.message))")
+    #expect(FileManager.default.contents(atPath: out + "/plan.json") == exportedBytes)
+
     // The export dialog can leave the quantized model out: plan.json alone is written.
     let planOnly = cache + "/plan-only"
     workbench.dispatch(.beginExport)
@@ -369,4 +380,21 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     // Every step undoes, back to the plan as opened.
     while s.tuning?.undoStack.isEmpty == false { Reducer.apply(.undo, to: &s) }
     #expect(s.tuning?.plan == plan && s.tuning?.isModified == false)
+
+    // A group's α search whose groups were edited while it ran is dropped, never applied elsewhere.
+    Reducer.apply(.toggleSmoothing, to: &s)
+    s.step = .step(3)
+    Reducer.apply(.splitStepGroup, to: &s)
+    s.focus = .stepGroups
+    Reducer.apply(.autoAlpha, to: &s)
+    #expect(s.tuning?.autoAlphaGroup == 1)
+    Reducer.apply(.mergeStepGroup, to: &s)
+    let before = try #require(s.tuning?.plan)
+    Reducer.apply(.autoAlphaFinished(block: "spatial_blocks.0", group: 1, .success([AlphaPoint(alpha: 0.4, error: 1)])), to: &s)
+    #expect(s.tuning?.plan == before && s.message?.text.contains("is dropped") == true && s.tuning?.autoAlphaBlock == nil)
+    // Typing a preview prompt brings the preview back in place of the step groups.
+    s.preview = PreviewState(prompt: "a")
+    s.lowerTuningPane = .stepGroups
+    Reducer.apply(.beginPromptEntry, to: &s)
+    #expect(s.lowerTuningPane == .preview && s.focus == .preview && s.preview?.promptEntry == "")
 }

@@ -272,9 +272,13 @@ public final class TerminalApp {
             if button == 1 {
                 workbench.dispatch(.focus(pane))
                 if pane == .ranges { workbench.dispatch(.selectRangesPlot(y < rect.y + rect.height / 2 ? .outputs : .inputs)) }
-                if pane == .stepGroups, let steps = state.tuning?.plan.steps,
-                   let step = StepGroupsView.step(atColumn: x, in: rect, steps: steps), case .step(let current) = state.step {
-                    workbench.dispatch(.moveStep(step - current))
+                if pane == .stepGroups, let steps = state.tuning?.plan.steps, let step = StepGroupsView.step(atColumn: x, in: rect, steps: steps) {
+                    if case .step(let current) = state.step {
+                        workbench.dispatch(.moveStep(step - current))
+                    } else {
+                        workbench.dispatch(.firstStep)
+                        workbench.dispatch(.moveStep(step))
+                    }
                 }
                 if pane == .tree {
                     let row = state.treeScroll + (y - rect.y - 1)
