@@ -38,7 +38,9 @@ public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable 
     public init(model: QuantizedModel, mode: Mode, reusing previous: QuantizedModelExecutor? = nil) {
         self.model = model
         self.mode = mode
-        inherited = previous.map { $0.int8Products.merging($0.inherited) { mine, _ in mine } } ?? [:]
+        // Only what the previous run used: a product left over (a layer now in float, a group set
+        // gone) is dropped after one generation instead of being carried along for good.
+        inherited = previous?.int8Products ?? [:]
     }
 
     /// Int8 products made by this executor (not taken over from an earlier one).
