@@ -7,8 +7,13 @@ public final class STDiT3: @unchecked Sendable {
     public let config: ModelConfig
     let weights: STDiT3Weights
     var stages: SharedStages { SharedStages(config: config, weights: weights) }
-    /// RoPE frequencies `1/10000^(2k/D)`, k < D/2 (recomputed; `rope.freqs` in a file is ignored).
+    /// RoPE frequencies `[D/2]`: the checkpoint's `rope.freqs` when it has one (as OpenSora's own
+    /// module uses its stored buffer, e.g. fp16-rounded), else `1/10000^(2k/D)`, k < D/2.
     let ropeFrequencies: [Float]
+    /// Where `ropeFrequencies` came from, for reports.
+    public var ropeSource: String {
+        weights.storedRopeFrequencies == nil ? "recomputed (1/10000^(2k/D); the checkpoint has no rope.freqs)" : "the checkpoint's rope.freqs"
+    }
 
     /// Loads and validates an STDiT3 checkpoint. `ignoringPrefixes` lets a checkpoint carry extra
     /// tensors (e.g. the demo model's `text_encoder.`).
@@ -19,7 +24,7 @@ public final class STDiT3: @unchecked Sendable {
         self.config = config
         weights = try STDiT3Weights(file: file, config: config, ignoringPrefixes: ignoringPrefixes)
         let d = config.headDim
-        ropeFrequencies = (0..<(d / 2)).map { 1 / powf(10000, Float(2 * $0) / Float(d)) }
+        ropeFrequencies = weights.storedRopeFrequencies ?? (0..<(d / 2)).map { 1 / powf(10000, Float(2 * $0) / Float(d)) }
     }
 
     /// Block linears in forward order (spatial 0, temporal 0, spatial 1, …).

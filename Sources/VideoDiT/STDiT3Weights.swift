@@ -113,6 +113,9 @@ final class STDiT3Weights: OpenSoraSharedWeights {
     /// `[L, caption_channels]`, the learned null caption.
     let nullCaption: [Float]
     let finalTable: [Float]
+    /// The checkpoint's `rope.freqs` `[D/2]` as float32, when it has one (OpenSora's RotaryEmbedding
+    /// uses the stored buffer, at the precision it was saved in).
+    let storedRopeFrequencies: [Float]?
     /// Spatial i then temporal i for each i.
     let blocks: [STDiT3BlockWeights]
 
@@ -135,6 +138,16 @@ final class STDiT3Weights: OpenSoraSharedWeights {
         yProj2 = try linear("y_embedder.y_proj.fc2")
         finalLinear = try linear("final_layer.linear")
         nullCaption = try file.tensor("y_embedder.y_embedding").scalars
+        if file["rope.freqs"] != nil {
+            let freqs = try file.tensor("rope.freqs")
+            let half = config.headDim / 2
+            guard freqs.shape == [half], freqs.scalars.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw ModelLoadError("\(file.path): rope.freqs must hold \(half) positive finite frequencies (head dim \(config.headDim) / 2), found shape \(freqs.shape)")
+            }
+            storedRopeFrequencies = freqs.scalars
+        } else {
+            storedRopeFrequencies = nil
+        }
         finalTable = try file.tensor("final_layer.scale_shift_table").scalars
         var blocks: [STDiT3BlockWeights] = []
         for i in 0..<config.depth {

@@ -66,6 +66,10 @@ struct CheckpointSummary {
         ]
         lines += formatTable(header: ["name", "dtype", "shape", "elements", "bytes"], rows: rows,
                              rightAligned: [3, 4])
+        if let rope = file["rope.freqs"] {
+            lines.append("")
+            lines.append("rope.freqs (\(rope.dtype.name)): the forward uses these stored RoPE frequencies, as OpenSora's module does, not recomputed ones")
+        }
         if !file.metadata.isEmpty {
             lines.append("")
             lines.append("metadata:")
