@@ -98,3 +98,29 @@ func loadSTDiT3() throws -> STDiT3 {
         #expect(inferred == expected, "\(name)")
     }
 }
+
+/// A stored `rope.freqs` is what the forward rotates by (OpenSora's module uses its buffer): the
+/// tiny fixture with its frequencies rounded to fp16 gives a different output than with them
+/// removed (recomputed), and a `rope.freqs` of the wrong length is refused naming the tensor.
+@Test func theCheckpointsRopeFrequenciesAreUsedAndChecked() throws {
+    let file = try fixtureFile("stdit3-tiny.safetensors")
+    let config = try ModelConfig.resolve(for: file)
+    func variant(_ rope: Tensor?) throws -> SafetensorsFile {
+        var w = SafetensorsWriter()
+        for entry in file.entries where entry.name != "rope.freqs" { w.add(entry.name, try file.tensor(entry.name)) }
+        if let rope { w.add("rope.freqs", rope) }
+        let path = NSTemporaryDirectory() + "stsq-rope-\(UUID().uuidString).safetensors"
+        try w.write(to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }   // mapped: readable after unlinking
+        return try SafetensorsFile(path: path)
+    }
+    let exact = try file.tensor("rope.freqs")
+    let rounded = Tensor(shape: exact.shape, scalars: exact.scalars.map { Float(Float16($0)) })
+    let withStored = try STDiT3(file: try variant(rounded), config: config)
+    let recomputed = try STDiT3(file: try variant(nil), config: config)
+    #expect(withStored.ropeSource == "the checkpoint's rope.freqs" && recomputed.ropeSource.hasPrefix("recomputed"))
+    #expect(withStored.ropeFrequencies == rounded.scalars && withStored.ropeFrequencies != recomputed.ropeFrequencies)
+    let inputs = try ModelInputs(file: try fixtureFile("stdit3-tiny.forward-cfg.safetensors"))
+    #expect(try withStored.forward(inputs).scalars != recomputed.forward(inputs).scalars)
+    #expect(throws: ModelLoadError.self) { try STDiT3(file: try variant(Tensor(shape: [3], scalars: [1, 0.5, 0.25])), config: config) }
+}
