@@ -51,12 +51,11 @@ public enum AlphaSearch {
         let order = model.blockLinears.map { QuantizationPlan.block(of: $0.name) }
         var current: [Double] = []
         if let group {
-            guard plan.stepGroups.indices.contains(group) else { throw PlanError("step group \(group + 1) of \(plan.stepGroups.count)") }
-            // The block's own settings (defaults, then its entry), as the plan screen edits them.
-            var settings = plan.defaults
-            if let entry = plan.blocks.first(where: { $0.0 == block })?.1 {
-                try QuantizationPlan.applySettings(entry, to: &settings, path: "blocks.\"\(block)\"")
+            guard plan.stepGroups.indices.contains(group) else {
+                throw PlanError("step group \(group + 1) does not exist: the plan has \(plan.stepGroups.count)")
             }
+            // The block's own settings, as the plan screen edits them.
+            let settings = try plan.blockSettings(block)
             guard settings.smoothing == .timestep else { throw PlanError("\(block): α per step group needs time-step-wise smoothing") }
             current = settings.groupAlpha ?? Array(repeating: settings.alpha, count: plan.stepGroups.count)
             guard current.count == plan.stepGroups.count else {

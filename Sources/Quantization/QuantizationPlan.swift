@@ -161,6 +161,16 @@ public struct QuantizationPlan: Sendable, Equatable {
         return s
     }
 
+    /// A block's own settings, before any layer entry: the defaults with the block's entry applied
+    /// (α and α per group as its foldable layers take them).
+    public func blockSettings(_ block: String) throws -> LayerSettings {
+        var s = defaults
+        if let entry = blocks.first(where: { $0.0 == block })?.1 {
+            try Self.apply(entry, to: &s, path: "blocks.\"\(block)\"", alphaApplies: true)
+        }
+        return s
+    }
+
     /// Checks every name and value against the model's block linears.
     public func validate(layerNames: [String]) throws {
         let known = Set(layerNames)

@@ -243,11 +243,9 @@ enum TuningReducer {
     /// The plan screen's cursor on `layer`'s block and layer (the layer selected on another screen).
     static func follow(layer: String, _ state: inout WorkbenchState) {
         guard var t = state.tuning, let b = t.blocks.firstIndex(of: QuantizationPlan.block(of: layer)) else { return }
-        if b != t.blockCursor || layers(of: t.blocks[b], state).firstIndex(of: layer) != t.layerCursor {
-            t.blockCursor = b
-            t.layerCursor = layers(of: t.blocks[b], state).firstIndex(of: layer) ?? 0
-            state.tuning = t
-        }
+        t.blockCursor = b
+        t.layerCursor = layers(of: t.blocks[b], state).firstIndex(of: layer) ?? 0
+        state.tuning = t
     }
 
     /// The tree (and so the other screens) follows the plan screen's block and layer.

@@ -56,11 +56,8 @@ public struct TuningState: Sendable {
     /// The settings of the block's foldable layers before per-layer entries: the plan's defaults
     /// with the block's entry applied.
     public func blockSettings(of block: String) -> LayerSettings {
-        var s = plan.defaults
-        if let entry = plan.blocks.first(where: { $0.0 == block })?.1 {
-            try? QuantizationPlan.applySettings(entry, to: &s, path: "blocks.\"\(block)\"")
-        }
-        return s
+        // A plan in the state was validated when opened or edited; the defaults are the fallback.
+        (try? plan.blockSettings(block)) ?? plan.defaults
     }
 
     /// The block's own α (its entry, else the plan's default) for its foldable layers.

@@ -1,4 +1,5 @@
 import Testing
+import CDNNL
 @testable import Tensors
 
 // LinearInt8's primitive cache: bounded, least recently used evicted first, results unchanged.
@@ -31,4 +32,22 @@ import Testing
     #expect(layer.cachedPrimitiveCount == capacity)
     #expect(!layer.isCached(rows: rows, inputScale: kept, zeroPoint: 100))
     #expect(try run(kept) == first)
+}
+
+/// The shared scratchpad is opted into, not imposed: a primitive created in oneDNN's default
+/// (library) mode reports no user scratchpad, so `PrimitiveCall` appends no argument for it; one
+/// created with `useSharedScratchpad` reports the size it wants bound (zero or more by ISA).
+@Test func onlyPrimitivesThatAskForTheSharedScratchpadGetOne() throws {
+    try DNNLRuntime.shared.serialized {
+        let src = try MemoryDesc.rowMajor([64, 256], dnnl_u8), dst = try MemoryDesc.rowMajor([64, 128], dnnl_f32)
+        let weights = try MemoryDesc.any([256, 128], dnnl_s8)
+        let library = try makeMatmul(src: src, weights: weights, bias: nil, dst: dst, attributes: nil)
+        let libraryCall = try MatmulPlan(primitive: library, src: src, weights: library.queryMemoryDesc(dnnl_query_weights_md), dst: dst, bias: nil)
+        #expect(libraryCall.call.scratchpadBytes == 0 && libraryCall.call.memories.count == 3)
+        let attributes = try DNNLAttributes()
+        try attributes.useSharedScratchpad()
+        let user = try makeMatmul(src: src, weights: weights, bias: nil, dst: dst, attributes: attributes)
+        let userCall = try MatmulPlan(primitive: user, src: src, weights: user.queryMemoryDesc(dnnl_query_weights_md), dst: dst, bias: nil)
+        #expect(userCall.call.memories.count == 3 + (userCall.call.scratchpadBytes > 0 ? 1 : 0) && userCall.bias == nil)
+    }
 }

@@ -180,35 +180,32 @@ public final class TerminalApp {
 
     private func handleExport(_ key: Key, _ dialog: ExportDialog) {
         switch key {
-        case .enter: workbench.dispatch(.endExport(accept: true))
-        case .escape: workbench.dispatch(.endExport(accept: false))
         case .tab, .backTab: workbench.dispatch(.toggleExportField)
         case .character(" ") where dialog.isOnModelOption: workbench.dispatch(.toggleExportModel)
-        case .backspace where !dialog.isOnModelOption: workbench.dispatch(.setExportDirectory(String(dialog.directory.dropLast())))
-        case .character(let c) where !dialog.isOnModelOption && !(c.asciiValue.map { $0 < 32 } ?? false):
-            workbench.dispatch(.setExportDirectory(dialog.directory + String(c)))
         case .function(10): workbench.dispatch(.quit)
-        default: break
+        case .enter, .escape: workbench.dispatch(.endExport(accept: key == .enter))
+        default:
+            if !dialog.isOnModelOption { editLine(key, dialog.directory, set: Action.setExportDirectory, end: Action.endExport) }
         }
     }
 
     private func handlePromptEntry(_ key: Key, _ entry: String) {
-        switch key {
-        case .enter: workbench.dispatch(.endPromptEntry(accept: true))
-        case .escape: workbench.dispatch(.endPromptEntry(accept: false))
-        case .backspace: workbench.dispatch(.setPromptEntry(String(entry.dropLast())))
-        case .character(let c) where !(c.asciiValue.map { $0 < 32 } ?? false): workbench.dispatch(.setPromptEntry(entry + String(c)))
-        case .function(10): workbench.dispatch(.quit)
-        default: break
-        }
+        if key == .function(10) { return workbench.dispatch(.quit) }
+        editLine(key, entry, set: Action.setPromptEntry, end: Action.endPromptEntry)
     }
 
     private func handleAlphaEntry(_ key: Key, _ entry: String) {
+        editLine(key, entry, set: Action.setAlphaEntry, end: Action.endAlphaEntry)
+    }
+
+    /// One line being typed: Enter accepts, Esc cancels, Backspace deletes, a printable character
+    /// appends (what the line accepts beyond that is the reducer's to decide).
+    private func editLine(_ key: Key, _ text: String, set: (String) -> Action, end: (Bool) -> Action) {
         switch key {
-        case .enter: workbench.dispatch(.endAlphaEntry(accept: true))
-        case .escape: workbench.dispatch(.endAlphaEntry(accept: false))
-        case .backspace: workbench.dispatch(.setAlphaEntry(String(entry.dropLast())))
-        case .character(let c): workbench.dispatch(.setAlphaEntry(entry + String(c)))
+        case .enter: workbench.dispatch(end(true))
+        case .escape: workbench.dispatch(end(false))
+        case .backspace: workbench.dispatch(set(String(text.dropLast())))
+        case .character(let c) where !(c.asciiValue.map { $0 < 32 } ?? false): workbench.dispatch(set(text + String(c)))
         default: break
         }
     }
