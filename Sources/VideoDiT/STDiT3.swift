@@ -74,8 +74,12 @@ public final class STDiT3: @unchecked Sendable {
         for b in 0..<B { for t in 0..<Tn { for s in 0..<S { for i in 0..<C { h[((b * Tn + t) * S + s) * C + i] += pos[s * C + i] } } } }
 
         let geometry = Geometry(B: B, Tn: Tn, S: S, N: N, C: C, H: H, D: D)
+        let observer = executor as? BlockInputObserver
         for (index, block) in weights.blocks.enumerated() {
-            try runBlock(block, &h, modulation: modulation.map { $0[index].rows }, captions: captions, g: geometry,
+            let rows = modulation.map { $0[index].rows }
+            observer?.observe(BlockInput(index: index, name: block.name, step: step, hidden: h, modulation: rows,
+                                         captions: captions, geometry: geometry))
+            try runBlock(block, &h, modulation: rows, captions: captions, g: geometry,
                          executor: executor, step: step)
         }
 
