@@ -3,7 +3,7 @@ import VideoDiT
 
 /// Local layer SQNR (QUANTIZATION.md, "Quality measures"): each quantized layer on FP inputs —
 /// the calibration reservoir rows of every step, brought into the layer's smoothed domain
-/// (`x / s` where `1/s` is folded upstream) — against the same layer's smoothed float weights,
+/// (`x / s` where `1/s` is folded upstream, `(x − z)/s` with a channel shift) — against the same layer's smoothed float weights,
 /// so the figure measures quantization alone. Energies are summed over steps before the ratio.
 public enum LayerSQNR {
     /// dB per quantized layer name.
@@ -54,6 +54,10 @@ public enum LayerSQNR {
                 guard let st = statistics[linear.name]?[step], !st.reservoir.isEmpty else { continue }
                 var x = st.reservoir
                 let rows = x.count / layer.inputs
+                // The layer's input as the folds deliver it: (x − z)/s (z: a channel shift).
+                if let z = layer.channelShift?[step] {
+                    for i in x.indices { x[i] -= z[i % layer.inputs] }
+                }
                 if layer.fold != .explicit, let s = layer.smoothing[layer.setIndex(step: step)] {
                     for i in x.indices { x[i] /= s[i % layer.inputs] }
                 }

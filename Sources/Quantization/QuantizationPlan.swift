@@ -43,6 +43,12 @@ public struct LayerSettings: Sendable, Equatable {
     /// `alpha`; ignored with aggregated smoothing (one vector for all steps has one α).
     public var groupAlpha: [Double]?
     public var smoothing: Smoothing = .aggregated
+    /// Channel-wise shifting (Outlier Suppression+, Wei et al. 2023), per step: each input channel
+    /// is centred on the midpoint `z` of its calibrated range before smoothing and quantization, so
+    /// a static per-tensor scale covers half-ranges instead of one-sided ones. Only where it is
+    /// free: the layers reading the modulated LayerNorm (`attn.qkv`, `mlp.fc1`), whose `z` folds
+    /// into the per-step modulation shift row and whose `W·z` joins the per-step bias.
+    public var shift = false
 
     public init() {}
 
@@ -184,6 +190,9 @@ public struct QuantizationPlan: Sendable, Equatable {
             guard known.contains(name) else { throw PlanError("layers.\"\(name)\": no such quantizable layer in the checkpoint") }
             var s = defaults
             try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
+            if entry.objectValue?.contains(where: { $0.0 == "shift" && $0.1.boolValue == true }) == true, SmoothQuant.fold(of: name) != .modulation {
+                throw PlanError("layers.\"\(name)\".shift: a channel shift folds only into the modulation rows, so only attn.qkv and mlp.fc1 (v1.0: attn.qkv, mlp.fc1) take it")
+            }
         }
         try validateGroupAlphas()
         guard !stepGroups.isEmpty, stepGroups.first?.lowerBound == 0, stepGroups.last?.upperBound == steps - 1,
@@ -217,7 +226,8 @@ public struct QuantizationPlan: Sendable, Equatable {
             ("activation_granularity", .string(s.activationGranularity.rawValue)),
             ("estimator", .string(s.estimator.rawValue)), ("percentile", .double(s.percentile)),
             ("alpha", .double(s.alpha)), ("smoothing", .string(s.smoothing.rawValue)),
-        ] + (s.groupAlpha.map { [("group_alpha", .array($0.map { .double($0) }))] } ?? []))
+        ] + (s.groupAlpha.map { [("group_alpha", .array($0.map { .double($0) }))] } ?? [])
+          + (s.shift ? [("shift", .bool(true))] : []))
     }
 
     /// Parses and checks a plan's own structure (names are checked later against a model by `validate`).
@@ -398,8 +408,11 @@ public struct QuantizationPlan: Sendable, Equatable {
                 }
                 if alphaApplies { s.groupAlpha = alphas }
             case "smoothing": s.smoothing = try choice(key, value, LayerSettings.Smoothing.self)
+            case "shift":
+                guard let b = value.boolValue else { throw fail(key, "must be true or false") }
+                s.shift = b
             default:
-                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing)")
+                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing, shift)")
             }
         }
     }

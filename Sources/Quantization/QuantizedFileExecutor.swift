@@ -24,6 +24,15 @@ public final class QuantizedFileExecutor: FoldingExecutor {
             try layer.float32.forward(input, rows: rows, into: output)
             return
         }
+        try product(q, step: step, input: input, rows: rows, output: output)
+        if let bias = q.shiftBias {
+            let s = min(step ?? 0, file.steps - 1), C = q.outputs
+            for r in 0..<rows { for c in 0..<C { output[r * C + c] += bias[s * C + c] } }
+        }
+    }
+
+    private func product(_ q: QuantizedModelFile.Layer, step: Int?, input: UnsafePointer<Float>, rows: Int,
+                         output: UnsafeMutablePointer<Float>) throws {
         let g = q.weightSets.count == 1 ? 0 : group(step)
         let set = q.weightSets[g], key = "\(q.name)|\(g)"
         if let values = set.values, !q.dynamic {

@@ -26,6 +26,12 @@ public struct QuantizedLayer: Sendable {
     public let weightSets: [WeightSet]
     /// Per step: the static encoding of the input; empty for float or dynamic layers.
     public let encodings: [ActivationEncoding]
+    /// With a channel shift (`LayerSettings.shift`), per step: `z` `[K]`, the midpoint of each
+    /// input channel's calibrated range over the steps sharing the step's encoding; nil without.
+    public let channelShift: [[Float]]?
+    /// With a channel shift, per step: `W'·(z/s)` `[C]` (`W'` the step's weight set), added to the
+    /// product's output — the per-step part of the bias that gives back what subtracting `z` took.
+    public let shiftBias: [[Float]]?
     let groupOfStep: [Int]
 
     public var isQuantized: Bool { !settings.keepFloat }
@@ -65,6 +71,8 @@ public final class QuantizedModel: @unchecked Sendable {
     public let groupOfStep: [Int]
     /// Per block, per step group: `1/s` for the modulation rows feeding `attn.qkv` / `mlp.fc1`.
     public let modulationFolds: [String: [(msa: [Float]?, mlp: [Float]?)]]
+    /// Per block, per step: the channel shifts `z` of `attn.qkv` / `mlp.fc1` (see `channelShift`).
+    public let modulationShifts: [String: [(msa: [Float]?, mlp: [Float]?)]]
     /// Per block, per step group: the folded copy of `y_embedder.y_proj.fc2` (`weight` `[C, Cy]`, `bias` `[C]`).
     public let captionProjections: [String: [(weight: [Float], bias: [Float]?)]]
     /// `y_embedder.y_proj.fc2`'s `[outputs, inputs]`.
@@ -90,7 +98,13 @@ public final class QuantizedModel: @unchecked Sendable {
         groupOfStep = groups
         let G = plan.stepGroups.count, S = plan.steps
         var settings: [String: LayerSettings] = [:]
-        for l in linears { settings[l.name] = try plan.settings(for: l.name, foldable: SmoothQuant.fold(of: l.name).isFolded) }
+        for l in linears {
+            var s = try plan.settings(for: l.name, foldable: SmoothQuant.fold(of: l.name).isFolded)
+            // A shift is free only where it folds into the modulation rows, and means nothing
+            // without a static encoding.
+            s.shift = s.shift && SmoothQuant.fold(of: l.name) == .modulation && !s.keepFloat && !s.activations.isDynamic
+            settings[l.name] = s
+        }
 
         let widths = Dictionary(uniqueKeysWithValues: linears.map { ($0.name, $0.inputs) })
         func stats(_ layer: String, _ step: Int) throws -> LayerStepStatistics {
@@ -113,14 +127,49 @@ public final class QuantizedModel: @unchecked Sendable {
             return acc
         }
 
+        // The steps sharing each step's static encoding.
+        func pool(_ s: LayerSettings, step: Int) -> ClosedRange<Int> {
+            switch s.activationGranularity {
+            case .step: return step...step
+            case .group: return plan.stepGroups[groups[step]]
+            case .global: return 0...(S - 1)
+            }
+        }
+
+        // 0. Channel shifts per layer and step: the midpoint of each channel's range over the pool.
+        var shifts: [String: [[Float]]] = [:]
+        for l in linears where settings[l.name]!.shift {
+            var byPool: [ClosedRange<Int>: [Float]] = [:]
+            shifts[l.name] = try (0..<S).map { step in
+                let range = pool(settings[l.name]!, step: step)
+                if let z = byPool[range] { return z }
+                let m = try merged(l.name, range)
+                let z = (0..<m.width).map { k in m.channelMinimum[k] <= m.channelMaximum[k] ? (m.channelMinimum[k] + m.channelMaximum[k]) / 2 : 0 }
+                byPool[range] = z
+                return z
+            }
+        }
+
         // 1. Smoothing vectors per layer and group (nil: none).
         var smoothing: [String: [[Float]?]] = [:]
         for l in linears {
             let s = settings[l.name]!
             guard s.smooths, !s.keepFloat, !s.activations.isDynamic else { smoothing[l.name] = Array(repeating: nil, count: G); continue }
+            // max|x − z| per channel over `steps` (z = 0 without a shift).
+            func absMax(_ steps: some Sequence<Int>) throws -> [Float] {
+                guard let z = shifts[l.name] else { return try merged(l.name, steps).channelAbsMax }
+                var out = [Float](repeating: 0, count: l.inputs)
+                for step in steps {
+                    let st = try stats(l.name, step)
+                    for k in 0..<l.inputs where st.channelMinimum[k] <= st.channelMaximum[k] {
+                        out[k] = max(out[k], abs(st.channelMaximum[k] - z[step][k]), abs(st.channelMinimum[k] - z[step][k]))
+                    }
+                }
+                return out
+            }
             func vector(_ steps: some Sequence<Int>, alpha: Double) throws -> [Float]? {
                 guard alpha > 0 else { return nil }
-                return SmoothQuant.smoothing(activationAbsMax: try merged(l.name, steps).channelAbsMax, weight: l.weight,
+                return SmoothQuant.smoothing(activationAbsMax: try absMax(steps), weight: l.weight,
                                              outputs: l.outputs, inputs: l.inputs, alpha: alpha)
             }
             switch s.smoothing {
@@ -165,27 +214,36 @@ public final class QuantizedModel: @unchecked Sendable {
             }
             let ownSets: [[Float]?] = setCount == 1 ? [own[0]] : own
 
-            // 3. Static encodings per step, from the statistics of x / s over the steps sharing them.
+            // 3. Static encodings per step, from the statistics of (x − z) / s over the steps sharing them.
             var encodings: [ActivationEncoding] = []
             if !s.keepFloat && !s.activations.isDynamic {
                 let kind = s.activations.kind
                 var byPool: [ClosedRange<Int>: ActivationEncoding] = [:]
                 for step in 0..<S {
-                    let pool: ClosedRange<Int>
-                    switch s.activationGranularity {
-                    case .step: pool = step...step
-                    case .group: pool = plan.stepGroups[groups[step]]
-                    case .global: pool = 0...(S - 1)
-                    }
+                    let pool = pool(s, step: step)
                     if let e = byPool[pool] { encodings.append(e); continue }
                     let e = try Self.encoding(layer: l.name, steps: pool, stats: stats, smoothing: { ownSets[setCount == 1 ? 0 : groups[$0]] },
-                                              settings: s, kind: kind)
+                                              shift: { shifts[l.name]?[$0] }, settings: s, kind: kind)
                     byPool[pool] = e
                     encodings.append(e)
                 }
             }
+            // 4. The per-step bias a shift needs: W'·(z/s) with the step's weight set, in Double.
+            let shiftBias: [[Float]]? = shifts[l.name].map { z in
+                (0..<S).map { step in
+                    let set = setCount == 1 ? 0 : groups[step]
+                    let w = sets[set].weight, sv = ownSets[set]
+                    let v = (0..<l.inputs).map { Double(z[step][$0]) / Double(sv?[$0] ?? 1) }
+                    return (0..<l.outputs).map { c in
+                        var acc = 0.0
+                        for k in 0..<l.inputs { acc += Double(w[c * l.inputs + k]) * v[k] }
+                        return Float(acc)
+                    }
+                }
+            }
             built.append(QuantizedLayer(name: l.name, outputs: l.outputs, inputs: l.inputs, settings: s, fold: SmoothQuant.fold(of: l.name),
-                                        smoothing: ownSets, weightSets: sets, encodings: encodings, groupOfStep: groups))
+                                        smoothing: ownSets, weightSets: sets, encodings: encodings, channelShift: shifts[l.name],
+                                        shiftBias: shiftBias, groupOfStep: groups))
         }
         layers = built
         index = Dictionary(uniqueKeysWithValues: built.enumerated().map { ($1.name, $0) })
@@ -218,28 +276,38 @@ public final class QuantizedModel: @unchecked Sendable {
         }
         modulationFolds = modulation
         captionProjections = captions
+        var modulationShifts: [String: [(msa: [Float]?, mlp: [Float]?)]] = [:]
+        for block in Set(linears.map { QuantizationPlan.block(of: $0.name) }) {
+            let msa = shifts[block + ".attn.qkv"], mlp = shifts[block + ".mlp.fc1"]
+            guard msa != nil || mlp != nil else { continue }
+            modulationShifts[block] = (0..<S).map { (msa: msa?[$0], mlp: mlp?[$0]) }
+        }
+        self.modulationShifts = modulationShifts
     }
 
     /// The static encoding covering `x / s` over `steps`: min-max from per-channel ranges (exact),
     /// percentile and MSE from the sampled rows.
     static func encoding(layer: String, steps: ClosedRange<Int>, stats: (String, Int) throws -> LayerStepStatistics,
-                         smoothing: (Int) -> [Float]?, settings s: LayerSettings, kind: ActivationEncoding.Kind) throws -> ActivationEncoding {
+                         smoothing: (Int) -> [Float]?, shift: (Int) -> [Float]? = { _ in nil }, settings s: LayerSettings,
+                         kind: ActivationEncoding.Kind) throws -> ActivationEncoding {
         var lo = Float.infinity, hi = -Float.infinity
         var samples: [Float] = []
         for step in steps {
             let st = try stats(layer, step)
-            if let sv = smoothing(step) {
+            let sv = smoothing(step), z = shift(step)
+            if sv != nil || z != nil {
                 for k in 0..<st.width where st.channelMinimum[k] <= st.channelMaximum[k] {
-                    lo = min(lo, st.channelMinimum[k] / sv[k])
-                    hi = max(hi, st.channelMaximum[k] / sv[k])
+                    let zk = z?[k] ?? 0, sk = sv?[k] ?? 1
+                    lo = min(lo, (st.channelMinimum[k] - zk) / sk)
+                    hi = max(hi, (st.channelMaximum[k] - zk) / sk)
                 }
             } else {
                 lo = min(lo, st.minimum)
                 hi = max(hi, st.maximum)
             }
             if s.estimator != .minmax {
-                if let sv = smoothing(step) {
-                    samples += st.reservoir.enumerated().map { $1 / sv[$0 % st.width] }
+                if sv != nil || z != nil {
+                    samples += st.reservoir.enumerated().map { ($1 - (z?[$0 % st.width] ?? 0)) / (sv?[$0 % st.width] ?? 1) }
                 } else {
                     samples += st.reservoir
                 }

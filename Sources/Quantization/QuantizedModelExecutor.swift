@@ -65,6 +65,11 @@ public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable 
         return p
     }
 
+    public func modulationShift(block: String, step: Int?) -> (msa: [Float]?, mlp: [Float]?) {
+        guard let shifts = model.modulationShifts[block] else { return (nil, nil) }
+        return shifts[min(step ?? 0, shifts.count - 1)]
+    }
+
     private func group(_ step: Int?) -> Int { model.groupOfStep[min(step ?? 0, model.groupOfStep.count - 1)] }
 
     public func run(_ layer: BlockLinear, step: Int?, input: UnsafePointer<Float>, rows: Int,
@@ -73,6 +78,15 @@ public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable 
             try layer.float32.forward(input, rows: rows, into: output)
             return
         }
+        try product(q, step: step, input: input, rows: rows, output: output)
+        // A channel shift's per-step bias (the input arrived as x − z, from the folded modulation rows).
+        if let bias = q.shiftBias?[min(step ?? 0, q.shiftBias!.count - 1)] {
+            for r in 0..<rows { for c in 0..<q.outputs { output[r * q.outputs + c] += bias[c] } }
+        }
+    }
+
+    private func product(_ q: QuantizedLayer, step: Int?, input: UnsafePointer<Float>, rows: Int,
+                         output: UnsafeMutablePointer<Float>) throws {
         let set = q.setIndex(step: step)
         if mode == .int8 && q.isStatic {
             // Explicit 1/s, quantization, product and epilogue all run inside oneDNN.

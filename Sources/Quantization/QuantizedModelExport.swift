@@ -12,16 +12,19 @@ import VideoDiT
 /// - `<layer>.act_scale` F32 `[S]`, `<layer>.act_zero_point` I32 `[S]` for static layers, and for
 ///   every quantized layer `<layer>.act_range` I32 `[2]`: the code range (qmin, qmax) — −127…127
 ///   for int8, 0…255 for uint8; a quantized layer without `act_scale` is dynamic (per token);
-/// - `<block>.modulation` F32 `[S, 6, C]`: the per-step modulation rows with `1/s` folded in
-///   (shift, scale, gate of attention, then of the MLP; the model adds `1 + scale`);
+/// - `<layer>.bias_shift` F32 `[S, C]` for a layer with a channel shift (`attn.qkv`, `mlp.fc1`):
+///   per step, `W'·(z/s)`, added to the product's output with the bias;
+/// - `<block>.modulation` F32 `[S, 6, C]`: the per-step modulation rows with `1/s` and any channel
+///   shift folded in (shift, scale, gate of attention, then of the MLP; the model adds `1 + scale`);
 /// - `<block>.caption_projection.w<g>.weight` / `.bias`: the block's folded `y_proj.fc2`;
 /// - `step_group` I32 `[S]`.
 /// The bytes depend only on the model, the statistics and the plan, so rebuilding reproduces them.
 /// `QuantizedModelFile` reads the file back.
 public enum QuantizedModelExport {
-    public static let format = "stsq-quantized/3"
-    /// Formats this build reads: /2 stored every integer weight as I8; /3 packs 4-bit weights.
-    public static let readableFormats = ["stsq-quantized/2", format]
+    public static let format = "stsq-quantized/4"
+    /// Formats this build reads: /2 stored every integer weight as I8; /3 packs 4-bit weights;
+    /// /4 adds per-step `bias_shift` (channel shifts).
+    public static let readableFormats = ["stsq-quantized/2", "stsq-quantized/3", format]
 
     /// Writes `quantized.safetensors` then `plan.json` into `directory`, each atomically. The
     /// quantized file records the FNV-1a of the plan's bytes (`plan_fnv1a`), so a pair from two
@@ -107,7 +110,7 @@ public enum QuantizedModelExport {
             if name.contains(".caption_projection.") { d.captionProjections += bytes; continue }
             switch kind {
             case "weight": if q[String(name.split(separator: ".").dropLast(2).joined(separator: "."))]?.isQuantized == true { d.integerWeights += bytes } else { d.floatWeights += bytes }
-            case "weight_scale", "weight_zero_point", "bias": d.weightScalesAndBiases += bytes
+            case "weight_scale", "weight_zero_point", "bias", "bias_shift": d.weightScalesAndBiases += bytes
             case "input_multiplier": d.inputMultipliers += bytes
             case "act_scale", "act_zero_point", "act_range": d.activationEncodings += bytes
             case "modulation": d.modulationTables += bytes
@@ -150,6 +153,9 @@ public enum QuantizedModelExport {
                 w.add(layer.name + ".act_scale", Tensor(shape: [S], scalars: layer.encodings.map(\.scale)))
                 w.add(layer.name + ".act_zero_point", dtype: .i32, shape: [S], elements: layer.encodings.map(\.zeroPoint))
             }
+            if let bias = layer.shiftBias {
+                w.add(layer.name + ".bias_shift", Tensor(shape: [S, layer.outputs], scalars: Array(bias.joined())))
+            }
             if layer.isQuantized {
                 let codes = layer.settings.activations.kind.codes
                 w.add(layer.name + ".act_range", dtype: .i32, shape: [2], elements: [codes.lowerBound, codes.upperBound])
@@ -161,8 +167,9 @@ public enum QuantizedModelExport {
             var table: [Float] = []
             for step in 0..<S {
                 var r = perStep[step][b].rows
-                if let fold = q.modulationFolds[block]?[q.groupOfStep[step]] {
-                    SmoothingFolds.fold(&r, offset: 0, width: C, msa: fold.msa, mlp: fold.mlp)
+                let fold = q.modulationFolds[block]?[q.groupOfStep[step]], shift = q.modulationShifts[block]?[step]
+                if fold != nil || shift != nil {
+                    SmoothingFolds.fold(&r, offset: 0, width: C, msa: fold?.msa, mlp: fold?.mlp, msaShift: shift?.msa, mlpShift: shift?.mlp)
                 }
                 table += r
             }
@@ -199,6 +206,9 @@ public enum QuantizedModelExport {
                 line += " · α=\(s.alpha) ignored (\(s.activations.isDynamic ? "dynamic activations" : "kept in float"))"
             } else if l.weightSets.count > 1 {
                 line += " · \(l.weightSets.count) weight sets (a consumer's time-step-wise 1/s is folded into its rows)"
+            }
+            if l.channelShift != nil {
+                line += " · channel shift per \(s.activationGranularity.rawValue) (z folded into the modulation shift row, W·z/s into a per-step bias)"
             }
             if let db = sqnr[l.name] { line += String(format: " · local SQNR %.1f dB", db) }
             lines.append(line)

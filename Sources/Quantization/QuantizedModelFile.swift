@@ -1,7 +1,7 @@
 import Tensors
 import VideoDiT
 
-/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/3` or /2, written by
+/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/4`, /3 or /2, written by
 /// `QuantizedModelExport`): everything a runtime needs besides the checkpoint's own float layers —
 /// integer weights with their scales and zero points, folded biases, explicit `1/s` multipliers,
 /// per-step activation encodings, per-step modulation tables and per-block caption projections.
@@ -21,6 +21,8 @@ public struct QuantizedModelFile: Sendable {
         public let dynamic: Bool
         /// The activation code range (`act_range`): symmetric int8 or asymmetric uint8.
         public let activationKind: ActivationEncoding.Kind
+        /// With a channel shift: per step `[S·C]`, `W'·(z/s)` added to the product's output.
+        public let shiftBias: [Float]?
     }
 
     /// One weight set: integer weights (or, for a layer kept in float, folded float weights).
@@ -148,8 +150,12 @@ public struct QuantizedModelFile: Sendable {
                     throw reader.error("\(linear.name).w\(g).weight_scale", "weight scales must be positive and finite")
                 }
             }
+            let shiftBias = try reader.optionalFloats("\(linear.name).bias_shift", shape: [S, C])
+            guard shiftBias == nil || (quantized && !dynamic) else {
+                throw reader.error("\(linear.name).bias_shift", "a channel shift belongs to a static quantized layer only")
+            }
             layers[linear.name] = Layer(name: linear.name, outputs: C, inputs: K, weightSets: sets, encodings: encodings, dynamic: dynamic,
-                                        activationKind: activationKind)
+                                        activationKind: activationKind, shiftBias: shiftBias)
         }
         self.layers = layers
 

@@ -103,4 +103,8 @@ extension CapturingExecutor: FoldingExecutor {
     public func modulationTable(block: String, step: Int?) -> [Float]? {
         (inner as? FoldingExecutor)?.modulationTable(block: block, step: step)
     }
+
+    public func modulationShift(block: String, step: Int?) -> (msa: [Float]?, mlp: [Float]?) {
+        (inner as? FoldingExecutor)?.modulationShift(block: block, step: step) ?? (nil, nil)
+    }
 }

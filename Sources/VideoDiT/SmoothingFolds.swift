@@ -19,20 +19,30 @@ public protocol FoldingExecutor: LinearExecutor {
     /// model's per-step table, used for every sample of the batch instead of computing the rows
     /// from the timestep; nil (the default) to compute them and fold `modulationFold`.
     func modulationTable(block: String, step: Int?) -> [Float]?
+    /// A channel shift `z` `[C]` (Outlier Suppression+) subtracted from the input of `attn.qkv`
+    /// (`msa`) and of `fc1` (`mlp`) at `step`, before their `1/s`: folded into the shift row as
+    /// `(shift − z)/s`; nil for none. The linear adds `W·z` back through its per-step bias.
+    func modulationShift(block: String, step: Int?) -> (msa: [Float]?, mlp: [Float]?)
 }
 
 extension FoldingExecutor {
     public func modulationTable(block: String, step: Int?) -> [Float]? { nil }
+    public func modulationShift(block: String, step: Int?) -> (msa: [Float]?, mlp: [Float]?) { (nil, nil) }
 }
 
 public enum SmoothingFolds {
-    /// Folds `1/s` into one sample's modulation rows `mod[offset ..< offset + 6C]` (rows 0/1 feed
-    /// the attention input, 3/4 the MLP input): `shift/s` and `(1 + scale)/s − 1`.
-    public static func fold(_ mod: inout [Float], offset: Int, width C: Int, msa: [Float]?, mlp: [Float]?) {
-        for (inverse, shiftRow) in [(msa, 0), (mlp, 3)] {
-            guard let inverse else { continue }
-            precondition(inverse.count == C, "modulation fold has \(inverse.count) values, expected \(C)")
+    /// Folds `1/s` and a channel shift `z` into one sample's modulation rows `mod[offset ..< offset + 6C]`
+    /// (rows 0/1 feed the attention input, 3/4 the MLP input): `(shift − z)/s` and `(1 + scale)/s − 1`,
+    /// so the modulated input becomes `(x − z)/s`. A nil `1/s` is 1, a nil `z` is 0.
+    public static func fold(_ mod: inout [Float], offset: Int, width C: Int, msa: [Float]?, mlp: [Float]?,
+                            msaShift: [Float]? = nil, mlpShift: [Float]? = nil) {
+        for (inverse, z, shiftRow) in [(msa, msaShift, 0), (mlp, mlpShift, 3)] {
+            guard inverse != nil || z != nil else { continue }
+            precondition(inverse.map { $0.count == C } ?? true && z.map { $0.count == C } ?? true,
+                         "modulation fold has \(inverse?.count ?? z?.count ?? 0) values, expected \(C)")
             let shift = offset + shiftRow * C, scale = shift + C
+            if let z { for i in 0..<C { mod[shift + i] -= z[i] } }
+            guard let inverse else { continue }
             for i in 0..<C {
                 mod[shift + i] *= inverse[i]
                 mod[scale + i] = (1 + mod[scale + i]) * inverse[i] - 1
@@ -50,8 +60,11 @@ public enum SmoothingFolds {
         }
         var mod = Array(rows.joined())
         let folds = folding?.modulationFold(block: block, step: step) ?? (msa: nil, mlp: nil)
-        guard folds.msa != nil || folds.mlp != nil else { return mod }
-        for b in 0..<rows.count { fold(&mod, offset: b * 6 * C, width: C, msa: folds.msa, mlp: folds.mlp) }
+        let shifts = folding?.modulationShift(block: block, step: step) ?? (msa: nil, mlp: nil)
+        guard folds.msa != nil || folds.mlp != nil || shifts.msa != nil || shifts.mlp != nil else { return mod }
+        for b in 0..<rows.count {
+            fold(&mod, offset: b * 6 * C, width: C, msa: folds.msa, mlp: folds.mlp, msaShift: shifts.msa, mlpShift: shifts.mlp)
+        }
         return mod
     }
 

@@ -70,7 +70,7 @@ private let sharedExportFixture = Result { try ExportFixture() }
 
 private func alpha(_ value: Double) -> (inout LayerSettings) -> Void { { $0.alpha = value } }
 
-@Test(arguments: ["ASQ", "TSQ 2 groups", "asymmetric W, uint8", "group scales, float and dynamic layers"])
+@Test(arguments: ["ASQ", "TSQ 2 groups", "asymmetric W, uint8", "group scales, float and dynamic layers", "channel shift, TSQ 2 groups"])
 func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws {
     let f = try sharedExportFixture.get()
     let explicit = explicitLayerOverrides(f.fixture.model, alpha: 0.5)
@@ -79,6 +79,7 @@ func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws 
     case "ASQ": plan = f.plan(alpha(0.5), layers: explicit)
     case "TSQ 2 groups": plan = f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep }, groups: 2, layers: explicit)
     case "asymmetric W, uint8": plan = f.plan({ $0.alpha = 0.5; $0.weightSymmetric = false; $0.activations = .uint8 }, layers: explicit)
+    case "channel shift, TSQ 2 groups": plan = f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep; $0.shift = true }, groups: 2, layers: explicit)
     default:
         plan = f.plan({ $0.alpha = 0.5; $0.activationGranularity = .group }, groups: 2, layers: [
             ("spatial_blocks.0.attn.qkv", .object([("keep_fp", .bool(true))])),        // float, V rows folded
@@ -94,6 +95,9 @@ func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws 
     for (step, (a, b)) in zip(got, expected).enumerated() {
         let i = zip(a, b).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern }?.offset
         #expect(i == nil, "\(variant), step \(step): the file's model differs at \(i ?? 0): \(a[i ?? 0]) vs \(b[i ?? 0])")
+    }
+    if variant.hasPrefix("channel shift") {
+        #expect(file.layers["spatial_blocks.0.mlp.fc1"]?.shiftBias?.count == 3 * 512 && file.layers["spatial_blocks.0.mlp.fc2"]?.shiftBias == nil)
     }
     if variant.hasPrefix("group") {
         #expect(file.layers["spatial_blocks.0.attn.qkv"]?.weightSets[0].floatWeight != nil)

@@ -300,3 +300,27 @@ private func expectRowsQuantizedAsReference(_ q: QuantizedModel, _ linear: Block
     #expect(try merged.settings(for: "spatial_blocks.0.attn.qkv", foldable: true).groupAlpha == [0.2])
     try merged.validate(layerNames: ["spatial_blocks.0.attn.qkv", "spatial_blocks.0.attn.proj"])
 }
+
+/// `shift` round-trips through a plan's JSON (written only when on, so plans without it keep their
+/// bytes), and a layer entry asking a shift where it cannot fold is refused naming the field.
+@Test func theShiftSettingRoundTripsAndIsRefusedWhereItCannotFold() throws {
+    let key = CalibrationCache.Key(checkpointHash: "h", prompts: ["p"], sampler: "rflow", steps: 1, cfgScale: 1, seeds: [0])
+    var plan = QuantizationPlan(checkpointHash: "h", architecture: "STDiT3", calibration: key, timesteps: [1000], stepGroups: [0...0],
+                                layers: [("spatial_blocks.0.mlp.fc1", .object([("shift", .bool(true))]))])
+    #expect(!QuantizationPlan.json(of: LayerSettings()).serialized(pretty: false).contains("shift"))
+    let reread = try QuantizationPlan(json: try JSONValue.parse(plan.json.serialized(pretty: true)), source: "p.json")
+    #expect(reread == plan)
+    #expect(try reread.settings(for: "spatial_blocks.0.mlp.fc1", foldable: true).shift)
+    #expect(try !reread.settings(for: "spatial_blocks.0.attn.qkv", foldable: true).shift)
+    let names = ["spatial_blocks.0.mlp.fc1", "spatial_blocks.0.mlp.fc2"]
+    try plan.validate(layerNames: names)
+    plan.layers = [("spatial_blocks.0.mlp.fc2", .object([("shift", .bool(true))]))]
+    do {
+        try plan.validate(layerNames: names)
+        Issue.record("a shift on fc2 was accepted")
+    } catch let e as PlanError {
+        #expect(e.description.hasPrefix("layers.\"spatial_blocks.0.mlp.fc2\".shift: a channel shift folds only into the modulation rows"))
+    }
+    plan.layers = [("spatial_blocks.0.mlp.fc1", .object([("shift", .string("yes"))]))]
+    #expect(throws: PlanError.self) { try plan.validate(layerNames: names) }
+}

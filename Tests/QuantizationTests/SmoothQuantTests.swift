@@ -209,3 +209,64 @@ func int8AndFakeQuantAgreeOnASmoothedPlan(activations: LayerSettings.Activations
         try AlphaSearch.curve(block: block, group: 1, model: f.model, statistics: f.statistics, plan: f.plan({ $0.alpha = 0.5 }), grid: grid)
     }
 }
+
+/// A channel shift (Outlier Suppression+) is exact algebra too: `z` folded into the modulation
+/// shift row and `W'·(z/s)` added as a per-step bias give the original model's output at every
+/// step (tolerance as `foldedFloatModelEqualsTheOriginal`), with and without smoothing, and only
+/// `attn.qkv`/`mlp.fc1` take it (a default `shift` leaves the other layers alone).
+@Test(arguments: [(0.0, LayerSettings.Smoothing.aggregated), (0.6, .aggregated), (0.6, .timestep)])
+func aChannelShiftFoldsExactly(alpha: Double, smoothing: LayerSettings.Smoothing) throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let plan = f.plan({ $0.alpha = alpha; $0.smoothing = smoothing; $0.shift = true }, layers: explicitLayerOverrides(f.model, alpha: alpha))
+    let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    for layer in quantized.layers {
+        let shifted = layer.name.hasSuffix(".attn.qkv") || layer.name.hasSuffix(".mlp.fc1")
+        #expect((layer.channelShift != nil) == shifted && (layer.shiftBias != nil) == shifted, "\(layer.name)")
+    }
+    #expect(quantized.modulationShifts.count == 8)
+    try expectFoldedModelEqualsTheOriginal(quantized, f)
+}
+
+/// The shift is each channel's range midpoint at that step, and the step's static encoding covers
+/// exactly the shifted, smoothed range: `max_k max(|max_k − z_k|, |min_k − z_k|) / s_k`, symmetric.
+@Test func aShiftedLayersEncodingCoversItsHalfRanges() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let name = "temporal_blocks.0.mlp.fc1"
+    let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5; $0.shift = true })
+    let layer = try #require(quantized[name]), s = try #require(layer.smoothing[0])
+    let plain = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan { $0.alpha = 0.5 })[name]!
+    for step in 0..<3 {
+        let st = f.statistics[name]![step]!
+        let z = try #require(layer.channelShift?[step])
+        #expect(z == (0..<st.width).map { (st.channelMinimum[$0] + st.channelMaximum[$0]) / 2 })
+        let hi = (0..<st.width).map { k in max(abs(st.channelMaximum[k] - z[k]), abs(st.channelMinimum[k] - z[k])) / s[k] }.max()!
+        let e = layer.encoding(step: step)
+        #expect(abs(e.scale - hi / 127) <= hi / 127 * 1e-6, "step \(step)")
+        // Centred, the range is narrower than the one-sided one it replaces.
+        #expect(e.scale < plain.encoding(step: step).scale, "step \(step)")
+    }
+    // The local SQNR measures the layer on its input as the folds deliver it, (x − z)/s: the
+    // narrower range shows as a better figure, not as the clipping of uncentred rows.
+    let shiftedPlan = f.plan { $0.alpha = 0.5; $0.shift = true }, plainPlan = f.plan { $0.alpha = 0.5 }
+    let withShift = try LayerSQNR.local(try QuantizedModel(model: f.model, statistics: f.statistics, plan: shiftedPlan), model: f.model,
+                                        statistics: f.statistics, mode: .fakeQuant, layers: [name])[name]!
+    let without = try LayerSQNR.local(try QuantizedModel(model: f.model, statistics: f.statistics, plan: plainPlan), model: f.model,
+                                      statistics: f.statistics, mode: .fakeQuant, layers: [name])[name]!
+    #expect(withShift > without, "\(withShift) dB with the shift, \(without) dB without")
+}
+
+/// The int8 path and the fake-quant reference agree on shifted layers as on any other (bound of
+/// `OneEvaluationCheck.agreement`): both add the same per-step bias after the product.
+@Test func int8AndFakeQuantAgreeWithAChannelShift() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let plan = f.plan({ $0.alpha = 0.5; $0.shift = true; $0.activations = .uint8 }, layers: explicitLayerOverrides(f.model, alpha: 0.5))
+    let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    let capture = CapturingExecutor(pattern: "*", inner: QuantizedModelExecutor(model: quantized, mode: .float))
+    _ = try f.model.forward(f.inputs, executor: capture, step: 1)
+    let fake = QuantizedModelExecutor(model: quantized, mode: .fakeQuant), int8 = QuantizedModelExecutor(model: quantized, mode: .int8)
+    for layer in f.model.blockLinears where layer.name.hasSuffix(".mlp.fc1") || layer.name.hasSuffix(".attn.qkv") {
+        let c = capture.captures.first { $0.layer == layer.name }!
+        let a = try OneEvaluationCheck.agreement(of: layer, in: quantized, step: 1, input: c.input, rows: c.rows, fake: fake, int8: int8)
+        #expect(a.passed, "\(layer.name): max|Δ| \(a.worst) > bound \(a.bound)")
+    }
+}
