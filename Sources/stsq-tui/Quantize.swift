@@ -21,8 +21,19 @@ struct Plan: ParsableCommand {
     @Option(help: "SmoothQuant α for the foldable layers of every block (0 disables).") var alpha = 0.0
     @Option(help: "Smoothing: aggregated or timestep.") var smoothing = "aggregated"
     @Option(help: "Number of step groups (equal, contiguous).") var groups = 1
+    @Flag(help: "Channel shift per step on attn.qkv and mlp.fc1: centre each input channel on its calibrated range's midpoint (folded into the modulation rows and a per-step bias).")
+    var shift = false
+    @Flag(help: "With --auto: also search the range estimator per layer (min-max, percentile, MSE); on the demo model this lowered video PSNR.")
+    var autoEstimators = false
     @Flag(help: "Choose α per block by search (grid 0…1 step 0.05, local error of the block's linears on the calibration rows); calibrates first if needed.")
     var autoAlpha = false
+    @Flag(help: "Search each block's α (per step group with --smoothing timestep), the explicit layers' α and int8/uint8 per layer, scored on the block's output on FP trajectories of calibration prompts; prints a per-block report with held-out figures.")
+    var auto = false
+    @Option(help: "With --auto: only these blocks are searched (comma-separated, e.g. temporal_blocks.2); the others keep the options' settings.")
+    var autoBlocks: String?
+    @Option(help: "With --auto: the α values tried, comma-separated.") var autoGrid = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"
+    @Option(help: "With --auto: calibration prompts (the first N) whose trajectories the search fits on.") var autoPrompts = 1
+    @Option(help: "With --auto: calibration prompts (the last N) scored only, never searched on.") var heldOutPrompts = 1
 
     func run() throws {
         try reportingErrors {
@@ -31,11 +42,13 @@ struct Plan: ParsableCommand {
             let settings: JSONValue = .object([("weight_bits", .int(weightBits)),
                                                ("weight_symmetric", .bool(!asymmetricWeights)), ("activations", .string(activations)),
                                                ("activation_granularity", .string(granularity)), ("estimator", .string(estimator)),
-                                               ("alpha", .double(alpha)), ("smoothing", .string(smoothing))])
+                                               ("alpha", .double(alpha)), ("smoothing", .string(smoothing)), ("shift", .bool(shift))])
             var defaults = LayerSettings()
             do { try QuantizationPlan.applySettings(settings, to: &defaults, path: "options") } catch let e as PlanError { throw ValidationError(e.description) }
             guard groups >= 1 else { throw ValidationError("--groups must be at least 1") }
             var plan = setup.plan(defaults: defaults, groups: groups)
+            guard !(auto && autoAlpha) else { throw ValidationError("--auto and --auto-alpha are two searches: choose one") }
+            if auto { plan = try autoPlan(plan, setup: setup) }
             if autoAlpha {
                 let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
                 let start = monotonicSeconds()
@@ -57,6 +70,59 @@ struct Plan: ParsableCommand {
             try AtomicFile.write(Array(plan.json.serialized(pretty: true).utf8), to: out)
             print("wrote \(out) (\(plan.steps) steps, \(plan.stepGroups.count) step groups, calibration \(plan.calibration.digest))")
         }
+    }
+}
+
+extension Plan {
+    /// `--auto`: records block inputs on FP trajectories, runs `AutoPlanSearch`, prints its report.
+    func autoPlan(_ plan: QuantizationPlan, setup: QuantizationSetup) throws -> QuantizationPlan {
+        let prompts = setup.key.prompts
+        guard autoPrompts >= 1 else { throw ValidationError("--auto-prompts must be at least 1") }
+        guard heldOutPrompts >= 0, autoPrompts + heldOutPrompts <= prompts.count else {
+            throw ValidationError("--auto-prompts \(autoPrompts) + --held-out-prompts \(heldOutPrompts) exceed the \(prompts.count) calibration prompts")
+        }
+        let grid = try autoGrid.split(separator: ",").map { text -> Double in
+            guard let a = Double(text.trimmingCharacters(in: .whitespaces)), (0...1).contains(a) else {
+                throw ValidationError("--auto-grid: \"\(text)\" is not an α in [0, 1]")
+            }
+            return a
+        }
+        guard !grid.isEmpty else { throw ValidationError("--auto-grid is empty") }
+        let blocks = try autoBlocks.map { list in
+            let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            for name in names where !setup.model.blockNames.contains(name) {
+                throw ValidationError("--auto-blocks: \(name) is not a block of \(setup.path) (blocks: \(setup.model.blockNames.joined(separator: ", ")))")
+            }
+            return Set(names)
+        }
+        let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
+        let start = monotonicSeconds()
+        func record(_ chosen: ArraySlice<String>) throws -> [BlockInput] {
+            try AutoPlanSearch.recordBlockInputs(model: setup.model, conditions: chosen.map { try setup.encoder.encode([$0]) },
+                                                 seed: setup.key.seeds[0], schedule: setup.schedule, cfgScale: setup.cfgScale,
+                                                 fps: setup.fps, size: setup.size)
+        }
+        var search = try AutoPlanSearch(model: setup.model, statistics: statistics, fit: try record(prompts.prefix(autoPrompts)),
+                                        heldOut: try record(prompts.suffix(heldOutPrompts)))
+        search.alphaGrid = grid
+        search.blocks = blocks
+        search.searchEstimators = autoEstimators
+        FileHandleStderr.write(String(format: "recorded block inputs of %d + %d prompts × %d steps in %.1f s\n", autoPrompts, heldOutPrompts,
+                                      plan.steps, monotonicSeconds() - start))
+        let result = try search.run(from: plan) { done, total in
+            FileHandleStderr.write(String(format: "\rsearching: block %d/%d, %.0f s", done, total, monotonicSeconds() - start))
+        }
+        FileHandleStderr.write("\n")
+        print(String(format: "auto plan in %.1f s: per block, the output error ‖out_q − out_fp‖² / ‖out_fp − in‖² as SQNR dB, before → after", monotonicSeconds() - start))
+        print("(fit: the first \(autoPrompts) calibration prompts' trajectories; held out: the last \(heldOutPrompts), never searched on)")
+        func dB(_ e: Double) -> String { e > 0 ? String(format: "%5.1f", -10 * log10(e)) : "  inf" }
+        for r in result.reports {
+            print("  \(r.block.padding(toLength: 18, withPad: " ", startingAt: 0)) fit \(dB(r.fitBefore)) → \(dB(r.fitAfter))   held out \(dB(r.heldOutBefore)) → \(dB(r.heldOutAfter))   \(r.choices)")
+            let alone = r.layerErrors.sorted { $0.error > $1.error }.prefix(3)
+                .map { "\($0.layer.dropFirst(r.block.count + 1)) \(dB($0.error).trimmingCharacters(in: .whitespaces))" }
+            if !alone.isEmpty { print("      alone (SQNR dB of the block with one layer quantized, lowest first): \(alone.joined(separator: ", "))") }
+        }
+        return result.plan
     }
 }
 

@@ -179,3 +179,30 @@ struct QuantizeWorkspace {
     #expect(FileManager.default.contents(atPath: w.directory + "/a/quantized.safetensors")
             == FileManager.default.contents(atPath: w.directory + "/b/quantized.safetensors"))
 }
+
+/// `plan --auto` on one block: a report line per searched block with fit and held-out figures and
+/// the layer that holds the most error, entries for that block only, and a plan `quantize` takes.
+/// A block the model does not have is refused before anything runs, naming it.
+@Test func planAutoSearchesTheNamedBlockAndReportsHeldOutFigures() throws {
+    let w = try QuantizeWorkspace(arguments: ["--alpha", "0.5", "--auto", "--auto-blocks", "temporal_blocks.1", "--auto-grid", "0,1",
+                                              "--auto-prompts", "1", "--held-out-prompts", "1"])
+    let json = try w.planJSON()
+    let blocks = try #require(json["blocks"] as? [String: Any]), layers = try #require(json["layers"] as? [String: Any])
+    #expect(Set(blocks.keys).isSubset(of: ["temporal_blocks.1"]) && layers.keys.allSatisfy { $0.hasPrefix("temporal_blocks.1.") })
+    let quantized = try w.quantize(w.plan, out: w.directory + "/q")
+    #expect(quantized.status == 0, "\(quantized.stderr)")
+    let again = try runTool(["plan", "--calibration-prompts", w.directory + "/prompts.txt", "--steps", "2", "--cache-directory", w.cache,
+                             "--out", w.directory + "/again.json", "--alpha", "0.5", "--auto", "--auto-blocks", "temporal_blocks.1",
+                             "--auto-grid", "0,1", "--auto-prompts", "1", "--held-out-prompts", "1"])
+    #expect(again.status == 0, "\(again.stderr)")
+    let report = again.stdout.split(separator: "\n").map(String.init)
+    let line = try #require(report.first { $0.contains("temporal_blocks.1") && $0.contains("held out") }, "\(again.stdout)")
+    #expect(line.contains("fit") && line.contains("→") && line.contains("α "))
+    #expect(report.contains { $0.contains("alone (SQNR dB") })
+    #expect(!report.contains { $0.contains("spatial_blocks.0 ") })
+    #expect(try Data(contentsOf: URL(fileURLWithPath: w.directory + "/again.json")) == Data(contentsOf: URL(fileURLWithPath: w.plan)),
+            "the search is deterministic")
+    let wrong = try runTool(["plan", "--calibration-prompts", w.directory + "/prompts.txt", "--steps", "2", "--cache-directory", w.cache,
+                             "--out", w.directory + "/x.json", "--auto", "--auto-blocks", "blocks.9"])
+    #expect(wrong.status != 0 && wrong.stderr.contains("blocks.9 is not a block"), "\(wrong.stderr)")
+}

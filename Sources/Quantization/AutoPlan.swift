@@ -1,0 +1,275 @@
+import Foundation
+import Tensors
+import VideoDiT
+
+/// `plan --auto` (QUANTIZATION.md, "Automatic α"; issue 14): a per-block search over the static
+/// choices a plan offers, scored on the **block's output** rather than on its linears one by one.
+///
+/// Every block is run alone (`STDiT3.replay`) on its FP inputs — recorded along FP sampling
+/// trajectories of a few calibration prompts — under each candidate plan, and compared with its FP
+/// output. The error is `Σ‖out_q − out_fp‖² / Σ‖out_fp − in‖²`: quantization noise against the
+/// block's own update (the residual stream it adds to), so it sees how the block's linears,
+/// attention and GELU interact. Blocks are independent under this measure (FP inputs), so the
+/// search is one greedy pass per block:
+/// 0. a channel shift (`shift`) on or off for `attn.qkv` and `mlp.fc1`, at the starting α;
+/// 1. the block's α (its foldable layers) over `alphaGrid` — per step group with time-step-wise
+///    smoothing (scored on that group's steps), else one α for all steps;
+/// 2. each layer's own α, the same way: the explicit-multiplier layers (`cross_attn.q_linear`,
+///    `mlp.fc2`) take none from the block, and the folded ones each fold alone, so need not share it;
+/// 3. each static layer's activation code: symmetric int8 or asymmetric uint8;
+/// 4. each static layer's range estimator: min-max, percentile or MSE (per step, from its rows).
+/// A move is kept only when it lowers the error on the fitting inputs. The held-out inputs (other
+/// prompts' trajectories) are scored before and after, never searched on.
+/// Candidates run the fake-quant reference, which equals the int8 path up to float rounding, so
+/// the choice does not depend on the CPU's ISA.
+public struct AutoPlanSearch: Sendable {
+    /// One block's outcome.
+    public struct BlockReport: Sendable {
+        public let block: String
+        /// What the search set, e.g. `α 0.40 · q_linear α 0.60 · fc2 α 0.50 uint8`.
+        public let choices: String
+        /// Relative output error (see the type's doc) of the starting plan and of the result.
+        public let fitBefore, fitAfter, heldOutBefore, heldOutAfter: Double
+        /// Candidate plans scored.
+        public let candidates: Int
+        /// Under the chosen plan, per layer of the block (model order), the block's output error
+        /// with that layer alone quantized: where the remaining error comes from.
+        public let layerErrors: [(layer: String, error: Double)]
+    }
+
+    public let model: STDiT3
+    public let statistics: [String: [Int: LayerStepStatistics]]
+    /// Block inputs the search fits on, and the ones it only reports.
+    public let fit: [BlockInput]
+    public let heldOut: [BlockInput]
+    public var alphaGrid: [Double] = (0...10).map { Double($0) / 10 }
+    /// Whether step 3 (int8 / uint8 per layer) runs.
+    public var searchActivationCodes = true
+    /// Whether step 0 (channel shift on or off for `attn.qkv` and `mlp.fc1`) runs.
+    public var searchShifts = true
+    /// Whether step 4 (min-max / percentile / MSE per layer) runs; off by default: on the demo
+    /// model it improved the blocks' output error yet lost 3.9 dB of video PSNR (docs/results.md).
+    public var searchEstimators = false
+    /// Only these blocks are searched (nil: all); the others keep the starting plan's settings.
+    public var blocks: Set<String>?
+
+    private let fitReference: [[Float]]
+    private let heldOutReference: [[Float]]
+
+    /// `fit`/`heldOut`: block inputs recorded on FP trajectories (`recordBlockInputs`).
+    public init(model: STDiT3, statistics: [String: [Int: LayerStepStatistics]], fit: [BlockInput], heldOut: [BlockInput]) throws {
+        self.model = model
+        self.statistics = statistics
+        self.fit = fit
+        self.heldOut = heldOut
+        let fp = Float32Executor()
+        fitReference = try fit.map { try model.replay($0, executor: fp) }
+        heldOutReference = try heldOut.map { try model.replay($0, executor: fp) }
+    }
+
+    /// Samples `conditions` (one prompt each, batched) from `seed`'s noise in FP with `sampler`
+    /// and returns every block's input at every step.
+    public static func recordBlockInputs(model: STDiT3, conditions: [TextCondition], seed: UInt64, schedule: RectifiedFlowSchedule,
+                                         cfgScale: Float, fps: Float, size: [Int]) throws -> [BlockInput] {
+        guard !conditions.isEmpty else { return [] }
+        let recorder = BlockInputRecorder()
+        var generator = NoiseGenerator(seed: seed)
+        let noise = generator.gaussian(shape: [conditions.count, model.config.inChannels] + size)
+        let joined = TextCondition(embeddings: Tensor(shape: [conditions.count] + Array(conditions[0].embeddings.shape.dropFirst()),
+                                                      scalars: conditions.flatMap(\.embeddings.scalars)),
+                                   mask: conditions.flatMap(\.mask))
+        let pixelScale: Float = model.config.inChannels == 3 ? 1 : 8
+        _ = try RectifiedFlowSampler(model: model, cfgScale: cfgScale, fps: fps)
+            .sample(noise: noise, condition: joined, schedule: schedule, height: Float(size[1]) * pixelScale,
+                    width: Float(size[2]) * pixelScale, executor: recorder)
+        return recorder.inputs
+    }
+
+    /// Relative output error of `block` under `plan` over the recorded inputs at `steps` (all when nil).
+    public func error(of block: String, plan: QuantizationPlan, steps: Set<Int>? = nil, heldOut: Bool = false) throws -> Double {
+        let inputs = heldOut ? self.heldOut : fit
+        let references = heldOut ? heldOutReference : fitReference
+        let q = try QuantizedModel(model: model, statistics: statistics, plan: Self.only(block, of: plan, model: model))
+        let executor = QuantizedModelExecutor(model: q, mode: .fakeQuant)
+        var signal = 0.0, noise = 0.0
+        for (input, reference) in zip(inputs, references) where input.name == block && (steps?.contains(input.step ?? 0) ?? true) {
+            let out = try model.replay(input, executor: executor)
+            for i in out.indices {
+                let d = Double(out[i]) - Double(reference[i]), u = Double(reference[i]) - Double(input.hidden[i])
+                noise += d * d
+                signal += u * u
+            }
+        }
+        return signal > 0 ? noise / signal : 0
+    }
+
+    /// `plan` with every other block kept in float: the candidate model builds only what the
+    /// scored block runs (its error does not depend on the other blocks, whose inputs are recorded).
+    static func only(_ block: String, of plan: QuantizationPlan, model: STDiT3) -> QuantizationPlan {
+        var p = plan
+        let order = model.blockNames
+        for other in order where other != block {
+            p.blocks = QuantizationPlan.entries(p.blocks, setting: "keep_fp", to: .bool(true), of: other, order: order)
+        }
+        p.layers = p.layers.filter { QuantizationPlan.block(of: $0.0) == block }
+        return p
+    }
+
+    /// Runs the search from `plan`; returns the chosen plan and one report per block (model order).
+    /// `progress(done, total)` follows the blocks.
+    public func run(from plan: QuantizationPlan, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (plan: QuantizationPlan, reports: [BlockReport]) {
+        var p = plan
+        var reports: [BlockReport] = []
+        let blocks = model.blockNames, searched = blocks.filter { self.blocks?.contains($0) ?? true }
+        let layerOrder = model.blockLinears.map(\.name)
+        let groups = plan.stepGroups
+        for (done, block) in searched.enumerated() {
+            let before = (fit: try error(of: block, plan: p), held: try error(of: block, plan: p, heldOut: true))
+            var candidates = 0
+            let settings = try p.blockSettings(block)
+            guard !settings.keepFloat else {
+                reports.append(BlockReport(block: block, choices: "kept in float", fitBefore: before.fit, fitAfter: before.fit,
+                                           heldOutBefore: before.held, heldOutAfter: before.held, candidates: 0, layerErrors: []))
+                progress(done + 1, searched.count)
+                continue
+            }
+            let perGroup = settings.smoothing == .timestep && groups.count > 1
+            let passes: [Int?] = perGroup ? groups.indices.map { $0 } : [nil]
+            let layers = layerOrder.filter { QuantizationPlan.block(of: $0) == block }
+
+            // Keeps the grid value of least error for one α setting (the current one on a tie).
+            func searchAlpha(current: Double, steps: Set<Int>?, apply: (Double) -> QuantizationPlan) throws {
+                var best = (alpha: current, error: try error(of: block, plan: apply(current), steps: steps))
+                candidates += 1
+                for a in alphaGrid where a != current {
+                    let e = try error(of: block, plan: apply(a), steps: steps)
+                    candidates += 1
+                    if e < best.error { best = (a, e) }
+                }
+                p = apply(best.alpha)
+            }
+            // 0. A channel shift on the layers that read the modulated LayerNorm (free: it folds).
+            if searchShifts {
+                var current = try error(of: block, plan: p)
+                candidates += 1
+                for layer in layers where SmoothQuant.fold(of: layer) == .modulation {
+                    let ls = try p.settings(for: layer, foldable: true)
+                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
+                    var q = p
+                    q.layers = QuantizationPlan.entries(p.layers, setting: "shift", to: .bool(!ls.shift), of: layer, order: layerOrder)
+                    let e = try error(of: block, plan: q)
+                    candidates += 1
+                    if e < current { (p, current) = (q, e) }
+                }
+            }
+            for group in passes {
+                let steps = group.map { Set(groups[$0]) }
+                // 1. The block's α (its foldable layers).
+                let s = try p.blockSettings(block)
+                if let group {
+                    var alphas = s.groupAlpha ?? Array(repeating: s.alpha, count: groups.count)
+                    try searchAlpha(current: alphas[group], steps: steps) { a in
+                        alphas[group] = a
+                        var q = p
+                        q.blocks = QuantizationPlan.entries(p.blocks, setting: "group_alpha", to: .array(alphas.map { .double($0) }), of: block, order: blocks)
+                        return q
+                    }
+                } else {
+                    try searchAlpha(current: s.alpha, steps: steps) { a in
+                        var q = p
+                        q.blocks = QuantizationPlan.entries(p.blocks, setting: "alpha", to: .double(a), of: block, order: blocks)
+                        q.blocks = QuantizationPlan.entries(q.blocks, setting: "group_alpha", to: nil, of: block, order: blocks)
+                        return q
+                    }
+                }
+                // 2. Each layer's own α, from the block's: the explicit-multiplier layers take
+                // none from the block, and the folded ones need not share one (each folds alone).
+                for layer in layers {
+                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
+                    if let group {
+                        var alphas = ls.groupAlpha ?? Array(repeating: ls.alpha, count: groups.count)
+                        try searchAlpha(current: alphas[group], steps: steps) { a in
+                            alphas[group] = a
+                            var q = p
+                            q.layers = QuantizationPlan.entries(p.layers, setting: "group_alpha", to: .array(alphas.map { .double($0) }), of: layer, order: layerOrder)
+                            return q
+                        }
+                    } else {
+                        try searchAlpha(current: ls.alpha, steps: steps) { a in
+                            var q = p
+                            q.layers = QuantizationPlan.entries(p.layers, setting: "alpha", to: .double(a), of: layer, order: layerOrder)
+                            q.layers = QuantizationPlan.entries(q.layers, setting: "group_alpha", to: nil, of: layer, order: layerOrder)
+                            return q
+                        }
+                    }
+                }
+            }
+            // 3. Activation codes, one per layer for all steps.
+            if searchActivationCodes {
+                var current = try error(of: block, plan: p)
+                candidates += 1
+                for layer in layers {
+                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
+                    var q = p
+                    q.layers = QuantizationPlan.entries(p.layers, setting: "activations", to: .string(ls.activations == .int8 ? "uint8" : "int8"),
+                                                        of: layer, order: layerOrder)
+                    let e = try error(of: block, plan: q)
+                    candidates += 1
+                    if e < current { (p, current) = (q, e) }
+                }
+            }
+            // 4. Range estimators, one per layer for all steps: min-max covers every value, MSE
+            // and the percentile clip the rare largest ones (better locally; the block output
+            // judges whether those values mattered).
+            if searchEstimators {
+                var current = try error(of: block, plan: p)
+                candidates += 1
+                for layer in layers {
+                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
+                    for estimator in LayerSettings.Estimator.allCases where estimator != ls.estimator {
+                        var q = p
+                        q.layers = QuantizationPlan.entries(p.layers, setting: "estimator", to: .string(estimator.rawValue), of: layer, order: layerOrder)
+                        let e = try error(of: block, plan: q)
+                        candidates += 1
+                        if e < current { (p, current) = (q, e) }
+                    }
+                }
+            }
+            let after = (fit: try error(of: block, plan: p), held: try error(of: block, plan: p, heldOut: true))
+            let alone = try layers.map { layer in
+                var q = p
+                for other in layers where other != layer {
+                    q.layers = QuantizationPlan.entries(q.layers, setting: "keep_fp", to: .bool(true), of: other, order: layerOrder)
+                }
+                return (layer, try error(of: block, plan: q))
+            }
+            reports.append(BlockReport(block: block, choices: try describe(block, plan: p, layers: layers), fitBefore: before.fit,
+                                       fitAfter: after.fit, heldOutBefore: before.held, heldOutAfter: after.held, candidates: candidates,
+                                       layerErrors: alone))
+            progress(done + 1, searched.count)
+        }
+        return (p, reports)
+    }
+
+    /// The block's chosen settings in a line: its α (per group if so), then each layer that has its own α or a uint8 code.
+    func describe(_ block: String, plan: QuantizationPlan, layers: [String]) throws -> String {
+        func alphas(_ s: LayerSettings) -> String {
+            if s.smoothing == .timestep, let g = s.groupAlpha { return g.map { String(format: "%.1f", $0) }.joined(separator: "/") }
+            return String(format: "%.1f", s.alpha)
+        }
+        var parts = ["α " + alphas(try plan.blockSettings(block))]
+        for layer in layers {
+            let s = try plan.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+            var bits: [String] = []
+            if alphas(s) != parts[0].dropFirst(2) { bits.append("α " + alphas(s)) }
+            if s.activations == .uint8 { bits.append("uint8") }
+            if s.estimator != .minmax { bits.append(s.estimator.rawValue) }
+            if s.shift && SmoothQuant.fold(of: layer) == .modulation { bits.append("shift") }
+            if !bits.isEmpty { parts.append(String(layer.dropFirst(block.count + 1)) + " " + bits.joined(separator: " ")) }
+        }
+        return parts.joined(separator: " · ")
+    }
+}
