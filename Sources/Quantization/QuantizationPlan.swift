@@ -49,6 +49,9 @@ public struct LayerSettings: Sendable, Equatable {
     /// free: the layers reading the modulated LayerNorm (`attn.qkv`, `mlp.fc1`), whose `z` folds
     /// into the per-step modulation shift row and whose `W·z` joins the per-step bias.
     public var shift = false
+    /// How weights take their grid points: nearest (the default) or GPTQ from the calibration rows.
+    public var weightRounding: WeightRounding = .nearest
+    public enum WeightRounding: String, Sendable, CaseIterable { case nearest, gptq }
 
     public init() {}
 
@@ -227,7 +230,8 @@ public struct QuantizationPlan: Sendable, Equatable {
             ("estimator", .string(s.estimator.rawValue)), ("percentile", .double(s.percentile)),
             ("alpha", .double(s.alpha)), ("smoothing", .string(s.smoothing.rawValue)),
         ] + (s.groupAlpha.map { [("group_alpha", .array($0.map { .double($0) }))] } ?? [])
-          + (s.shift ? [("shift", .bool(true))] : []))
+          + (s.shift ? [("shift", .bool(true))] : [])
+          + (s.weightRounding != .nearest ? [("weight_rounding", .string(s.weightRounding.rawValue))] : []))
     }
 
     /// Parses and checks a plan's own structure (names are checked later against a model by `validate`).
@@ -411,8 +415,9 @@ public struct QuantizationPlan: Sendable, Equatable {
             case "shift":
                 guard let b = value.boolValue else { throw fail(key, "must be true or false") }
                 s.shift = b
+            case "weight_rounding": s.weightRounding = try choice(key, value, LayerSettings.WeightRounding.self)
             default:
-                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing, shift)")
+                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, weight_rounding, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing, shift)")
             }
         }
     }

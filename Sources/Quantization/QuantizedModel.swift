@@ -205,11 +205,26 @@ public final class QuantizedModel: @unchecked Sendable {
                         b?[r] /= sv[j]
                     }
                 }
-                let q = s.keepFloat ? nil
+                var q = s.keepFloat ? nil
                     : s.weightSymmetric ? WeightQuantizer.quantize(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
                                                                    granularity: s.weightGranularity, clip: s.weightClip)
                     : WeightQuantizer.quantizeAsymmetric(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
                                                          granularity: s.weightGranularity, clip: s.weightClip)
+                if let nearest = q, s.weightRounding == .gptq {
+                    // The layer's inputs as its product sees them, over the steps using this set:
+                    // the reservoir rows, shifted and divided by the set's own s.
+                    let sv = own[setCount == 1 ? 0 : g]
+                    var rows: [Float] = []
+                    for step in 0..<S where setCount == 1 || groups[step] == g {
+                        let st = try stats(l.name, step)
+                        let z = shifts[l.name]?[step]
+                        rows += st.reservoir.enumerated().map { i, x in
+                            let k = i % l.inputs
+                            return (x - (z?[k] ?? 0)) / (sv?[k] ?? 1)
+                        }
+                    }
+                    q = GPTQ.round(w, quantized: nearest, rows: rows)
+                }
                 sets.append(WeightSet(weight: w, bias: b, quantized: q))
             }
             let ownSets: [[Float]?] = setCount == 1 ? [own[0]] : own

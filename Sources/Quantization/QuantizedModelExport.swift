@@ -197,7 +197,8 @@ public enum QuantizedModelExport {
             }
             let acts = s.activations.isDynamic ? "dynamic per-token \(s.activations == .dynamic ? "int8" : "uint8 (asymmetric)")"
                 : "\(s.activations.rawValue) per-tensor, \(s.activationGranularity.rawValue) scales (\(l.deployedEncodings)), \(s.estimator.rawValue)"
-            var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue)\(s.weightSymmetric ? "" : " asymmetric") \(s.weightClip.rawValue) · A \(acts)"
+            var line = "\(l.name): W\(s.weightBits) \(s.weightGranularity.rawValue)\(s.weightSymmetric ? "" : " asymmetric") \(s.weightClip.rawValue)"
+                + (s.weightRounding == .gptq ? " GPTQ-rounded" : "") + " · A \(acts)"
             if l.smoothing.contains(where: { $0 != nil }) {
                 let alpha = s.smoothing == .timestep && s.groupAlpha != nil ? "α per group \(s.groupAlpha!)" : "α=\(s.alpha)"
                 line += " · SmoothQuant \(alpha) \(s.smoothing.rawValue) (\(l.weightSets.count) weight set\(l.weightSets.count == 1 ? "" : "s")): \(l.fold)"

@@ -301,13 +301,19 @@ private func expectRowsQuantizedAsReference(_ q: QuantizedModel, _ linear: Block
     try merged.validate(layerNames: ["spatial_blocks.0.attn.qkv", "spatial_blocks.0.attn.proj"])
 }
 
-/// `shift` round-trips through a plan's JSON (written only when on, so plans without it keep their
-/// bytes), and a layer entry asking a shift where it cannot fold is refused naming the field.
+/// `shift` and `weight_rounding` round-trip through a plan's JSON (written only when not the
+/// default, so plans without them keep their bytes), and a layer entry asking a shift where it cannot fold is refused naming the field.
 @Test func theShiftSettingRoundTripsAndIsRefusedWhereItCannotFold() throws {
     let key = CalibrationCache.Key(checkpointHash: "h", prompts: ["p"], sampler: "rflow", steps: 1, cfgScale: 1, seeds: [0])
     var plan = QuantizationPlan(checkpointHash: "h", architecture: "STDiT3", calibration: key, timesteps: [1000], stepGroups: [0...0],
                                 layers: [("spatial_blocks.0.mlp.fc1", .object([("shift", .bool(true))]))])
     #expect(!QuantizationPlan.json(of: LayerSettings()).serialized(pretty: false).contains("shift"))
+    #expect(!QuantizationPlan.json(of: LayerSettings()).serialized(pretty: false).contains("weight_rounding"))
+    var gptq = LayerSettings()
+    gptq.weightRounding = .gptq
+    var back = LayerSettings()
+    try QuantizationPlan.applySettings(QuantizationPlan.json(of: gptq), to: &back, path: "defaults")
+    #expect(back == gptq)
     let reread = try QuantizationPlan(json: try JSONValue.parse(plan.json.serialized(pretty: true)), source: "p.json")
     #expect(reread == plan)
     #expect(try reread.settings(for: "spatial_blocks.0.mlp.fc1", foldable: true).shift)
