@@ -16,9 +16,12 @@ import VideoDiT
 ///    smoothing (scored on that group's steps), else one α for all steps;
 /// 2. each layer's own α, the same way: the explicit-multiplier layers (`cross_attn.q_linear`,
 ///    `mlp.fc2`) take none from the block, and the folded ones each fold alone, so need not share it;
-/// 3. each static layer's activation code: symmetric int8 or asymmetric uint8;
+/// 3. each static layer's activation code: symmetric int8 or asymmetric uint8, then each layer's
+///    weight clipping (min-max or MSE per output channel);
 /// 4. each static layer's range estimator: min-max, percentile or MSE (per step, from its rows).
-/// A move is kept only when it lowers the error on the fitting inputs. The held-out inputs (other
+/// A move is kept only when it lowers the error on the fitting inputs (scored with nearest
+/// rounding; a plan asking `weight_rounding: gptq` gets GPTQ applied to the result, and the
+/// before/after figures are with it). The held-out inputs (other
 /// prompts' trajectories) are scored before and after, never searched on.
 /// Candidates run the fake-quant reference, which equals the int8 path up to float rounding, so
 /// the choice does not depend on the CPU's ISA.
@@ -45,6 +48,8 @@ public struct AutoPlanSearch: Sendable {
     public var alphaGrid: [Double] = (0...10).map { Double($0) / 10 }
     /// Whether step 3 (int8 / uint8 per layer) runs.
     public var searchActivationCodes = true
+    /// Whether step 3b (min-max or MSE weight clipping per layer) runs.
+    public var searchWeightClips = true
     /// Whether step 0 (channel shift on or off for `attn.qkv` and `mlp.fc1`) runs.
     public var searchShifts = true
     /// Whether step 4 (min-max / percentile / MSE per layer) runs; off by default: on the demo
@@ -118,13 +123,18 @@ public struct AutoPlanSearch: Sendable {
     /// Runs the search from `plan`; returns the chosen plan and one report per block (model order).
     /// `progress(done, total)` follows the blocks.
     public func run(from plan: QuantizationPlan, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (plan: QuantizationPlan, reports: [BlockReport]) {
+        // Candidates use nearest rounding: GPTQ per candidate would re-round the block's weights
+        // every time. A plan asking GPTQ in its defaults gets it back, and its figures include it.
+        let rounding = plan.defaults.weightRounding
+        func final(_ p: QuantizationPlan) -> QuantizationPlan { var q = p; q.defaults.weightRounding = rounding; return q }
         var p = plan
+        p.defaults.weightRounding = .nearest
         var reports: [BlockReport] = []
         let blocks = model.blockNames, searched = blocks.filter { self.blocks?.contains($0) ?? true }
         let layerOrder = model.blockLinears.map(\.name)
         let groups = plan.stepGroups
         for (done, block) in searched.enumerated() {
-            let before = (fit: try error(of: block, plan: p), held: try error(of: block, plan: p, heldOut: true))
+            let before = (fit: try error(of: block, plan: final(p)), held: try error(of: block, plan: final(p), heldOut: true))
             var candidates = 0
             let settings = try p.blockSettings(block)
             guard !settings.keepFloat else {
@@ -220,6 +230,21 @@ public struct AutoPlanSearch: Sendable {
                     if e < current { (p, current) = (q, e) }
                 }
             }
+            // 3b. Weight clipping per layer: min-max or the MSE-optimal clip of each output channel.
+            if searchWeightClips {
+                var current = try error(of: block, plan: p)
+                candidates += 1
+                for layer in layers {
+                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+                    guard !ls.keepFloat else { continue }
+                    var q = p
+                    q.layers = QuantizationPlan.entries(p.layers, setting: "weight_clip", to: .string(ls.weightClip == .minmax ? "mse" : "minmax"),
+                                                        of: layer, order: layerOrder)
+                    let e = try error(of: block, plan: q)
+                    candidates += 1
+                    if e < current { (p, current) = (q, e) }
+                }
+            }
             // 4. Range estimators, one per layer for all steps: min-max covers every value, MSE
             // and the percentile clip the rare largest ones (better locally; the block output
             // judges whether those values mattered).
@@ -238,20 +263,20 @@ public struct AutoPlanSearch: Sendable {
                     }
                 }
             }
-            let after = (fit: try error(of: block, plan: p), held: try error(of: block, plan: p, heldOut: true))
+            let after = (fit: try error(of: block, plan: final(p)), held: try error(of: block, plan: final(p), heldOut: true))
             let alone = try layers.map { layer in
                 var q = p
                 for other in layers where other != layer {
                     q.layers = QuantizationPlan.entries(q.layers, setting: "keep_fp", to: .bool(true), of: other, order: layerOrder)
                 }
-                return (layer, try error(of: block, plan: q))
+                return (layer, try error(of: block, plan: final(q)))
             }
             reports.append(BlockReport(block: block, choices: try describe(block, plan: p, layers: layers), fitBefore: before.fit,
                                        fitAfter: after.fit, heldOutBefore: before.held, heldOutAfter: after.held, candidates: candidates,
                                        layerErrors: alone))
             progress(done + 1, searched.count)
         }
-        return (p, reports)
+        return (final(p), reports)
     }
 
     /// The block's chosen settings in a line: its α (per group if so), then each layer that has its own α or a uint8 code.
@@ -268,6 +293,7 @@ public struct AutoPlanSearch: Sendable {
             if s.activations == .uint8 { bits.append("uint8") }
             if s.estimator != .minmax { bits.append(s.estimator.rawValue) }
             if s.shift && SmoothQuant.fold(of: layer) == .modulation { bits.append("shift") }
+            if s.weightClip != .minmax { bits.append("W \(s.weightClip.rawValue)") }
             if !bits.isEmpty { parts.append(String(layer.dropFirst(block.count + 1)) + " " + bits.joined(separator: " ")) }
         }
         return parts.joined(separator: " · ")

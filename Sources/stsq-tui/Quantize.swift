@@ -23,6 +23,8 @@ struct Plan: ParsableCommand {
     @Option(help: "Number of step groups (equal, contiguous).") var groups = 1
     @Flag(help: "Channel shift per step on attn.qkv and mlp.fc1: centre each input channel on its calibrated range's midpoint (folded into the modulation rows and a per-step bias).")
     var shift = false
+    @Flag(help: "GPTQ weight rounding from the calibration rows (per-channel grid kept; with --auto, applied after the search).")
+    var gptq = false
     @Flag(help: "With --auto: also search the range estimator per layer (min-max, percentile, MSE); on the demo model this lowered video PSNR.")
     var autoEstimators = false
     @Flag(help: "Choose α per block by search (grid 0…1 step 0.05, local error of the block's linears on the calibration rows); calibrates first if needed.")
@@ -42,7 +44,8 @@ struct Plan: ParsableCommand {
             let settings: JSONValue = .object([("weight_bits", .int(weightBits)),
                                                ("weight_symmetric", .bool(!asymmetricWeights)), ("activations", .string(activations)),
                                                ("activation_granularity", .string(granularity)), ("estimator", .string(estimator)),
-                                               ("alpha", .double(alpha)), ("smoothing", .string(smoothing)), ("shift", .bool(shift))])
+                                               ("alpha", .double(alpha)), ("smoothing", .string(smoothing)), ("shift", .bool(shift)),
+                                               ("weight_rounding", .string(gptq ? "gptq" : "nearest"))])
             var defaults = LayerSettings()
             do { try QuantizationPlan.applySettings(settings, to: &defaults, path: "options") } catch let e as PlanError { throw ValidationError(e.description) }
             guard groups >= 1 else { throw ValidationError("--groups must be at least 1") }

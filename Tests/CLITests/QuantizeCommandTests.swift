@@ -184,7 +184,7 @@ struct QuantizeWorkspace {
 /// the layer that holds the most error, entries for that block only, and a plan `quantize` takes.
 /// A block the model does not have is refused before anything runs, naming it.
 @Test func planAutoSearchesTheNamedBlockAndReportsHeldOutFigures() throws {
-    let w = try QuantizeWorkspace(arguments: ["--alpha", "0.5", "--auto", "--auto-blocks", "temporal_blocks.1", "--auto-grid", "0,1",
+    let w = try QuantizeWorkspace(arguments: ["--alpha", "0.5", "--auto", "--auto-blocks", "temporal_blocks.1", "--auto-grid", "1",
                                               "--auto-prompts", "1", "--held-out-prompts", "1"])
     let json = try w.planJSON()
     let blocks = try #require(json["blocks"] as? [String: Any]), layers = try #require(json["layers"] as? [String: Any])
@@ -193,7 +193,7 @@ struct QuantizeWorkspace {
     #expect(quantized.status == 0, "\(quantized.stderr)")
     let again = try runTool(["plan", "--calibration-prompts", w.directory + "/prompts.txt", "--steps", "2", "--cache-directory", w.cache,
                              "--out", w.directory + "/again.json", "--alpha", "0.5", "--auto", "--auto-blocks", "temporal_blocks.1",
-                             "--auto-grid", "0,1", "--auto-prompts", "1", "--held-out-prompts", "1"])
+                             "--auto-grid", "1", "--auto-prompts", "1", "--held-out-prompts", "1"])
     #expect(again.status == 0, "\(again.stderr)")
     let report = again.stdout.split(separator: "\n").map(String.init)
     let line = try #require(report.first { $0.contains("temporal_blocks.1") && $0.contains("held out") }, "\(again.stdout)")

@@ -96,9 +96,9 @@ func theAutoSearchImprovesTheFittedBlocksAndReportsHeldOut(smoothing: LayerSetti
     // Candidates: the starting error and a shift flip of qkv and fc1 (3); per pass (one per step
     // group time-step-wise) the current α and each other grid value, for the block and each of its
     // 7 layers (2 or 3 values each: 3 while the current α, 0.5 at the start, is off the grid);
-    // then the all-step error and one code flip per layer (8); then, with estimators, the all-step
-    // error and two other estimators per layer (15).
-    let passes = smoothing == .timestep ? 3 : 1, tail = 3 + 8 + (search.searchEstimators ? 15 : 0)
+    // then the all-step error and one code flip per layer (8), the same for weight clipping (8);
+    // then, with estimators, the all-step error and two other estimators per layer (15).
+    let passes = smoothing == .timestep ? 3 : 1, tail = 3 + 8 + 8 + (search.searchEstimators ? 15 : 0)
     #expect((passes * 8 * 2 + tail...passes * 8 * 3 + tail).contains(r.candidates), "\(r.candidates) candidates")
     #expect(r.layerErrors.map(\.layer) == f.model.blockLinears.map(\.name).filter { $0.hasPrefix("spatial_blocks.1.") })
     #expect(r.layerErrors.allSatisfy { $0.error > 0 && $0.error < r.fitAfter * 1.5 })
