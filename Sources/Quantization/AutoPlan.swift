@@ -158,18 +158,27 @@ public struct AutoPlanSearch: Sendable {
                 }
                 p = apply(best.alpha)
             }
-            // 0. A channel shift on the layers that read the modulated LayerNorm (free: it folds).
-            if searchShifts {
+            // Tries, layer by layer, each alternative value of one setting over all steps, keeping
+            // a value when it lowers the block's error. `alternatives` is empty for a layer left alone.
+            func searchSetting(_ key: String, _ alternatives: (_ layer: String, _ settings: LayerSettings) -> [JSONValue]) throws {
                 var current = try error(of: block, plan: p)
                 candidates += 1
-                for layer in layers where SmoothQuant.fold(of: layer) == .modulation {
-                    let ls = try p.settings(for: layer, foldable: true)
-                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
-                    var q = p
-                    q.layers = QuantizationPlan.entries(p.layers, setting: "shift", to: .bool(!ls.shift), of: layer, order: layerOrder)
-                    let e = try error(of: block, plan: q)
-                    candidates += 1
-                    if e < current { (p, current) = (q, e) }
+                for layer in layers {
+                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+                    for value in alternatives(layer, ls) {
+                        var q = p
+                        q.layers = QuantizationPlan.entries(p.layers, setting: key, to: value, of: layer, order: layerOrder)
+                        let e = try error(of: block, plan: q)
+                        candidates += 1
+                        if e < current { (p, current) = (q, e) }
+                    }
+                }
+            }
+            func isStatic(_ s: LayerSettings) -> Bool { !s.keepFloat && !s.activations.isDynamic }
+            // 0. A channel shift on the layers that read the modulated LayerNorm (free: it folds).
+            if searchShifts {
+                try searchSetting("shift") { layer, s in
+                    SmoothQuant.fold(of: layer) == .modulation && isStatic(s) ? [.bool(!s.shift)] : []
                 }
             }
             for group in passes {
@@ -215,52 +224,20 @@ public struct AutoPlanSearch: Sendable {
                     }
                 }
             }
-            // 3. Activation codes, one per layer for all steps.
+            // 3. Activation codes, one per layer for all steps; then weight clipping per layer,
+            // min-max or the MSE-optimal clip of each output channel.
             if searchActivationCodes {
-                var current = try error(of: block, plan: p)
-                candidates += 1
-                for layer in layers {
-                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
-                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
-                    var q = p
-                    q.layers = QuantizationPlan.entries(p.layers, setting: "activations", to: .string(ls.activations == .int8 ? "uint8" : "int8"),
-                                                        of: layer, order: layerOrder)
-                    let e = try error(of: block, plan: q)
-                    candidates += 1
-                    if e < current { (p, current) = (q, e) }
-                }
+                try searchSetting("activations") { _, s in isStatic(s) ? [.string(s.activations == .int8 ? "uint8" : "int8")] : [] }
             }
-            // 3b. Weight clipping per layer: min-max or the MSE-optimal clip of each output channel.
             if searchWeightClips {
-                var current = try error(of: block, plan: p)
-                candidates += 1
-                for layer in layers {
-                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
-                    guard !ls.keepFloat else { continue }
-                    var q = p
-                    q.layers = QuantizationPlan.entries(p.layers, setting: "weight_clip", to: .string(ls.weightClip == .minmax ? "mse" : "minmax"),
-                                                        of: layer, order: layerOrder)
-                    let e = try error(of: block, plan: q)
-                    candidates += 1
-                    if e < current { (p, current) = (q, e) }
-                }
+                try searchSetting("weight_clip") { _, s in s.keepFloat ? [] : [.string(s.weightClip == .minmax ? "mse" : "minmax")] }
             }
             // 4. Range estimators, one per layer for all steps: min-max covers every value, MSE
             // and the percentile clip the rare largest ones (better locally; the block output
             // judges whether those values mattered).
             if searchEstimators {
-                var current = try error(of: block, plan: p)
-                candidates += 1
-                for layer in layers {
-                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
-                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
-                    for estimator in LayerSettings.Estimator.allCases where estimator != ls.estimator {
-                        var q = p
-                        q.layers = QuantizationPlan.entries(p.layers, setting: "estimator", to: .string(estimator.rawValue), of: layer, order: layerOrder)
-                        let e = try error(of: block, plan: q)
-                        candidates += 1
-                        if e < current { (p, current) = (q, e) }
-                    }
+                try searchSetting("estimator") { _, s in
+                    isStatic(s) ? LayerSettings.Estimator.allCases.filter { $0 != s.estimator }.map { .string($0.rawValue) } : []
                 }
             }
             let after = (fit: try error(of: block, plan: final(p)), held: try error(of: block, plan: final(p), heldOut: true))
