@@ -158,6 +158,28 @@ public struct AutoPlanSearch: Sendable {
                 }
                 p = apply(best.alpha)
             }
+            // The same for the α of one plan entry (the block's or a layer's): its one α, or with
+            // `group` that group's entry of its α per group.
+            func searchAlpha(of name: String, in entries: WritableKeyPath<QuantizationPlan, [(String, JSONValue)]>, order: [String],
+                             settings s: LayerSettings, group: Int?, steps: Set<Int>?) throws {
+                if let group {
+                    var alphas = s.groupAlpha ?? Array(repeating: s.alpha, count: groups.count)
+                    try searchAlpha(current: alphas[group], steps: steps) { a in
+                        alphas[group] = a
+                        var q = p
+                        q[keyPath: entries] = QuantizationPlan.entries(p[keyPath: entries], setting: "group_alpha",
+                                                                       to: .array(alphas.map { .double($0) }), of: name, order: order)
+                        return q
+                    }
+                } else {
+                    try searchAlpha(current: s.alpha, steps: steps) { a in
+                        var q = p
+                        q[keyPath: entries] = QuantizationPlan.entries(p[keyPath: entries], setting: "alpha", to: .double(a), of: name, order: order)
+                        q[keyPath: entries] = QuantizationPlan.entries(q[keyPath: entries], setting: "group_alpha", to: nil, of: name, order: order)
+                        return q
+                    }
+                }
+            }
             // Tries, layer by layer, each alternative value of one setting over all steps, keeping
             // a value when it lowers the block's error. `alternatives` is empty for a layer left alone.
             func searchSetting(_ key: String, _ alternatives: (_ layer: String, _ settings: LayerSettings) -> [JSONValue]) throws {
@@ -184,44 +206,13 @@ public struct AutoPlanSearch: Sendable {
             for group in passes {
                 let steps = group.map { Set(groups[$0]) }
                 // 1. The block's α (its foldable layers).
-                let s = try p.blockSettings(block)
-                if let group {
-                    var alphas = s.groupAlpha ?? Array(repeating: s.alpha, count: groups.count)
-                    try searchAlpha(current: alphas[group], steps: steps) { a in
-                        alphas[group] = a
-                        var q = p
-                        q.blocks = QuantizationPlan.entries(p.blocks, setting: "group_alpha", to: .array(alphas.map { .double($0) }), of: block, order: blocks)
-                        return q
-                    }
-                } else {
-                    try searchAlpha(current: s.alpha, steps: steps) { a in
-                        var q = p
-                        q.blocks = QuantizationPlan.entries(p.blocks, setting: "alpha", to: .double(a), of: block, order: blocks)
-                        q.blocks = QuantizationPlan.entries(q.blocks, setting: "group_alpha", to: nil, of: block, order: blocks)
-                        return q
-                    }
-                }
+                try searchAlpha(of: block, in: \.blocks, order: blocks, settings: try p.blockSettings(block), group: group, steps: steps)
                 // 2. Each layer's own α, from the block's: the explicit-multiplier layers take
                 // none from the block, and the folded ones need not share one (each folds alone).
                 for layer in layers {
                     let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
-                    guard !ls.keepFloat, !ls.activations.isDynamic else { continue }
-                    if let group {
-                        var alphas = ls.groupAlpha ?? Array(repeating: ls.alpha, count: groups.count)
-                        try searchAlpha(current: alphas[group], steps: steps) { a in
-                            alphas[group] = a
-                            var q = p
-                            q.layers = QuantizationPlan.entries(p.layers, setting: "group_alpha", to: .array(alphas.map { .double($0) }), of: layer, order: layerOrder)
-                            return q
-                        }
-                    } else {
-                        try searchAlpha(current: ls.alpha, steps: steps) { a in
-                            var q = p
-                            q.layers = QuantizationPlan.entries(p.layers, setting: "alpha", to: .double(a), of: layer, order: layerOrder)
-                            q.layers = QuantizationPlan.entries(q.layers, setting: "group_alpha", to: nil, of: layer, order: layerOrder)
-                            return q
-                        }
-                    }
+                    guard isStatic(ls) else { continue }
+                    try searchAlpha(of: layer, in: \.layers, order: layerOrder, settings: ls, group: group, steps: steps)
                 }
             }
             // 3. Activation codes, one per layer for all steps; then weight clipping per layer,
