@@ -223,7 +223,7 @@ public final class QuantizedModel: @unchecked Sendable {
                             return (x - (z?[k] ?? 0)) / (sv?[k] ?? 1)
                         }
                     }
-                    q = GPTQ.round(w, quantized: nearest, rows: rows)
+                    q = GPTQ.roundMemoized(w, quantized: nearest, rows: rows)
                 }
                 sets.append(WeightSet(weight: w, bias: b, quantized: q))
             }

@@ -20,6 +20,7 @@ struct BenchWorkbench: ParsableCommand {
     @OptionGroup var calibration: CalibrationOptions
     @Option(help: "Terminal size for the frames, WIDTHxHEIGHT.") var size = "120x36"
     @Option(help: "α edits timed on the plan screen.") var edits = 20
+    @Option(help: "A plan.json to tune (its calibration is used); default: the checkpoint's default plan.") var plan: String?
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func run() throws {
@@ -30,7 +31,7 @@ struct BenchWorkbench: ParsableCommand {
             }
             let (width, height) = (parts[0], parts[1])
             guard let path = checkpoint ?? DemoModel.checkpointPath else { throw ValidationError("no checkpoint given and no demo model") }
-            let source = try calibration.source()
+            let source = try calibration.source(plan: plan)
 
             // First view: what `stsq-tui CHECKPOINT` then `a` does, jobs in the background as in the app.
             let start = monotonicSeconds()

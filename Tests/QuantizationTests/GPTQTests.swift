@@ -74,3 +74,19 @@ func gptqLowersTheOutputErrorOnCorrelatedRows(bits: Int) {
         #expect(g.values.allSatisfy { symmetric ? (-qmax...qmax).contains($0) : (-qmax - 1...qmax).contains($0) })
     }
 }
+
+/// The remembered rounding is the rounding: equal to `round` on first and repeated calls, and a
+/// change of an input (here one input channel's rows) is not served from memory.
+@Test func rememberedGPTQEqualsGPTQAndFollowsItsInputs() {
+    let (C, K, R) = (6, 16, 40)
+    let w = values(C * K, seed: 21)
+    var rows = values(R * K, seed: 22).enumerated().map { $1 + 0.5 * values(R * K, seed: 23)[($0 / K) * K] }
+    let nearest = WeightQuantizer.quantize(w, outputs: C, inputs: K, bits: 4)
+    let direct = GPTQ.round(w, quantized: nearest, rows: rows)
+    #expect(GPTQ.roundMemoized(w, quantized: nearest, rows: rows) == direct)
+    #expect(GPTQ.roundMemoized(w, quantized: nearest, rows: rows) == direct)
+    for r in 0..<R { rows[r * K] *= 10 }   // input channel 0 now dominates the Hessian
+    let changed = GPTQ.round(w, quantized: nearest, rows: rows)
+    #expect(changed != direct, "the change should move some code")
+    #expect(GPTQ.roundMemoized(w, quantized: nearest, rows: rows) == changed)
+}
