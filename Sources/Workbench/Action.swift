@@ -154,6 +154,10 @@ public enum LayerOverride: Sendable, Equatable {
     case cycleActivations
     /// minmax → percentile → mse → minmax.
     case cycleEstimator
+    /// A channel shift on or off (`attn.qkv` and `mlp.fc1` only: where it folds).
+    case toggleShift
+    /// Nearest ↔ GPTQ weight rounding.
+    case toggleWeightRounding
     /// Removes the layer's entry: block and default settings apply again.
     case clear
 }

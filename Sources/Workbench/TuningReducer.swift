@@ -49,6 +49,14 @@ enum TuningReducer {
             case .cycleEstimator:
                 let all = LayerSettings.Estimator.allCases
                 set("estimator", .string(all[(all.firstIndex(of: current.estimator)! + 1) % all.count].rawValue))
+            case .toggleShift:
+                guard SmoothQuant.fold(of: layer) == .modulation else {
+                    state.message = StatusMessage("\(layer): a channel shift folds only into the modulation rows, so only attn.qkv and mlp.fc1 take one")
+                    return
+                }
+                set("shift", .bool(!current.shift))
+            case .toggleWeightRounding:
+                set("weight_rounding", .string((current.weightRounding == .nearest ? LayerSettings.WeightRounding.gptq : .nearest).rawValue))
             case .clear:
                 guard t.override(of: layer) != nil else { return }
                 var next = t.plan

@@ -50,6 +50,10 @@ private func planWorkbench() throws -> Workbench {
     wb.dispatch(.overrideLayer(.cycleWeightBits))
     wb.dispatch(.moveBlockLayer(-4))
     wb.dispatch(.overrideLayer(.toggleKeepFloat))
+    // mlp.fc1 with a channel shift and GPTQ rounding: `W8G/A8z`, the column widens for it.
+    wb.dispatch(.moveBlockLayer(3))
+    wb.dispatch(.overrideLayer(.toggleShift))
+    wb.dispatch(.overrideLayer(.toggleWeightRounding))
     assertSnapshot(render(wb, width: 100, height: 24), named: "plan-layer-overrides")
 }
 

@@ -282,6 +282,26 @@ private func state(_ tuning: TuningState = tuningState()) throws -> WorkbenchSta
     #expect(s.tuning?.layerCursor == 0)
 }
 
+/// `S` turns a channel shift on for `attn.qkv`/`mlp.fc1` and is refused, with a message and no
+/// edit, on a layer where it cannot fold; `r` switches the weight rounding to GPTQ and back.
+@Test func shiftAndGPTQAreLayerEditsWhereTheyApply() throws {
+    var s = try state()
+    s.screen = .tuning
+    let qkv = "spatial_blocks.0.attn.qkv"
+    Reducer.apply(.overrideLayer(.toggleShift), to: &s)            // the cursor is on attn.qkv
+    Reducer.apply(.overrideLayer(.toggleWeightRounding), to: &s)
+    var settings = try #require(try s.tuning?.plan.settings(for: qkv, foldable: true))
+    #expect(settings.shift && settings.weightRounding == .gptq && s.tuning?.undoStack.count == 2)
+    Reducer.apply(.moveBlockLayer(1), to: &s)                      // attn.proj
+    Reducer.apply(.overrideLayer(.toggleShift), to: &s)
+    #expect(s.message?.text.contains("only attn.qkv and mlp.fc1 take one") == true && s.tuning?.undoStack.count == 2)
+    Reducer.apply(.moveBlockLayer(-1), to: &s)
+    Reducer.apply(.overrideLayer(.toggleWeightRounding), to: &s)
+    Reducer.apply(.overrideLayer(.toggleShift), to: &s)
+    settings = try #require(try s.tuning?.plan.settings(for: qkv, foldable: true))
+    #expect(!settings.shift && settings.weightRounding == .nearest)
+}
+
 /// `P` moves the preview to the next prompt; a video sampled for the previous prompt is dropped.
 @Test func thePreviewPromptCyclesAndDropsVideosOfThePreviousPrompt() throws {
     var s = try state()

@@ -103,6 +103,8 @@ public enum KeyBindings {
         KeyBinding(keys: [.character("y")], hint: "", description: "the layer's weights symmetric ↔ asymmetric", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleWeightSymmetry)), inHintBar: false),
         KeyBinding(keys: [.character("o")], hint: "", description: "the layer's activations int8 → uint8 → dynamic → dynamic_uint8", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleActivations)), inHintBar: false),
         KeyBinding(keys: [.character("E")], hint: "", description: "the layer's range estimator minmax → percentile → mse", scope: .pane(.blockLayers), command: .action(.overrideLayer(.cycleEstimator)), inHintBar: false),
+        KeyBinding(keys: [.character("S")], hint: "", description: "channel shift on/off (attn.qkv, mlp.fc1): centre each input channel per step, folded into the modulation rows", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleShift)), inHintBar: false),
+        KeyBinding(keys: [.character("r")], hint: "", description: "the layer's weight rounding nearest ↔ GPTQ (from the calibration rows)", scope: .pane(.blockLayers), command: .action(.overrideLayer(.toggleWeightRounding)), inHintBar: false),
         KeyBinding(keys: [.character("X")], hint: "", description: "clear the layer's overrides (block and default settings apply)", scope: .pane(.blockLayers), command: .action(.overrideLayer(.clear)), inHintBar: false),
         // Plan: step groups
         KeyBinding(keys: [.character("l"), .right], hint: "step", description: "next sampler step", scope: .pane(.stepGroups), command: .action(.moveStep(1)), inHintBar: true),

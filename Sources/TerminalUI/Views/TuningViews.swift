@@ -53,7 +53,13 @@ enum TuningViews {
         let nameWidth = min(24, max(16, inner.width - 40))
         // Narrow: the figure now and the change, without the figure before.
         let showsBefore = inner.width >= 56
-        grid.text(inner.x, inner.y, pad(" layer", nameWidth) + pad("α", 6) + pad("W/A", 7) + (showsBefore ? "local SQNR (before → now)" : "SQNR dB, Δ"),
+        let described = layers.map { layer in
+            (try? t.plan.settings(for: layer.name, foldable: SmoothQuant.fold(of: layer.name).isFolded))
+                .map { describe($0, shiftApplies: SmoothQuant.fold(of: layer.name) == .modulation) } ?? "?"
+        }
+        // As wide as the longest label needs (`W4G/uA8z` with GPTQ and a shift), 7 at least.
+        let settingsWidth = max(7, (described.map(\.count).max() ?? 0) + 1)
+        grid.text(inner.x, inner.y, pad(" layer", nameWidth) + pad("α", 6) + pad("W/A", settingsWidth) + (showsBefore ? "local SQNR (before → now)" : "SQNR dB, Δ"),
                   .role(.text, bold: true), maxWidth: inner.width)
         for (i, layer) in layers.enumerated() where i < inner.height - 3 {
             let y = inner.y + 1 + i
@@ -66,7 +72,7 @@ enum TuningViews {
             let marker = selected ? "▸" : t.override(of: layer.name) != nil ? "*" : " "
             x += grid.text(x, y, marker + pad(name, nameWidth - 1), selected ? .role(.accent, bold: true) : .role(.text), maxWidth: inner.maxX - x)
             x += grid.text(x, y, pad(settings.map { alphaLabel($0, groups: t.plan.stepGroups.count, compact: true) } ?? "?", 6), .role(.text), maxWidth: inner.maxX - x)
-            x += grid.text(x, y, pad(settings.map(describe) ?? "?", 7), .role(.dim), maxWidth: inner.maxX - x)
+            x += grid.text(x, y, pad(described[i], settingsWidth), .role(.dim), maxWidth: inner.maxX - x)
             guard let now = t.layerSQNR[layer.name] else {
                 grid.text(x, y, settings?.keepFloat == true ? "float" : "…", .role(.dim), maxWidth: inner.maxX - x)
                 continue
@@ -87,7 +93,7 @@ enum TuningViews {
             let current = curve.group.flatMap { alphas.indices.contains($0) ? alphas[$0] : nil } ?? t.alpha(of: block)
             drawCurve(curve.points, current: current, group: curve.group, at: inner.x, inner.maxY - 1, width: inner.width, grid: &grid)
         } else {
-            let note = focused ? "b bits · f float · g granularity · y symmetry · o activations · E estimator · X clear"
+            let note = focused ? "b bits · f float · g granularity · y symmetry · o activations · E estimator · S shift · r GPTQ · X clear"
                 : "A searches α · fc2 and cross_attn.q_linear: α per layer (2, then +/-)"
             grid.text(inner.x, inner.maxY - 1, note, .role(.dim), maxWidth: inner.width)
         }
@@ -142,8 +148,9 @@ enum TuningViews {
         return compact ? "grp" : NumberFormat.fixed(low, 2) + "–" + NumberFormat.fixed(high, 2)
     }
 
-    /// `W8/A8`, `W4/A8`, `W8/dyn`, `float`.
-    static func describe(_ s: LayerSettings) -> String {
+    /// `W8/A8`, `W4/A8`, `W8/dyn`, `float`; `G` after the bits: GPTQ rounding; `z` at the end: a
+    /// channel shift, shown only where one applies (`W4G/uA8z`).
+    static func describe(_ s: LayerSettings, shiftApplies: Bool = false) -> String {
         if s.keepFloat { return "float" }
         let a: String
         switch s.activations {
@@ -152,7 +159,7 @@ enum TuningViews {
         case .dynamic: a = "dyn"
         case .dynamicUInt8: a = "udyn"
         }
-        return "W\(s.weightBits)/\(a)"
+        return "W\(s.weightBits)" + (s.weightRounding == .gptq ? "G" : "") + "/\(a)" + (s.shift && shiftApplies ? "z" : "")
     }
 
     static func worstSQNR(of block: String, _ t: TuningState, _ state: WorkbenchState) -> Double? {
