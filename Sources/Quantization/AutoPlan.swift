@@ -203,10 +203,14 @@ public struct AutoPlanSearch: Sendable {
                     SmoothQuant.fold(of: layer) == .modulation && isStatic(s) ? [.bool(!s.shift)] : []
                 }
             }
+            // 1. The block's α (its foldable layers), for every group before any layer takes an
+            // α of its own (a layer's own α would hide the block's from then on).
+            for group in passes {
+                try searchAlpha(of: block, in: \.blocks, order: blocks, settings: try p.blockSettings(block), group: group,
+                                steps: group.map { Set(groups[$0]) })
+            }
             for group in passes {
                 let steps = group.map { Set(groups[$0]) }
-                // 1. The block's α (its foldable layers).
-                try searchAlpha(of: block, in: \.blocks, order: blocks, settings: try p.blockSettings(block), group: group, steps: steps)
                 // 2. Each layer's own α, from the block's: the explicit-multiplier layers take
                 // none from the block, and the folded ones need not share one (each folds alone).
                 for layer in layers {
