@@ -109,6 +109,26 @@ private func openError(_ bytes: [UInt8]) -> SafetensorsError? {
     #expect(throws: SafetensorsError.self) { try second.write(to: directory + "/missing/model.safetensors") }
 }
 
+/// Stale temporaries are found by reading each directory entry's name in place: names of 1 and
+/// of 255 bytes come out whole among thousands of entries (where reading a whole `d_name` array
+/// per record once ran off the end of `readdir`'s buffer), a dead process's temporary goes, the
+/// rest stay.
+@Test func staleTemporariesAreFoundAmongManyEntries() throws {
+    let directory = temporaryDirectory()
+    let long = String(repeating: "n", count: 255)
+    var names = ["a", long, ".model.safetensors.tmp-999999999-1"]   // no such PID
+    for i in 0..<3000 { names.append("f\(i)") }
+    for name in names { #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: nil)) }
+    var listed: [String] = []
+    let dir = try #require(opendir(directory))
+    while let entry = readdir(dir) { listed.append(AtomicFile.entryName(entry)) }
+    closedir(dir)
+    #expect(Set(listed) == Set(names + [".", ".."]))
+    AtomicFile.removeStale(in: directory)
+    let left = try FileManager.default.contentsOfDirectory(atPath: directory)
+    #expect(left.count == names.count - 1 && left.contains(long) && !left.contains(names[2]))
+}
+
 // MARK: - Bad input: each case is refused with an error naming the file (and tensor)
 
 @Test func refusesTruncatedFiles() {

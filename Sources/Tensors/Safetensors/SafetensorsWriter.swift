@@ -162,12 +162,20 @@ public enum AtomicFile {
         return "." + name + suffix
     }
 
+    /// A directory entry's name, read in place as the C string it is. Not `entry.pointee.d_name`:
+    /// that copies all 256 bytes of the array, but `readdir` packs records to their name's length,
+    /// so the copy of the last record can run past the kernel's buffer into an unmapped page (a
+    /// crash seen with thousands of entries in /tmp).
+    static func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+        String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!).assumingMemoryBound(to: CChar.self))
+    }
+
     /// Removes `.*.tmp-PID-RANDOM` entries of processes that no longer exist.
     public static func removeStale(in directory: String) {
         guard let dir = opendir(directory) else { return }
         var stale: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = entryName(entry)
             let fields = name.split(separator: "-", omittingEmptySubsequences: false)
             guard name.hasPrefix("."), fields.count >= 3, fields[fields.count - 3].hasSuffix(".tmp"),
                   let pid = Int32(fields[fields.count - 2]), UInt32(fields[fields.count - 1]) != nil, pid > 0, pid != getpid() else { continue }
@@ -200,7 +208,7 @@ public enum AtomicFile {
         if let dir = opendir(path) {
             var names: [String] = []
             while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let name = entryName(entry)
                 if name != "." && name != ".." { names.append(name) }
             }
             closedir(dir)
