@@ -181,18 +181,24 @@ struct QuantizeWorkspace {
 }
 
 /// `plan --auto` on one block: a report line per searched block with fit and held-out figures and
-/// the layer that holds the most error, entries for that block only, and a plan `quantize` takes.
+/// the layer that holds the most error, entries for that block only, and a plan `quantize` takes
+/// (with the `--shift` and `--gptq` defaults it was started from).
 /// A block the model does not have is refused before anything runs, naming it.
 @Test func planAutoSearchesTheNamedBlockAndReportsHeldOutFigures() throws {
-    let w = try QuantizeWorkspace(arguments: ["--alpha", "0.5", "--auto", "--auto-blocks", "temporal_blocks.1", "--auto-grid", "1",
-                                              "--auto-prompts", "1", "--held-out-prompts", "1"])
+    let w = try QuantizeWorkspace(arguments: ["--alpha", "0.5", "--shift", "--gptq", "--auto", "--auto-blocks", "temporal_blocks.1",
+                                              "--auto-grid", "1", "--auto-prompts", "1", "--held-out-prompts", "1"])
     let json = try w.planJSON()
     let blocks = try #require(json["blocks"] as? [String: Any]), layers = try #require(json["layers"] as? [String: Any])
     #expect(Set(blocks.keys).isSubset(of: ["temporal_blocks.1"]) && layers.keys.allSatisfy { $0.hasPrefix("temporal_blocks.1.") })
-    let quantized = try w.quantize(w.plan, out: w.directory + "/q")
+    let quantized = try w.quantize(w.plan, out: w.directory + "/q", explain: true)
     #expect(quantized.status == 0, "\(quantized.stderr)")
+    // --shift and --gptq reach the model: the explanation names them on the layers they apply to.
+    let lines = quantized.stdout.split(separator: "\n")
+    #expect(lines.contains { $0.hasPrefix("spatial_blocks.0.mlp.fc1:") && $0.contains("GPTQ-rounded") && $0.contains("channel shift per step") })
+    #expect(lines.contains { $0.hasPrefix("spatial_blocks.0.mlp.fc2:") && $0.contains("GPTQ-rounded") && !$0.contains("channel shift") })
+    #expect(try SafetensorsFile(path: w.directory + "/q/quantized.safetensors").names.contains("spatial_blocks.0.mlp.fc1.bias_shift"))
     let again = try runTool(["plan", "--calibration-prompts", w.directory + "/prompts.txt", "--steps", "2", "--cache-directory", w.cache,
-                             "--out", w.directory + "/again.json", "--alpha", "0.5", "--auto", "--auto-blocks", "temporal_blocks.1",
+                             "--out", w.directory + "/again.json", "--alpha", "0.5", "--shift", "--gptq", "--auto", "--auto-blocks", "temporal_blocks.1",
                              "--auto-grid", "1", "--auto-prompts", "1", "--held-out-prompts", "1"])
     #expect(again.status == 0, "\(again.stderr)")
     let report = again.stdout.split(separator: "\n").map(String.init)
