@@ -21,15 +21,15 @@ import VideoDiT
 /// 4. each static layer's range estimator: min-max, percentile or MSE (per step, from its rows).
 /// A move is kept only when it lowers the error on the fitting inputs (scored with nearest
 /// rounding; a plan asking `weight_rounding: gptq` gets GPTQ applied to the result, and the
-/// before/after figures are with it). The held-out inputs (other
-/// prompts' trajectories) are scored before and after, never searched on.
+/// before/after figures are with it). The held-out inputs (other prompts' trajectories) are
+/// scored before and after, never searched on.
 /// Candidates run the fake-quant reference, which equals the int8 path up to float rounding, so
 /// the choice does not depend on the CPU's ISA.
 public struct AutoPlanSearch: Sendable {
     /// One block's outcome.
     public struct BlockReport: Sendable {
         public let block: String
-        /// What the search set, e.g. `α 0.40 · q_linear α 0.60 · fc2 α 0.50 uint8`.
+        /// What the search set, e.g. `α 0.9 · attn.qkv α 0.6 shift · mlp.fc2 α 1.0 uint8 W mse`.
         public let choices: String
         /// Relative output error (see the type's doc) of the starting plan and of the result.
         public let fitBefore, fitAfter, heldOutBefore, heldOutAfter: Double
@@ -72,8 +72,8 @@ public struct AutoPlanSearch: Sendable {
         heldOutReference = try heldOut.map { try model.replay($0, executor: fp) }
     }
 
-    /// Samples `conditions` (one prompt each, batched) from `seed`'s noise in FP with `sampler`
-    /// and returns every block's input at every step.
+    /// Samples `conditions` (one prompt each, batched, with CFG) in FP from `seed`'s noise on
+    /// `schedule` and returns every block's input at every step (`[B, N, C]` each, B = 2 × prompts).
     public static func recordBlockInputs(model: STDiT3, conditions: [TextCondition], seed: UInt64, schedule: RectifiedFlowSchedule,
                                          cfgScale: Float, fps: Float, size: [Int]) throws -> [BlockInput] {
         guard !conditions.isEmpty else { return [] }
