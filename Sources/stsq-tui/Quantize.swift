@@ -29,7 +29,7 @@ struct Plan: ParsableCommand {
     var autoEstimators = false
     @Flag(help: "Choose α per block by search (grid 0…1 step 0.05, local error of the block's linears on the calibration rows); calibrates first if needed.")
     var autoAlpha = false
-    @Flag(help: "Search each block's α (per step group with --smoothing timestep), the explicit layers' α and int8/uint8 per layer, scored on the block's output on FP trajectories of calibration prompts; prints a per-block report with held-out figures.")
+    @Flag(help: "Search per block: a channel shift on qkv/fc1, the block's α and each layer's own α (per step group with --smoothing timestep), int8/uint8 and the weight clip per layer, scored on the block's output on FP trajectories of calibration prompts; prints a per-block report with held-out figures.")
     var auto = false
     @Option(help: "With --auto: only these blocks are searched (comma-separated, e.g. temporal_blocks.2); the others keep the options' settings.")
     var autoBlocks: String?
@@ -120,7 +120,8 @@ extension Plan {
         print("(fit: the first \(autoPrompts) calibration prompts' trajectories; held out: the last \(heldOutPrompts), never searched on)")
         func dB(_ e: Double) -> String { e > 0 ? String(format: "%5.1f", -10 * log10(e)) : "  inf" }
         for r in result.reports {
-            print("  \(r.block.padding(toLength: 18, withPad: " ", startingAt: 0)) fit \(dB(r.fitBefore)) → \(dB(r.fitAfter))   held out \(dB(r.heldOutBefore)) → \(dB(r.heldOutAfter))   \(r.choices)")
+            let held = heldOutPrompts > 0 ? "\(dB(r.heldOutBefore)) → \(dB(r.heldOutAfter))" : "    —"
+            print("  \(r.block.padding(toLength: 18, withPad: " ", startingAt: 0)) fit \(dB(r.fitBefore)) → \(dB(r.fitAfter))   held out \(held)   \(r.choices)")
             let alone = r.layerErrors.sorted { $0.error > $1.error }.prefix(3)
                 .map { "\($0.layer.dropFirst(r.block.count + 1)) \(dB($0.error).trimmingCharacters(in: .whitespaces))" }
             if !alone.isEmpty { print("      alone (SQNR dB of the block with one layer quantized, lowest first): \(alone.joined(separator: ", "))") }
