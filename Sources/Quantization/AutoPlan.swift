@@ -46,12 +46,6 @@ public struct AutoPlanSearch: Sendable {
     public let fit: [BlockInput]
     public let heldOut: [BlockInput]
     public var alphaGrid: [Double] = (0...10).map { Double($0) / 10 }
-    /// Whether step 3 (int8 / uint8 per layer) runs.
-    public var searchActivationCodes = true
-    /// Whether step 3b (min-max or MSE weight clipping per layer) runs.
-    public var searchWeightClips = true
-    /// Whether step 0 (channel shift on or off for `attn.qkv` and `mlp.fc1`) runs.
-    public var searchShifts = true
     /// Whether step 4 (min-max / percentile / MSE per layer) runs; off by default: on the demo
     /// model it improved the blocks' output error yet lost 3.9 dB of video PSNR (docs/results.md).
     public var searchEstimators = false
@@ -198,11 +192,7 @@ public struct AutoPlanSearch: Sendable {
             }
             func isStatic(_ s: LayerSettings) -> Bool { !s.keepFloat && !s.activations.isDynamic }
             // 0. A channel shift on the layers that read the modulated LayerNorm (free: it folds).
-            if searchShifts {
-                try searchSetting("shift") { layer, s in
-                    SmoothQuant.fold(of: layer) == .modulation && isStatic(s) ? [.bool(!s.shift)] : []
-                }
-            }
+            try searchSetting("shift") { layer, s in SmoothQuant.fold(of: layer).takesShift && isStatic(s) ? [.bool(!s.shift)] : [] }
             // 1. The block's α (its foldable layers), for every group before any layer takes an
             // α of its own (a layer's own α would hide the block's from then on).
             for group in passes {
@@ -221,12 +211,8 @@ public struct AutoPlanSearch: Sendable {
             }
             // 3. Activation codes, one per layer for all steps; then weight clipping per layer,
             // min-max or the MSE-optimal clip of each output channel.
-            if searchActivationCodes {
-                try searchSetting("activations") { _, s in isStatic(s) ? [.string(s.activations == .int8 ? "uint8" : "int8")] : [] }
-            }
-            if searchWeightClips {
-                try searchSetting("weight_clip") { _, s in s.keepFloat ? [] : [.string(s.weightClip == .minmax ? "mse" : "minmax")] }
-            }
+            try searchSetting("activations") { _, s in isStatic(s) ? [.string(s.activations == .int8 ? "uint8" : "int8")] : [] }
+            try searchSetting("weight_clip") { _, s in s.keepFloat ? [] : [.string(s.weightClip == .minmax ? "mse" : "minmax")] }
             // 4. Range estimators, one per layer for all steps: min-max covers every value, MSE
             // and the percentile clip the rare largest ones (better locally; the block output
             // judges whether those values mattered).
@@ -264,7 +250,7 @@ public struct AutoPlanSearch: Sendable {
             if alphas(s) != parts[0].dropFirst(2) { bits.append("α " + alphas(s)) }
             if s.activations == .uint8 { bits.append("uint8") }
             if s.estimator != .minmax { bits.append(s.estimator.rawValue) }
-            if s.shift && SmoothQuant.fold(of: layer) == .modulation { bits.append("shift") }
+            if s.shift && SmoothQuant.fold(of: layer).takesShift { bits.append("shift") }
             if s.weightClip != .minmax { bits.append("W \(s.weightClip.rawValue)") }
             if !bits.isEmpty { parts.append(String(layer.dropFirst(block.count + 1)) + " " + bits.joined(separator: " ")) }
         }

@@ -65,18 +65,13 @@ public enum GPTQ {
 
     /// `round`, remembered: a workbench edit rebuilds the whole model, but only the edited block's
     /// weights, grids or rows change, so every other layer's codes come from here instead of being
-    /// searched again (seconds per model on the demo). Keyed by a 64-bit FNV-style digest of every
-    /// input (weights, grid, rows, damping); the most recent `memoCapacity` results are kept.
+    /// searched again (seconds per model on the demo). Keyed by the FNV-1a of every input's bytes
+    /// (weights, grid, rows, damping); the most recent `memoCapacity` results are kept.
     public static func roundMemoized(_ weight: [Float], quantized: QuantizedWeights, rows: [Float], damping: Double = 0.01) -> QuantizedWeights {
-        var digest = Digest()
-        digest.add(weight)
-        digest.add(quantized.scales)
-        for z in quantized.zeroPoints { digest.add(UInt64(UInt32(bitPattern: z))) }
-        digest.add(UInt64(quantized.bits))
-        digest.add(UInt64(quantized.outputs))
-        digest.add(rows)
-        digest.add(damping.bitPattern)
-        let key = digest.value
+        func digest<T>(_ values: [T]) -> UInt64 { values.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> UInt64 in fnv1a(bytes) } }
+        let parts: [UInt64] = [digest(weight), digest(quantized.scales), digest(quantized.zeroPoints), UInt64(quantized.bits),
+                               UInt64(quantized.outputs), digest(rows), damping.bitPattern]
+        let key = digest(parts)
         if let hit = memo.lookup(key), hit.values.count == quantized.values.count { return hit }
         let result = round(weight, quantized: quantized, rows: rows, damping: damping)
         memo.store(key, result)
@@ -98,17 +93,6 @@ public enum GPTQ {
                 if entries.updateValue(value, forKey: key) == nil { order.append(key) }
                 while order.count > GPTQ.memoCapacity { entries[order.removeFirst()] = nil }
             }
-        }
-    }
-
-    /// FNV-1a's multiply-xor over whole words (one step a value, not a byte: this runs over every
-    /// weight and row of the model on each rebuild).
-    private struct Digest {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        mutating func add(_ x: UInt64) { value = (value ^ x) &* 0x0000_0100_0000_01b3 }
-        mutating func add(_ xs: [Float]) {
-            add(UInt64(xs.count))
-            xs.withUnsafeBufferPointer { for x in $0 { value = (value ^ UInt64(x.bitPattern)) &* 0x0000_0100_0000_01b3 } }
         }
     }
 

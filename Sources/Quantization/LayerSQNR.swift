@@ -52,15 +52,10 @@ public enum LayerSQNR {
             var perStep = [(signal: Double, noise: Double)](repeating: (0, 0), count: q.plan.steps)
             for step in 0..<q.plan.steps {
                 guard let st = statistics[linear.name]?[step], !st.reservoir.isEmpty else { continue }
-                var x = st.reservoir
+                // The layer's input as the folds deliver it: (x − z)/s (an explicit 1/s is the executor's).
+                let x = QuantizedModel.productInputs(st.reservoir, width: layer.inputs, shift: layer.channelShift?[step],
+                                                     smoothing: layer.fold.isFolded ? layer.smoothing[layer.setIndex(step: step)] : nil)
                 let rows = x.count / layer.inputs
-                // The layer's input as the folds deliver it: (x − z)/s (z: a channel shift).
-                if let z = layer.channelShift?[step] {
-                    for i in x.indices { x[i] -= z[i % layer.inputs] }
-                }
-                if layer.fold != .explicit, let s = layer.smoothing[layer.setIndex(step: step)] {
-                    for i in x.indices { x[i] /= s[i % layer.inputs] }
-                }
                 var a = [Float](repeating: 0, count: rows * layer.outputs), b = a
                 try x.withUnsafeBufferPointer { xp in
                     try reference.run(linear, step: step, input: xp.baseAddress!, rows: rows, output: &a)

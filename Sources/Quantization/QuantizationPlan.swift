@@ -193,7 +193,7 @@ public struct QuantizationPlan: Sendable, Equatable {
             guard known.contains(name) else { throw PlanError("layers.\"\(name)\": no such quantizable layer in the checkpoint") }
             var s = defaults
             try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
-            if entry.objectValue?.contains(where: { $0.0 == "shift" && $0.1.boolValue == true }) == true, SmoothQuant.fold(of: name) != .modulation {
+            if entry.objectValue?.contains(where: { $0.0 == "shift" && $0.1.boolValue == true }) == true, !SmoothQuant.fold(of: name).takesShift {
                 throw PlanError("layers.\"\(name)\".shift: a channel shift folds only into the modulation rows, so only attn.qkv and mlp.fc1 (v1.0: attn.qkv, mlp.fc1) take it")
             }
         }

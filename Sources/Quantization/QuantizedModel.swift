@@ -102,7 +102,7 @@ public final class QuantizedModel: @unchecked Sendable {
             var s = try plan.settings(for: l.name, foldable: SmoothQuant.fold(of: l.name).isFolded)
             // A shift is free only where it folds into the modulation rows, and means nothing
             // without a static encoding.
-            s.shift = s.shift && SmoothQuant.fold(of: l.name) == .modulation && !s.keepFloat && !s.activations.isDynamic
+            s.shift = s.shift && SmoothQuant.fold(of: l.name).takesShift && !s.keepFloat && !s.activations.isDynamic
             settings[l.name] = s
         }
 
@@ -216,12 +216,7 @@ public final class QuantizedModel: @unchecked Sendable {
                     let sv = own[setCount == 1 ? 0 : g]
                     var rows: [Float] = []
                     for step in 0..<S where setCount == 1 || groups[step] == g {
-                        let st = try stats(l.name, step)
-                        let z = shifts[l.name]?[step]
-                        rows += st.reservoir.enumerated().map { i, x in
-                            let k = i % l.inputs
-                            return (x - (z?[k] ?? 0)) / (sv?[k] ?? 1)
-                        }
+                        rows += Self.productInputs(try stats(l.name, step).reservoir, width: l.inputs, shift: shifts[l.name]?[step], smoothing: sv)
                     }
                     q = GPTQ.roundMemoized(w, quantized: nearest, rows: rows)
                 }
@@ -300,6 +295,13 @@ public final class QuantizedModel: @unchecked Sendable {
         self.modulationShifts = modulationShifts
     }
 
+    /// Rows `[R, K]` of a layer's raw input as its product sees them: `(x − z)/s`, without the
+    /// shift or the division where there is none (then the rows themselves).
+    public static func productInputs(_ rows: [Float], width: Int, shift z: [Float]?, smoothing s: [Float]?) -> [Float] {
+        guard z != nil || s != nil else { return rows }
+        return rows.enumerated().map { i, x in (x - (z?[i % width] ?? 0)) / (s?[i % width] ?? 1) }
+    }
+
     /// The static encoding covering `x / s` over `steps`: min-max from per-channel ranges (exact),
     /// percentile and MSE from the sampled rows.
     static func encoding(layer: String, steps: ClosedRange<Int>, stats: (String, Int) throws -> LayerStepStatistics,
@@ -320,13 +322,7 @@ public final class QuantizedModel: @unchecked Sendable {
                 lo = min(lo, st.minimum)
                 hi = max(hi, st.maximum)
             }
-            if s.estimator != .minmax {
-                if sv != nil || z != nil {
-                    samples += st.reservoir.enumerated().map { ($1 - (z?[$0 % st.width] ?? 0)) / (sv?[$0 % st.width] ?? 1) }
-                } else {
-                    samples += st.reservoir
-                }
-            }
+            if s.estimator != .minmax { samples += productInputs(st.reservoir, width: st.width, shift: z, smoothing: sv) }
         }
         guard lo.isFinite, hi.isFinite else { throw PlanError("\(layer): calibration saw no finite inputs at steps \(steps)") }
         switch s.estimator {

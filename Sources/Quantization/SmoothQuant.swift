@@ -31,6 +31,10 @@ public enum SmoothQuant {
 
         public var isFolded: Bool { self != .explicit }
 
+        /// Whether a channel shift (`LayerSettings.shift`) folds here: only into the modulation
+        /// rows, so only `attn.qkv` and `mlp.fc1` take one.
+        public var takesShift: Bool { self == .modulation }
+
         public var description: String {
             switch self {
             case .modulation: return "folded into the block's per-step modulation table (shift/s, (1+scale)/s)"

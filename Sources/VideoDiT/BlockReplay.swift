@@ -16,9 +16,6 @@ public struct BlockInput: @unchecked Sendable {
     let modulation: [[Float]]
     let captions: PackedCaptions
     let geometry: Geometry
-
-    /// Batch, tokens per sample and width of `hidden`.
-    public var shape: (batch: Int, tokens: Int, width: Int) { (geometry.B, geometry.N, geometry.C) }
 }
 
 /// An executor that also wants every block's input as the forward pass reaches it (before the
@@ -30,12 +27,10 @@ public protocol BlockInputObserver: LinearExecutor {
 /// The fp32 path, keeping every block input it sees.
 public final class BlockInputRecorder: BlockInputObserver {
     public private(set) var inputs: [BlockInput] = []
-    /// Only blocks whose index passes are kept (all by default).
-    let keep: (Int) -> Bool
 
-    public init(keep: @escaping (Int) -> Bool = { _ in true }) { self.keep = keep }
+    public init() {}
 
-    public func observe(_ input: BlockInput) { if keep(input.index) { inputs.append(input) } }
+    public func observe(_ input: BlockInput) { inputs.append(input) }
 
     public func run(_ layer: BlockLinear, step: Int?, input: UnsafePointer<Float>, rows: Int,
                     output: UnsafeMutablePointer<Float>) throws {

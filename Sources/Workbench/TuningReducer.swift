@@ -50,7 +50,7 @@ enum TuningReducer {
                 let all = LayerSettings.Estimator.allCases
                 set("estimator", .string(all[(all.firstIndex(of: current.estimator)! + 1) % all.count].rawValue))
             case .toggleShift:
-                guard SmoothQuant.fold(of: layer) == .modulation else {
+                guard SmoothQuant.fold(of: layer).takesShift else {
                     state.message = StatusMessage("\(layer): a channel shift folds only into the modulation rows, so only attn.qkv and mlp.fc1 take one")
                     return
                 }

@@ -53,9 +53,9 @@ enum TuningViews {
         let nameWidth = min(24, max(16, inner.width - 40))
         // Narrow: the figure now and the change, without the figure before.
         let showsBefore = inner.width >= 56
-        let described = layers.map { layer in
-            (try? t.plan.settings(for: layer.name, foldable: SmoothQuant.fold(of: layer.name).isFolded))
-                .map { describe($0, shiftApplies: SmoothQuant.fold(of: layer.name) == .modulation) } ?? "?"
+        let settingsOf = layers.map { try? t.plan.settings(for: $0.name, foldable: SmoothQuant.fold(of: $0.name).isFolded) }
+        let described = zip(layers, settingsOf).map { layer, settings in
+            settings.map { describe($0, shiftApplies: SmoothQuant.fold(of: layer.name).takesShift) } ?? "?"
         }
         // As wide as the longest label needs (`W4G/uA8z` with GPTQ and a shift), 7 at least.
         let settingsWidth = max(7, (described.map(\.count).max() ?? 0) + 1)
@@ -63,7 +63,7 @@ enum TuningViews {
                   .role(.text, bold: true), maxWidth: inner.width)
         for (i, layer) in layers.enumerated() where i < inner.height - 3 {
             let y = inner.y + 1 + i
-            let settings = try? t.plan.settings(for: layer.name, foldable: SmoothQuant.fold(of: layer.name).isFolded)
+            let settings = settingsOf[i]
             var x = inner.x
             var name = String(layer.name.dropFirst(block.count + 1))
             if nameWidth < 20 { name = name.replacingOccurrences(of: "cross_attn", with: "cross") }
