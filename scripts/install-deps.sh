@@ -5,6 +5,7 @@
 #   pkg-config      SwiftPM finds ncursesw through it
 #   ncurses-term    the *-direct terminfo entries (24-bit colour through ncurses)
 #   tmux            end-to-end tests drive the real binary in a private tmux server
+#   python3-venv    the Python tests' environment (tools/.venv, scripts/python-env.sh)
 # The Swift toolchain itself (6.x) is expected on PATH.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ need=()
 [ -f /usr/include/ncursesw/curses.h ] || [ -f /usr/include/curses.h ] || need+=(libncurses-dev)
 pkg-config --exists ncursesw 2>/dev/null || need+=(libncurses-dev pkg-config)
 command -v tmux >/dev/null || need+=(tmux)
+command -v python3 >/dev/null || need+=(python3)
+python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 [ -e /usr/share/terminfo/x/xterm-direct ] || [ -e /lib/terminfo/x/xterm-direct ] || need+=(ncurses-term)
 
 if [ ${#need[@]} -gt 0 ]; then

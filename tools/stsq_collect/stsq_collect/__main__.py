@@ -1,0 +1,118 @@
+"""`python -m stsq_collect CHECKPOINT [options]` (or `stsq-collect`), one process or under
+`torchrun --nproc_per_node N -m stsq_collect …`: records the calibration statistics of every block
+linear per sampler step and writes them into the calibration cache `stsq-tui` reads."""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from . import cache
+from .checkpoint import CheckpointError, load_captions, open_checkpoint, schedule
+from .collect import Calibration, collect, gather, jobs, read_prompts
+from .generators import fnv1a_file
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="stsq-collect", description=__doc__)
+    p.add_argument("checkpoint", help="STDiT3 safetensors checkpoint (the demo model, or OpenSora v1.2 with --captions)")
+    p.add_argument("--prompts", default="sample-prompts/calibration.txt", help="prompt list, one a line")
+    p.add_argument("--seeds", default="0", help="comma-separated noise seeds")
+    p.add_argument("--steps", type=int, help="sampler steps (default: the checkpoint's, else 30)")
+    p.add_argument("--cfg", type=float, help="CFG scale (default: the checkpoint's, else 7)")
+    p.add_argument("--captions", help="precomputed caption embeddings (safetensors: y [n,1,L,C], mask [n,L]) "
+                   "for checkpoints without their own text encoder, e.g. OpenSora's T5 outputs")
+    p.add_argument("--size", help="model-input size T,H,W (default: the checkpoint's sampler metadata, else 8,32,32)")
+    p.add_argument("--cache-directory", default=None, help="cache folder (default: stsq-tui's, ~/.cache/stsq-tui/calibration)")
+    p.add_argument("--batch", type=int, default=8, help="prompts per forward batch (stsq-tui uses 8; rows are sampled "
+                   "in batch order, so only 8 gives stsq-tui's reservoir rows)")
+    p.add_argument("--reservoir-rows", type=int, default=32, help="rows sampled per layer and step")
+    p.add_argument("--modules", choices=["auto", "reference", "opensora"], default="auto",
+                   help="OpenSora's own STDiT3 when installed (auto), or the project's reference modules")
+    p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK when CUDA is available, else cpu)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per process")
+    p.add_argument("--checkpoint-hash", default=None, help="the checkpoint's FNV-1a, if already known (skips hashing it)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    if world > 1:
+        import torch.distributed as dist
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    try:
+        return run(args, rank, world, device)
+    except (CheckpointError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+
+
+def run(args, rank, world, device):
+    start = time.monotonic()
+    try:
+        with open(args.prompts, encoding="utf-8") as f:
+            prompts = read_prompts(f.read())
+    except OSError as e:
+        raise OSError(f"{args.prompts}: {e.strerror}") from e
+    if not prompts:
+        raise ValueError(f"{args.prompts}: no calibration prompts")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError as e:
+        raise ValueError(f"--seeds {args.seeds!r}: comma-separated non-negative integers") from e
+    if any(s < 0 or s >= 1 << 64 for s in seeds):
+        raise ValueError(f"--seeds {args.seeds!r}: seeds are 64-bit unsigned")
+    checkpoint = open_checkpoint(args.checkpoint, modules=args.modules, device=device)
+    d = checkpoint.sampler
+    size = [int(v) for v in args.size.split(",")] if args.size else [d.frames or 8, d.height or 32, d.width or 32]
+    if len(size) != 3 or min(size) <= 0:
+        raise ValueError(f"--size {args.size!r}: three positive integers T,H,W")
+    steps = args.steps or d.steps or 30
+    if not 1 <= steps <= 1000:
+        raise ValueError(f"--steps {steps}: rectified flow needs 1…1000 steps")
+    cfg = args.cfg if args.cfg is not None else (d.cfg_scale if d.cfg_scale is not None else 7.0)
+    if args.captions:
+        y, mask = load_captions(args.captions, len(prompts))
+    elif checkpoint.text_encoder is not None:
+        y, mask = checkpoint.text_encoder.encode(prompts)
+    else:
+        raise CheckpointError(f"{args.checkpoint} has no text encoder of its own: pass --captions with the T5 embeddings of the prompts")
+    pixel_space = checkpoint.in_channels == 3
+    scale = 1 if pixel_space else 8
+    ts, dt = schedule(steps, d, size[0], size[1] * scale, size[2] * scale, pixel_space)
+    calibration = Calibration(checkpoint, y, mask, ts, dt, cfg, size, d.fps or 24, device=device)
+    job_list = jobs(len(prompts), seeds, args.batch, calibration.values_per_sample)
+    if rank == 0 and not args.quiet:
+        print(f"{args.checkpoint}: {checkpoint.modules} STDiT3 modules on {device}; {len(prompts)} prompts × "
+              f"{len(seeds)} seeds × {steps} steps, {len(job_list)} batches over {world} process(es)", file=sys.stderr)
+    statistics = collect(calibration, job_list, rank, world, args.reservoir_rows, log=None if args.quiet else sys.stderr)
+    if world > 1:
+        statistics = gather(statistics, rank, world)
+    if rank != 0:
+        return 0
+    checkpoint_hash = args.checkpoint_hash or fnv1a_file(args.checkpoint)
+    key = cache.Key(checkpoint_hash, prompts, steps, cfg, seeds)
+    directory = args.cache_directory or cache.default_directory()
+    folder = cache.save_cache(statistics, key, directory)
+    entries = sum(len(v) for v in statistics.values())
+    print(f"calibration {key.digest}: {len(prompts)} prompts × {len(seeds)} seeds × {steps} steps, "
+          f"{entries} layers × steps recorded in {time.monotonic() - start:.1f} s; saved to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
