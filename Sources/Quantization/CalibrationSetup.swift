@@ -23,7 +23,10 @@ public struct CalibrationSetup: Sendable {
 
     public let path: String
     public let model: STDiT3
-    public let encoder: WordTextEncoder
+    /// The checkpoint's own text encoder (the demo model's); nil for checkpoints whose captions
+    /// come from T5 (real OpenSora): those work on imported statistics (`stsq-collect`), and
+    /// whatever needs sampling says so (`textEncoder()`).
+    public let encoder: WordTextEncoder?
     public let schedule: RectifiedFlowSchedule
     public let cfgScale: Float
     public let fps: Float
@@ -33,14 +36,14 @@ public struct CalibrationSetup: Sendable {
     public let checkpointHash: String
 
     /// Loads `path`; `overridingKey` (a plan's calibration) replaces the options' key.
-    /// - Throws: `CalibrationSetupError` when the checkpoint cannot be calibrated here (not an
-    ///   STDiT3, no text encoder of its own) or the options are unusable.
+    /// - Throws: `CalibrationSetupError` when the checkpoint cannot be quantized here (not an
+    ///   STDiT3) or the options are unusable.
     public init(path: String, options: Options, overridingKey: CalibrationCache.Key? = nil) throws {
         let loaded = try ModelLoader.load(path: path)
-        guard let model = loaded.model as? STDiT3, let encoder = loaded.textEncoder else {
-            throw CalibrationSetupError("\(path): quantization here needs an STDiT3 checkpoint with its own text encoder (the demo model); "
-                                        + "other checkpoints need precomputed calibration captions, which this tool does not take yet")
+        guard let model = loaded.model as? STDiT3 else {
+            throw CalibrationSetupError("\(path): quantization here needs an STDiT3 (v1.2) checkpoint; this one is \(loaded.model.config.architecture.rawValue)")
         }
+        let encoder = loaded.textEncoder
         let d = loaded.samplerDefaults
         let size = [d?.frames ?? 8, d?.height ?? 32, d?.width ?? 32]
         let pixelSpace = model.config.inChannels == 3
@@ -72,6 +75,18 @@ public struct CalibrationSetup: Sendable {
         text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 
+    /// The text encoder sampling needs (calibration, previews, video metrics), or why there is none.
+    public func textEncoder() throws -> WordTextEncoder {
+        guard let encoder else { throw CalibrationSetupError(Self.cannotSample(path)) }
+        return encoder
+    }
+
+    /// Why a checkpoint without its own text encoder cannot be sampled here, and what to do.
+    public static func cannotSample(_ path: String) -> String {
+        "\(path) has no text encoder of its own (its captions come from T5), so this tool cannot sample it: "
+            + "calibrate it with stsq-collect where the GPUs are (README, \"Real OpenSora\"); its statistics open here"
+    }
+
     /// The statistics cached for this key, or nil.
     public func cachedStatistics(in directory: String) throws -> [String: [Int: LayerStepStatistics]]? {
         try CalibrationCache(directory: directory).load(key)
@@ -82,6 +97,7 @@ public struct CalibrationSetup: Sendable {
     public func calibrate(progress: (_ done: Int, _ total: Int) -> Void = { _, _ in },
                           shouldStop: @escaping () -> Bool = { false }) throws -> [String: [Int: LayerStepStatistics]] {
         let calibrator = Calibrator(model: model, schedule: schedule, cfgScale: cfgScale, size: size, fps: fps)
+        let encoder = try textEncoder()
         return try calibrator.run(conditions: try key.prompts.map { try encoder.encode([$0]) }, seeds: key.seeds,
                                   progress: progress, shouldStop: shouldStop)
     }

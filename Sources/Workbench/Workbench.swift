@@ -170,6 +170,9 @@ public final class Workbench: @unchecked Sendable {
                 let setup = try session.calibrationSetup(source)
                 self?.setSetup(setup)
                 if let data = try session.cachedActivations(setup, source) { return [.activationsReady(data)] }
+                guard setup.encoder != nil else {
+                    return [.calibrationStatus(.unavailable("no calibration \(setup.key.digest) in \(source.cacheDirectory), and " + CalibrationSetup.cannotSample(setup.path)))]
+                }
                 return [.calibrationStatus(.missing)]
             } catch let error as CalibrationSetupError {
                 return [.calibrationStatus(.unavailable(error.description))]
@@ -349,6 +352,10 @@ extension Workbench {
             state.preview?.failure = "a latent-space model: its videos need the VAE decoder, which this tool does not have"
             return
         }
+        guard setup.encoder != nil else {
+            state.preview?.failure = "no preview: " + CalibrationSetup.cannotSample(setup.path)
+            return
+        }
         let prompt = preview.prompt, seed = preview.seed, stop = stopping
         if preview.reference == nil {
             previewInFlight = true
@@ -386,7 +393,7 @@ extension Workbench {
         let noise = generator.gaussian(shape: [1, setup.model.config.inChannels] + setup.size)
         let sampler = RectifiedFlowSampler(model: setup.model, cfgScale: setup.cfgScale, fps: setup.fps)
         var latents: [[Float]] = []
-        let video = try sampler.sample(noise: noise, condition: try setup.encoder.encode([prompt]), schedule: setup.schedule,
+        let video = try sampler.sample(noise: noise, condition: try setup.textEncoder().encode([prompt]), schedule: setup.schedule,
                                        height: Float(setup.size[1]), width: Float(setup.size[2]), executor: executor) { _, z in
             if stop.value { throw CalibrationCancelled() }
             latents.append(z.scalars)

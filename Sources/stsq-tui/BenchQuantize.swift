@@ -43,7 +43,7 @@ struct BenchQuantize: ParsableCommand {
             }
             let chosen = Self.allPaths.filter(paths.split(separator: ",").map(String.init).contains)
             let sampler = RectifiedFlowSampler(model: setup.model, cfgScale: setup.cfgScale, fps: setup.fps)
-            let condition = try setup.encoder.encode(["a red circle moving left on a gray background"])
+            let condition = try setup.textEncoder().encode(["a red circle moving left on a gray background"])
             var generator = NoiseGenerator(seed: 0)
             let noise = generator.gaussian(shape: [1, setup.model.config.inChannels] + setup.size)
 

@@ -65,7 +65,7 @@ struct Eval: ParsableCommand {
                 methods.append(.init(id: "plan\(i + 1)", title: "plan \(stem == "plan" ? path : stem)", plan: plan))
             }
             let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
-            let table = HeadlineTable(model: setup.model, encoder: setup.encoder, statistics: statistics,
+            let table = HeadlineTable(model: setup.model, encoder: try setup.textEncoder(), statistics: statistics,
                                       basePlan: setup.plan(defaults: LayerSettings(), groups: 1), schedule: setup.schedule,
                                       cfgScale: setup.cfgScale, fps: setup.fps, size: setup.size)
             let result = try table.run(methods: methods, prompts: list, seeds: seedList, batch: batch, int8: !fakeQuant) { id, i, n in

@@ -22,7 +22,10 @@ struct QuantizationSetup {
     let setup: CalibrationSetup
     var path: String { setup.path }
     var model: STDiT3 { setup.model }
-    var encoder: WordTextEncoder { setup.encoder }
+    /// The text encoder, or a one-line error saying why this checkpoint cannot be sampled here.
+    func textEncoder() throws -> WordTextEncoder {
+        do { return try setup.textEncoder() } catch let error as CalibrationSetupError { throw ValidationError(error.description) }
+    }
     var schedule: RectifiedFlowSchedule { setup.schedule }
     var cfgScale: Float { setup.cfgScale }
     var fps: Float { setup.fps }
@@ -59,6 +62,10 @@ struct QuantizationSetup {
     /// Records the statistics now (progress on stderr) and saves them to the cache, whose folder
     /// is checked first: minutes of calibration are not run to be lost on a read-only cache.
     func calibrate(cacheDirectory: String) throws -> [String: [Int: LayerStepStatistics]] {
+        guard setup.encoder != nil else {
+            throw ValidationError("\(cacheDirectory) has no calibration \(key.digest) (\(key.prompts.count) prompts × \(key.seeds.count) seeds × \(key.steps) steps), and "
+                                  + CalibrationSetup.cannotSample(path))
+        }
         try OutputFolder.checkWritable(cacheDirectory, purpose: "the calibration cache")
         let statistics = try setup.calibrate { done, total in
             FileHandleStderr.write("\rcalibrating: \(done)/\(total) sampler steps")

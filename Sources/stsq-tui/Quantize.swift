@@ -9,7 +9,7 @@ struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a quantization plan (plan.json) for a checkpoint: its hash, schedule, calibration and default settings.")
 
-    @Argument(help: "An STDiT3 checkpoint with its own text encoder; default: the bundled demo model.")
+    @Argument(help: "An STDiT3 checkpoint; default: the bundled demo model. Without a text encoder of its own, its statistics come from stsq-collect.")
     var checkpoint: String?
     @OptionGroup var calibration: CalibrationOptions
     @Option(help: "Output plan.") var out: String
@@ -101,7 +101,7 @@ extension Plan {
         let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
         let start = monotonicSeconds()
         func record(_ chosen: ArraySlice<String>) throws -> [BlockInput] {
-            try AutoPlanSearch.recordBlockInputs(model: setup.model, conditions: chosen.map { try setup.encoder.encode([$0]) },
+            try AutoPlanSearch.recordBlockInputs(model: setup.model, conditions: chosen.map { try setup.textEncoder().encode([$0]) },
                                                  seed: setup.key.seeds[0], schedule: setup.schedule, cfgScale: setup.cfgScale,
                                                  fps: setup.fps, size: setup.size)
         }

@@ -11,7 +11,7 @@ struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Per-step activation statistics of block linears from the calibration (what the activations screen shows).")
 
-    @Argument(help: "An STDiT3 checkpoint with its own text encoder; default: the bundled demo model.")
+    @Argument(help: "An STDiT3 checkpoint; default: the bundled demo model. Without a text encoder of its own, its statistics come from stsq-collect.")
     var checkpoint: String?
     @Option(help: "Block linears to show (repeatable); default: all.") var layer: [String] = []
     @Option(help: "Outlier channels to list per layer.") var outliers = 16
