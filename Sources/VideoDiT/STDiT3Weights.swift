@@ -141,8 +141,11 @@ final class STDiT3Weights: OpenSoraSharedWeights {
         if file["rope.freqs"] != nil {
             let freqs = try file.tensor("rope.freqs")
             let half = config.headDim / 2
-            guard freqs.shape == [half], freqs.scalars.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-                throw ModelLoadError("\(file.path): rope.freqs must hold \(half) positive finite frequencies (head dim \(config.headDim) / 2), found shape \(freqs.shape)")
+            guard freqs.shape == [half] else {
+                throw ModelLoadError("\(file.path): rope.freqs must hold \(half) frequencies (head dim \(config.headDim) / 2), found shape \(freqs.shape)")
+            }
+            if let bad = freqs.scalars.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw ModelLoadError("\(file.path): rope.freqs[\(bad)] is \(freqs.scalars[bad]); rotary frequencies must be positive and finite")
             }
             storedRopeFrequencies = freqs.scalars
         } else {

@@ -221,7 +221,16 @@ enum TuningReducer {
             t.export?.isOnModelOption.toggle()
         case .toggleExportModel:
             guard t.export?.isWriting == false else { return }
-            t.export?.includesModel.toggle()
+            // Space cycles: the model → the plan alone → the model with AIMET encodings → the model.
+            guard let dialog = t.export else { return }
+            if dialog.includesEncodings {
+                t.export?.includesEncodings = false
+            } else if dialog.includesModel {
+                t.export?.includesModel = false
+            } else {
+                t.export?.includesModel = true
+                t.export?.includesEncodings = true
+            }
         case .endExport(let accept):
             guard let dialog = t.export, !dialog.isWriting else { return }
             if accept {

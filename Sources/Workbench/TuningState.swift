@@ -171,6 +171,8 @@ public struct RequantizeResult: Sendable {
 public struct ExportDialog: Sendable, Equatable {
     public var directory: String
     public var includesModel = true
+    /// With the model: AIMET/QAIRT encodings and the int32 biases too (`encodings/`, `AIMETExport`).
+    public var includesEncodings = false
     /// Tab moves between the folder field and the quantized-model option (Space toggles it).
     public var isOnModelOption = false
     public var isWriting = false

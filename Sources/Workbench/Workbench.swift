@@ -274,7 +274,8 @@ extension Workbench {
                 let json = plan.json.serialized(pretty: true)
                 let path = dialog.directory + "/plan.json"
                 do {
-                    let text = try self.export(plan, to: dialog.directory, includingModel: dialog.includesModel, setup: setup, data: data)
+                    let text = try self.export(plan, to: dialog.directory, includingModel: dialog.includesModel,
+                                               encodings: dialog.includesEncodings, setup: setup, data: data)
                     return [.exportFinished(.success(text), planJSON: json, path: path)]
                 } catch {
                     return [.exportFinished(.failure(WorkbenchError("\(error)")), planJSON: json, path: path)]
@@ -320,14 +321,20 @@ extension Workbench {
     }
 
     /// Writes `plan.json` and, `includingModel`, `quantized.safetensors` (each atomically; the
-    /// quantized file records the plan's digest) and says what was written.
-    private func export(_ plan: QuantizationPlan, to directory: String, includingModel: Bool, setup: CalibrationSetup,
-                        data: ActivationData) throws -> String {
+    /// quantized file records the plan's digest), with `encodings` the AIMET encodings folder too,
+    /// and says what was written.
+    private func export(_ plan: QuantizationPlan, to directory: String, includingModel: Bool, encodings: Bool,
+                        setup: CalibrationSetup, data: ActivationData) throws -> String {
         try OutputFolder.checkWritable(directory, purpose: "the export")
+        var encodingFiles = 0
         if includingModel {
             let built = latestBuild()
             let model = built?.plan == plan ? built!.model : try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
-            try QuantizedModelExport.write(model, model: setup.model, fps: setup.fps, to: directory)
+            if encodings {
+                encodingFiles = try AIMETExport.write(model, model: setup.model, fps: setup.fps, to: directory).filter { $0.hasPrefix("encodings/") }.count
+            } else {
+                try QuantizedModelExport.write(model, model: setup.model, fps: setup.fps, to: directory)
+            }
         } else {
             try QuantizedModelExport.writePlan(plan, to: directory)
         }
@@ -336,7 +343,7 @@ extension Workbench {
             let bytes = stat(directory + "/" + name, &info) == 0 ? Int(info.st_size) : 0
             return "\(name) \(bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1048576) : String(format: "%.1f KiB", Double(bytes) / 1024))"
         }
-        return "exported to \(directory): " + sizes.joined(separator: ", ")
+        return "exported to \(directory): " + (sizes + (encodingFiles > 0 ? ["encodings/ (\(encodingFiles) files, AIMET)"] : [])).joined(separator: ", ")
     }
 
     /// On the plan screen: the FP video of the preview prompt once, then the quantized video of

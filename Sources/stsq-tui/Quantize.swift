@@ -146,18 +146,7 @@ struct Quantize: ParsableCommand {
         try reportingErrors {
             guard out != nil || explain else { throw ValidationError("give --out DIR, --explain, or both") }
             if let out { try OutputFolder.checkWritable(out, purpose: "the quantized model") }
-            let parsed = try readPlan(plan)
-            var options = try CalibrationOptions.parse([])
-            options.cacheDirectory = cacheDirectory
-            let setup = try QuantizationSetup(checkpoint: checkpoint, options: options, overridingKey: parsed.calibration)
-            try setup.check(parsed, source: plan)
-            let statistics = try setup.statistics(cacheDirectory: cacheDirectory)
-            let start = monotonicSeconds()
-            let quantized: QuantizedModel
-            do { quantized = try QuantizedModel(model: setup.model, statistics: statistics, plan: parsed) } catch let e as PlanError {
-                throw ValidationError("\(plan): \(e.description)")
-            }
-            let seconds = monotonicSeconds() - start
+            let (setup, statistics, quantized, seconds) = try buildQuantized(checkpoint: checkpoint, plan: plan, cacheDirectory: cacheDirectory)
             if explain {
                 let sqnr = try LayerSQNR.local(quantized, model: setup.model, statistics: statistics)
                 let deployed = try QuantizedModelExport.deployedBytes(quantized, model: setup.model, fps: setup.fps)
@@ -168,6 +157,53 @@ struct Quantize: ParsableCommand {
                 print(String(format: "quantized %d layers in %.0f ms: %d weight bytes, %d activation-scale bytes → %@/quantized.safetensors",
                              quantized.layers.filter(\.isQuantized).count, seconds * 1000, quantized.weightBytes, quantized.scaleBytes, out))
             }
+        }
+    }
+}
+
+/// The plan's quantized model from the cached statistics (shared by `quantize` and `export`).
+private func buildQuantized(checkpoint: String?, plan: String, cacheDirectory: String) throws
+    -> (QuantizationSetup, [String: [Int: LayerStepStatistics]], QuantizedModel, Double) {
+    let parsed = try readPlan(plan)
+    var options = try CalibrationOptions.parse([])
+    options.cacheDirectory = cacheDirectory
+    let setup = try QuantizationSetup(checkpoint: checkpoint, options: options, overridingKey: parsed.calibration)
+    try setup.check(parsed, source: plan)
+    let statistics = try setup.statistics(cacheDirectory: cacheDirectory)
+    let start = monotonicSeconds()
+    do {
+        let quantized = try QuantizedModel(model: setup.model, statistics: statistics, plan: parsed)
+        return (setup, statistics, quantized, monotonicSeconds() - start)
+    } catch let e as PlanError {
+        throw ValidationError("\(plan): \(e.description)")
+    }
+}
+
+/// `stsq-tui export CHECKPOINT --plan P --out DIR --format stsq|aimet`.
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the quantized model a plan describes for a runtime: stsq (plan.json + quantized.safetensors) or aimet (the same plus AIMET/QAIRT encodings per static configuration and the int32 biases).")
+
+    @Argument(help: "The checkpoint the plan was made for; default: the bundled demo model.")
+    var checkpoint: String?
+    @Option(help: "The plan (see `stsq-tui plan`).") var plan: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "stsq or aimet.") var format = "stsq"
+    @Option(help: "Calibration cache folder.") var cacheDirectory = CalibrationCache.defaultDirectory
+
+    func run() throws {
+        try reportingErrors {
+            guard ["stsq", "aimet"].contains(format) else { throw ValidationError("--format \(format): use stsq or aimet") }
+            try OutputFolder.checkWritable(out, purpose: "the export")
+            let (setup, _, quantized, _) = try buildQuantized(checkpoint: checkpoint, plan: plan, cacheDirectory: cacheDirectory)
+            let files: [String]
+            if format == "aimet" {
+                files = try AIMETExport.write(quantized, model: setup.model, fps: setup.fps, to: out)
+            } else {
+                try QuantizedModelExport.write(quantized, model: setup.model, fps: setup.fps, to: out)
+                files = ["plan.json", "quantized.safetensors"]
+            }
+            print("exported \(format) to \(out): " + files.joined(separator: ", "))
         }
     }
 }

@@ -6,7 +6,7 @@ struct STSQ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stsq-tui",
         abstract: "Static per-step SmoothQuant workbench for OpenSora video diffusion transformers.",
-        subcommands: [Open.self, Inspect.self, Forward.self, Sample.self, Calibrate.self, Stats.self, Plan.self, Quantize.self, Eval.self, Fidelity.self, Bench.self, SelfTest.self],
+        subcommands: [Open.self, Inspect.self, Forward.self, Sample.self, Calibrate.self, Stats.self, Plan.self, Quantize.self, Export.self, Eval.self, Fidelity.self, Bench.self, SelfTest.self],
         defaultSubcommand: Open.self
     )
 

@@ -62,9 +62,17 @@ private func importStatistics(for path: String, options: CalibrationSetup.Option
     let out = folder + "/export"
     workbench.dispatch(.beginExport)
     workbench.dispatch(.setExportDirectory(out))
+    // Space on the model option: the plan alone, then the model with its AIMET encodings.
+    workbench.dispatch(.toggleExportField)
+    workbench.dispatch(.toggleExportModel)
+    workbench.dispatch(.toggleExportModel)
+    #expect(workbench.state.tuning?.export?.includesModel == true && workbench.state.tuning?.export?.includesEncodings == true)
     workbench.dispatch(.endExport(accept: true))
     #expect(workbench.state.tuning?.isModified == false, "\(String(describing: workbench.state.message))")
+    #expect(workbench.state.message?.text.contains("encodings/ (") == true, "\(String(describing: workbench.state.message))")
     #expect(FileManager.default.fileExists(atPath: out + "/quantized.safetensors"))
+    let index = try JSONValue.parse(try String(contentsOfFile: out + "/encodings/index.json", encoding: .utf8))
+    #expect(index["steps"]?.arrayValue?.count == 2 && index["format"]?.stringValue == AIMETExport.format)
     let exported = try QuantizationPlan(json: try JSONValue.parse(try String(contentsOfFile: out + "/plan.json", encoding: .utf8)), source: "plan.json")
     #expect(exported == after.plan && exported.checkpointHash == setup.checkpointHash)
 }

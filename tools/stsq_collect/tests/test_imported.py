@@ -34,3 +34,11 @@ def test_engine_works_on_imported_statistics(stsq_tui, random_stdit3_t5, tmp_pat
     out = stsq_tui("quantize", random_stdit3_t5, "--plan", tmp_path / "plan.json", "--out", tmp_path / "q",
                    "--cache-directory", cache)
     assert (tmp_path / "q" / "quantized.safetensors").stat().st_size > 0, out
+    out = stsq_tui("export", random_stdit3_t5, "--plan", tmp_path / "plan.json", "--out", tmp_path / "aimet", "--format", "aimet",
+                   "--cache-directory", cache)
+    index = json.loads((tmp_path / "aimet" / "encodings" / "index.json").read_text())
+    assert len(index["steps"]) == 3 and index["integer"] == "integer.safetensors", out
+    first = json.loads((tmp_path / "aimet" / "encodings" / index["steps"][0]["encodings"]).read_text())
+    assert first["version"] == "0.6.1"
+    assert len(first["param_encodings"]["spatial_blocks.0.mlp.fc1.weight"]) == 4 * RANDOM_CONFIG["hidden_size"]
+    assert first["activation_encodings"]["temporal_blocks.1.attn.qkv.input"][0]["bitwidth"] == 8
