@@ -90,7 +90,23 @@ public final class QuantizedModel: @unchecked Sendable {
     public var scaleBytes: Int { layers.reduce(0) { $0 + 8 * $1.deployedEncodings } }
 
     /// Builds the quantized model. `statistics[layer][step]` must cover every quantized layer and step.
-    public init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan) throws {
+    public convenience init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan) throws {
+        try self.init(model: model, statistics: statistics, plan: plan, encodingsOnly: false)
+    }
+
+    /// The plan's static activation encodings per layer and step, without building the weights:
+    /// what the activation screen shows (the same values `init` computes, at a fraction of the
+    /// cost — no weight copies, folds or quantization).
+    public static func activationEncodings(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]],
+                                           plan: QuantizationPlan) throws -> [String: [ActivationEncoding]] {
+        let partial = try QuantizedModel(model: model, statistics: statistics, plan: plan, encodingsOnly: true)
+        return Dictionary(uniqueKeysWithValues: partial.layers.filter(\.isStatic).map { ($0.name, $0.encodings) })
+    }
+
+    /// `encodingsOnly`: weight sets hold the layer's own weights unquantized and no shift biases
+    /// are computed; such a model never leaves `activationEncodings`.
+    private init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan,
+                 encodingsOnly: Bool) throws {
         let linears = model.blockLinears
         try plan.validate(layerNames: linears.map(\.name))
         self.plan = plan
@@ -193,6 +209,10 @@ public final class QuantizedModel: @unchecked Sendable {
             let setCount = varies(own) || (consumer.map(varies) ?? false) ? G : 1
             var sets: [WeightSet] = []
             for g in 0..<setCount {
+                if encodingsOnly {
+                    sets.append(WeightSet(weight: l.weight, bias: l.bias, quantized: nil))
+                    continue
+                }
                 var w = l.weight, b = l.bias
                 if let sv = own[g] {
                     for c in 0..<l.outputs { for k in 0..<l.inputs { w[c * l.inputs + k] *= sv[k] } }
@@ -239,7 +259,7 @@ public final class QuantizedModel: @unchecked Sendable {
                 }
             }
             // 4. The per-step bias a shift needs: W'·(z/s) with the step's weight set, in Double.
-            let shiftBias: [[Float]]? = shifts[l.name].map { z in
+            let shiftBias: [[Float]]? = encodingsOnly ? nil : shifts[l.name].map { z in
                 (0..<S).map { step in
                     let set = setCount == 1 ? 0 : groups[step]
                     let w = sets[set].weight, sv = ownSets[set]

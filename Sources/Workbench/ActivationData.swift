@@ -40,13 +40,10 @@ public final class ActivationData: @unchecked Sendable {
     public convenience init(model: STDiT3, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan) throws {
         var global = plan
         global.defaults.activationGranularity = .global
-        let perStep = try QuantizedModel(model: model, statistics: statistics, plan: plan)
-        let oneScale = try QuantizedModel(model: model, statistics: statistics, plan: global)
-        var encodings: [String: [ActivationEncoding]] = [:], globalEncodings: [String: ActivationEncoding] = [:]
+        let encodings = try QuantizedModel.activationEncodings(model: model, statistics: statistics, plan: plan)
+        let globalEncodings = try QuantizedModel.activationEncodings(model: model, statistics: statistics, plan: global).compactMapValues(\.first)
         var weights: [String: [Float]] = [:]
         for linear in model.blockLinears {
-            if let q = perStep[linear.name], q.isStatic { encodings[linear.name] = q.encodings }
-            if let g = oneScale[linear.name], g.isStatic, let e = g.encodings.first { globalEncodings[linear.name] = e }
             let (C, K) = (linear.outputs, linear.inputs)
             let w = linear.weight
             weights[linear.name] = (0..<K).map { k in (0..<C).reduce(Float(0)) { max($0, abs(w[$1 * K + k])) } }

@@ -275,3 +275,24 @@ func aChannelShiftFoldsExactly(alpha: Double, smoothing: LayerSettings.Smoothing
     let after = try LayerSQNR.local(gptq, model: f.model, statistics: f.statistics, mode: .fakeQuant, layers: [name])[name]!
     #expect(after > before + 1, "GPTQ \(after) dB vs nearest \(before) dB")
 }
+
+/// The activation screen's encodings (built without weights) are the full model's, plan for plan.
+@Test(arguments: ["default", "α 0.5 TSQ 2 groups, shift", "group scales, uint8, MSE", "explicit α, dynamic and float layers"])
+func activationEncodingsWithoutWeightsEqualTheFullModels(variant: String) throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let plan: QuantizationPlan
+    switch variant {
+    case "default": plan = f.plan({ _ in })
+    case "α 0.5 TSQ 2 groups, shift": plan = f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep; $0.shift = true }, groups: 2)
+    case "group scales, uint8, MSE": plan = f.plan({ $0.alpha = 0.3; $0.activationGranularity = .group; $0.activations = .uint8; $0.estimator = .mse }, groups: 2)
+    default:
+        plan = f.plan({ $0.alpha = 0.5 }, layers: explicitLayerOverrides(f.model, alpha: 0.5) + [
+            ("spatial_blocks.0.attn.qkv", .object([("keep_fp", .bool(true))])),
+            ("temporal_blocks.1.mlp.fc1", .object([("activations", .string("dynamic"))])),
+        ])
+    }
+    let full = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    let expected = Dictionary(uniqueKeysWithValues: full.layers.filter(\.isStatic).map { ($0.name, $0.encodings) })
+    #expect(try QuantizedModel.activationEncodings(model: f.model, statistics: f.statistics, plan: plan) == expected)
+    #expect(expected.count == (variant.hasPrefix("explicit") ? 54 : 56))
+}
