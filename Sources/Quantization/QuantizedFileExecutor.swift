@@ -8,12 +8,17 @@ import VideoDiT
 /// the bits `QuantizedModelExecutor(mode: .int8)` gives with the model the file was written from.
 public final class QuantizedFileExecutor: FoldingExecutor {
     public let file: QuantizedModelFile
+    /// Static layers as fake-quant (quantize-dequantize the input with the step's encoding, float
+    /// product with the dequantized weights) instead of int8 products: the reference other
+    /// implementations of the file (PyTorch, ONNX) are compared against.
+    public let fakeQuant: Bool
     private var int8Products: [String: LinearInt8] = [:]
     private var floatProducts: [String: LinearFP32] = [:]
     private var captionProducts: [String: LinearFP32] = [:]
 
-    public init(file: QuantizedModelFile) {
+    public init(file: QuantizedModelFile, fakeQuant: Bool = false) {
         self.file = file
+        self.fakeQuant = fakeQuant
     }
 
     private func group(_ step: Int?) -> Int { file.stepGroup[min(step ?? 0, file.steps - 1)] }
@@ -35,7 +40,7 @@ public final class QuantizedFileExecutor: FoldingExecutor {
                          output: UnsafeMutablePointer<Float>) throws {
         let g = q.weightSets.count == 1 ? 0 : group(step)
         let set = q.weightSets[g], key = "\(q.name)|\(g)"
-        if let values = set.values, !q.dynamic {
+        if let values = set.values, !q.dynamic, !fakeQuant {
             let product = try int8Products[key] ?? LinearInt8(weights: values, outputs: q.outputs, inputs: q.inputs,
                                                               weightScales: set.scales, weightZeroPoints: set.zeroPoints,
                                                               bias: set.bias, inputMultiplier: set.inputMultiplier)
@@ -46,6 +51,12 @@ public final class QuantizedFileExecutor: FoldingExecutor {
         let product = try floatProducts[key] ?? LinearFP32(weight: set.dequantized(outputs: q.outputs, inputs: q.inputs),
                                                            outputs: q.outputs, inputs: q.inputs, bias: set.bias)
         floatProducts[key] = product
+        if set.values != nil, !q.dynamic {
+            let e = q.encodings[min(step ?? 0, q.encodings.count - 1)], m = set.inputMultiplier, K = q.inputs
+            var fake = [Float](repeating: 0, count: rows * K)
+            for i in 0..<(rows * K) { fake[i] = e.fakeQuantize(m.map { input[i] * $0[i % K] } ?? input[i]) }
+            return try fake.withUnsafeBufferPointer { try product.forward($0.baseAddress!, rows: rows, into: output) }
+        }
         guard q.dynamic else { return try product.forward(input, rows: rows, into: output) }
         let fake = DynamicPerTokenQuantizer.fakeQuantize(Array(UnsafeBufferPointer(start: input, count: rows * q.inputs)),
                                                          rows: rows, width: q.inputs, kind: q.activationKind)

@@ -13,7 +13,9 @@ import VideoDiT
 ///   every quantized layer `<layer>.act_range` I32 `[2]`: the code range (qmin, qmax) — −127…127
 ///   for int8, 0…255 for uint8; a quantized layer without `act_scale` is dynamic (per token);
 /// - `<layer>.bias_shift` F32 `[S, C]` for a layer with a channel shift (`attn.qkv`, `mlp.fc1`):
-///   per step, `W'·(z/s)`, added to the product's output with the bias;
+///   per step, `W'·(z/s)`, added to the product's output with the bias; and `<layer>.channel_shift`
+///   F32 `[S, K]`, the `z` itself (folded into the modulation table already: for runtimes, such as
+///   `stsq-collect`'s fake-quant on PyTorch, that compute modulation rows themselves);
 /// - `<block>.modulation` F32 `[S, 6, C]`: the per-step modulation rows with `1/s` and any channel
 ///   shift folded in (shift, scale, gate of attention, then of the MLP; the model adds `1 + scale`);
 /// - `<block>.caption_projection.w<g>.weight` / `.bias`: the block's folded `y_proj.fc2`;
@@ -21,10 +23,10 @@ import VideoDiT
 /// The bytes depend only on the model, the statistics and the plan, so rebuilding reproduces them.
 /// `QuantizedModelFile` reads the file back.
 public enum QuantizedModelExport {
-    public static let format = "stsq-quantized/4"
+    public static let format = "stsq-quantized/5"
     /// Formats this build reads: /2 stored every integer weight as I8; /3 packs 4-bit weights;
-    /// /4 adds per-step `bias_shift` (channel shifts).
-    public static let readableFormats = ["stsq-quantized/2", "stsq-quantized/3", format]
+    /// /4 adds per-step `bias_shift` (channel shifts); /5 adds the shifts `channel_shift` themselves.
+    public static let readableFormats = ["stsq-quantized/2", "stsq-quantized/3", "stsq-quantized/4", format]
 
     /// Writes `quantized.safetensors` then `plan.json` into `directory`, each atomically. The
     /// quantized file records the FNV-1a of the plan's bytes (`plan_fnv1a`), so a pair from two
@@ -155,6 +157,9 @@ public enum QuantizedModelExport {
             }
             if let bias = layer.shiftBias {
                 w.add(layer.name + ".bias_shift", Tensor(shape: [S, layer.outputs], scalars: Array(bias.joined())))
+            }
+            if let z = layer.channelShift {
+                w.add(layer.name + ".channel_shift", Tensor(shape: [S, layer.inputs], scalars: Array(z.joined())))
             }
             if layer.isQuantized {
                 let codes = layer.settings.activations.kind.codes

@@ -1,7 +1,7 @@
 import Tensors
 import VideoDiT
 
-/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/4`, /3 or /2, written by
+/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/5`, /4, /3 or /2, written by
 /// `QuantizedModelExport`): everything a runtime needs besides the checkpoint's own float layers —
 /// integer weights with their scales and zero points, folded biases, explicit `1/s` multipliers,
 /// per-step activation encodings, per-step modulation tables and per-block caption projections.
@@ -23,6 +23,9 @@ public struct QuantizedModelFile: Sendable {
         public let activationKind: ActivationEncoding.Kind
         /// With a channel shift: per step `[S·C]`, `W'·(z/s)` added to the product's output.
         public let shiftBias: [Float]?
+        /// With a channel shift: per step `[S·K]`, the `z` subtracted from the input (already folded
+        /// into the modulation tables; for runtimes that do not use those tables).
+        public let channelShift: [Float]?
     }
 
     /// One weight set: integer weights (or, for a layer kept in float, folded float weights).
@@ -154,8 +157,12 @@ public struct QuantizedModelFile: Sendable {
             guard shiftBias == nil || (quantized && !dynamic) else {
                 throw reader.error("\(linear.name).bias_shift", "a channel shift belongs to a static quantized layer only")
             }
+            let channelShift = try reader.optionalFloats("\(linear.name).channel_shift", shape: [S, K])
+            guard (channelShift == nil) == (shiftBias == nil) || channelShift == nil else {
+                throw reader.error("\(linear.name).channel_shift", "a channel shift comes with its bias_shift")
+            }
             layers[linear.name] = Layer(name: linear.name, outputs: C, inputs: K, weightSets: sets, encodings: encodings, dynamic: dynamic,
-                                        activationKind: activationKind, shiftBias: shiftBias)
+                                        activationKind: activationKind, shiftBias: shiftBias, channelShift: channelShift)
         }
         self.layers = layers
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Quantization
 import Tensors
 import VideoDiT
 
@@ -19,6 +20,13 @@ struct Forward: ParsableCommand {
     @Option(help: "Also write 'capture.<layer>' (input) and 'capture_out.<layer>' (output) of every block linear matching this pattern, e.g. 'spatial_blocks.*.attn.qkv'.")
     var capture: String?
 
+    @Option(help: "Evaluate the quantized model exported to this folder (its quantized.safetensors) at --step, on the int8 path.")
+    var quantized: String?
+    @Option(help: "With --quantized: the sampler step whose scales and weight set are used.")
+    var step: Int?
+    @Flag(help: "With --quantized: fake-quant instead of int8 products.")
+    var fakeQuant = false
+
     func run() throws {
         try reportingErrors {
             try OutputFolder.checkWritable(AtomicFile.folder(of: output), purpose: "the output")
@@ -28,7 +36,17 @@ struct Forward: ParsableCommand {
             let modelInputs = try ModelInputs(file: inputFile)
             try Self.checkSize(modelInputs, model.config, source: inputs)
             let capturing = capture.map { CapturingExecutor(pattern: $0) }
-            let out = try model.forward(modelInputs, executor: capturing ?? Float32Executor(), step: nil)
+            var executor: LinearExecutor = capturing ?? Float32Executor()
+            if let quantized {
+                guard capturing == nil else { throw ValidationError("--capture records the float model; leave it out with --quantized") }
+                guard let stdit3 = model as? STDiT3 else { throw ValidationError("--quantized evaluates STDiT3 checkpoints") }
+                let file = try QuantizedModelFile(path: quantized + "/quantized.safetensors", model: stdit3)
+                guard let step, (0..<file.steps).contains(step) else {
+                    throw ValidationError("--quantized needs --step 0…\(file.steps - 1): the export's scales are per sampler step")
+                }
+                executor = QuantizedFileExecutor(file: file, fakeQuant: fakeQuant)
+            }
+            let out = try model.forward(modelInputs, executor: executor, step: quantized == nil ? nil : step)
             try refuseNonFinite(out, what: "the forward pass's output 'out'")
             var writer = SafetensorsWriter()
             writer.metadata = [("checkpoint", checkpoint), ("inputs", inputs)]

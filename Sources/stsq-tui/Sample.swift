@@ -3,6 +3,7 @@ import DemoModel
 import Foundation
 import Tensors
 import VideoDiT
+import Quantization
 
 /// `stsq-tui sample CHECKPOINT (--prompt TEXT… | --embeddings FILE | --null-caption) …`.
 struct Sample: ParsableCommand {
@@ -35,6 +36,10 @@ struct Sample: ParsableCommand {
     @Option(help: "Model-input size T,H,W (latent; pixels for pixel-space models).") var size: String?
     @Option(help: "Frames per second for the fps embedder.") var fps: Float?
     @Flag(help: "Skip the rectified-flow timestep transform.") var noTransform = false
+    @Option(help: "Sample the quantized model exported to this folder (its quantized.safetensors; STDiT3, rflow) on the int8 path.")
+    var quantized: String?
+    @Flag(help: "With --quantized: fake-quant instead of int8 products (the reference for other implementations).")
+    var fakeQuant = false
     @Option(help: "Output .safetensors ('samples' [n, C, T, H, W]); pixel-space models also get .y4m and .png per sample.")
     var out: String
 
@@ -67,9 +72,18 @@ struct Sample: ParsableCommand {
                 let scale = cfg ?? defaults?.cfgScale ?? 7
                 guard scale.isFinite else { throw ValidationError("\(checkpoint): the sampler 'cfg_scale' must be finite, found \(scale)") }
                 let rf = RectifiedFlowSampler(model: stdit3, cfgScale: scale, fps: fps ?? defaults?.fps ?? 24)
+                var executor: LinearExecutor = Float32Executor()
+                if let quantized {
+                    let file = try QuantizedModelFile(path: quantized + "/quantized.safetensors", model: stdit3)
+                    guard file.steps == stepCount else {
+                        throw ValidationError("\(quantized)/quantized.safetensors holds \(file.steps) steps, the sampler runs \(stepCount): give --steps \(file.steps)")
+                    }
+                    executor = QuantizedFileExecutor(file: file, fakeQuant: fakeQuant)
+                }
                 result = try rf.sample(noise: noise, condition: condition, schedule: schedule, height: pixelHeight,
-                                       width: pixelWidth) { i, _ in progress(i, stepCount) }
+                                       width: pixelWidth, executor: executor) { i, _ in progress(i, stepCount) }
             case ("iddpm", let stdit as STDiT), ("ddim", let stdit as STDiT):
+                guard quantized == nil else { throw ValidationError("--quantized samples STDiT3 checkpoints (rflow)") }
                 let stepCount = steps ?? (kind == "ddim" ? 20 : 100)
                 let diffusion = try DiffusionSampler(model: stdit, steps: stepCount, kind: kind == "ddim" ? .ddim : .iddpm,
                                                      cfgScale: cfg ?? 7, cfgChannels: cfgChannels)

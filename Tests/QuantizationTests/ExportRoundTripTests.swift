@@ -277,3 +277,23 @@ func infiniteCalibrationRangesAreAnErrorNotACrash(estimator: LayerSettings.Estim
     #expect(try QuantizedModelExport.deployedBytes(kept, model: f.fixture.model, fps: f.sampler.fps).floatWeights
             == 4 * fc2.outputs * (fc2.inputs + (fc2.bias == nil ? 0 : 1)))
 }
+
+/// The file's fake-quant path (what other implementations are checked against) follows the
+/// model's fake-quant path: the same trajectory up to the float rounding of folded tables.
+@Test(arguments: ["default", "channel shift, TSQ 2 groups, uint8"])
+func exportedModelFakeQuantFollowsTheModelsFakeQuant(variant: String) throws {
+    let f = try sharedExportFixture.get()
+    let plan = variant == "default" ? f.plan({ _ in })
+        : f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep; $0.shift = true; $0.activations = .uint8 }, groups: 2,
+                 layers: explicitLayerOverrides(f.fixture.model, alpha: 0.5))
+    let quantized = try QuantizedModel(model: f.fixture.model, statistics: f.fixture.statistics, plan: plan)
+    let file = try f.roundTrip(quantized)
+    let expected = try f.trajectory(QuantizedModelExecutor(model: quantized, mode: .fakeQuant))
+    let got = try f.trajectory(QuantizedFileExecutor(file: file, fakeQuant: true))
+    let fp = try f.trajectory(Float32Executor())
+    for step in 0..<3 {
+        let error = zip(got[step], expected[step]).map { Double(($0 - $1) * ($0 - $1)) }.reduce(0, +)
+        let quantization = zip(fp[step], expected[step]).map { Double(($0 - $1) * ($0 - $1)) }.reduce(0, +)
+        #expect(error <= 1e-6 * quantization, "\(variant), step \(step): file vs model \(error), quantization \(quantization)")
+    }
+}

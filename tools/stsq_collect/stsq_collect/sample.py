@@ -1,0 +1,105 @@
+"""`python -m stsq_collect.sample CHECKPOINT --quantized DIR --prompts FILE --out videos.safetensors`
+(also under `torchrun`): samples the quantized export as fake-quant on PyTorch with the engine's
+rectified flow and noise — the same videos `stsq-tui sample --quantized DIR --fake-quant` gives, for
+scoring at scale with the field's metrics (CLIP score, VBench, DOVER) where the GPUs are.
+Without --quantized: the FP model."""
+import argparse
+import os
+import sys
+import time
+
+import torch
+from safetensors.torch import save_file
+
+from .checkpoint import CheckpointError, load_captions, open_checkpoint, schedule
+from .collect import Calibration, jobs, read_prompts
+from .fakequant import ExportError, StepHolder, apply_export, plan_steps
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="stsq-sample", description=__doc__)
+    p.add_argument("checkpoint")
+    p.add_argument("--quantized", help="folder of a quantized export (plan.json + quantized.safetensors)")
+    p.add_argument("--prompts", required=True, help="prompt list, one a line")
+    p.add_argument("--captions", help="precomputed caption embeddings (y [n,1,L,C], mask [n,L]) for checkpoints without a text encoder")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (the engine's PCG32 + Box–Muller)")
+    p.add_argument("--steps", type=int, help="sampler steps (default: the export's plan, else the checkpoint's)")
+    p.add_argument("--cfg", type=float, help="CFG scale (default: the checkpoint's, else 7)")
+    p.add_argument("--size", help="model-input size T,H,W (default: the checkpoint's sampler metadata)")
+    p.add_argument("--batch", type=int, default=8, help="prompts per forward batch")
+    p.add_argument("--modules", choices=["auto", "reference", "opensora"], default="auto")
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", required=True, help="output safetensors: 'samples' [n, C, T, H, W]")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    if world > 1:
+        import torch.distributed as dist
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    try:
+        return run(args, rank, world, device)
+    except (CheckpointError, ExportError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+
+
+def run(args, rank, world, device):
+    start = time.monotonic()
+    with open(args.prompts, encoding="utf-8") as f:
+        prompts = read_prompts(f.read())
+    if not prompts:
+        raise ValueError(f"{args.prompts}: no prompts")
+    checkpoint = open_checkpoint(args.checkpoint, modules=args.modules, device=device)
+    holder = apply_export(checkpoint.model, args.quantized, device) if args.quantized else StepHolder()
+    d = checkpoint.sampler
+    size = [int(v) for v in args.size.split(",")] if args.size else [d.frames or 8, d.height or 32, d.width or 32]
+    steps = args.steps or (plan_steps(args.quantized) if args.quantized else None) or d.steps or 30
+    if args.quantized and steps != holder.steps:
+        raise ValueError(f"{args.quantized} holds {holder.steps} steps, --steps asks for {steps}")
+    cfg = args.cfg if args.cfg is not None else (d.cfg_scale if d.cfg_scale is not None else 7.0)
+    if args.captions:
+        y, mask = load_captions(args.captions, len(prompts))
+    elif checkpoint.text_encoder is not None:
+        y, mask = checkpoint.text_encoder.encode(prompts)
+    else:
+        raise CheckpointError(f"{args.checkpoint} has no text encoder of its own: pass --captions")
+    pixel_space = checkpoint.in_channels == 3
+    scale = 1 if pixel_space else 8
+    ts, dt = schedule(steps, d, size[0], size[1] * scale, size[2] * scale, pixel_space)
+    calibration = Calibration(checkpoint, y, mask, ts, dt, cfg, size, d.fps or 24, device=device)
+    job_list = jobs(len(prompts), [args.seed], args.batch, calibration.values_per_sample)
+    videos = {job.index: calibration.run_job(job, holder).cpu() for job in job_list if job.index % world == rank}
+    if world > 1:
+        import torch.distributed as dist
+        parts = [None] * world if rank == 0 else None
+        dist.gather_object(videos, parts, dst=0)
+        if rank == 0:
+            videos = {k: v for part in parts for k, v in part.items()}
+    if rank != 0:
+        return 0
+    samples = torch.cat([videos[j.index] for j in job_list]).contiguous()
+    if not torch.isfinite(samples).all():
+        raise ValueError("the sampled videos hold NaN or ±Inf")
+    save_file({"samples": samples}, args.out, metadata={"checkpoint": args.checkpoint, "sampler": "rflow", "seed": str(args.seed),
+                                                         "quantized": args.quantized or "", "mode": "fake-quant" if args.quantized else "fp32"})
+    print(f"sampled {len(prompts)} video(s) × {steps} steps in {time.monotonic() - start:.1f} s → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
