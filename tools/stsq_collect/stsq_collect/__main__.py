@@ -2,14 +2,13 @@
 `torchrun --nproc_per_node N -m stsq_collect …`: records the calibration statistics of every block
 linear per sampler step and writes them into the calibration cache `stsq-tui` reads."""
 import argparse
-import os
 import sys
 import time
 
-import torch
 
 from . import cache
 from .checkpoint import CheckpointError, load_captions, open_checkpoint, schedule
+from .launch import launch
 from .collect import Calibration, collect, gather, jobs, read_prompts
 from .generators import fnv1a_file
 
@@ -38,27 +37,7 @@ def parse(argv):
 
 
 def main(argv=None):
-    args = parse(sys.argv[1:] if argv is None else argv)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = args.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-    if world > 1:
-        import torch.distributed as dist
-        if device.startswith("cuda"):
-            torch.cuda.set_device(torch.device(device))
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    try:
-        return run(args, rank, world, device)
-    except (CheckpointError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if world > 1:
-            import torch.distributed as dist
-            dist.destroy_process_group()
+    return launch(run, parse(sys.argv[1:] if argv is None else argv), (CheckpointError, OSError, ValueError))
 
 
 def run(args, rank, world, device):

@@ -4,7 +4,6 @@ rectified flow and noise — the same videos `stsq-tui sample --quantized DIR --
 scoring at scale with the field's metrics (CLIP score, VBench, DOVER) where the GPUs are.
 Without --quantized: the FP model."""
 import argparse
-import os
 import sys
 import time
 
@@ -12,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from .checkpoint import CheckpointError, load_captions, open_checkpoint, schedule
+from .launch import launch
 from .collect import Calibration, jobs, read_prompts
 from .fakequant import ExportError, StepHolder, apply_export, plan_steps
 
@@ -35,27 +35,7 @@ def parse(argv):
 
 
 def main(argv=None):
-    args = parse(sys.argv[1:] if argv is None else argv)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = args.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-    if world > 1:
-        import torch.distributed as dist
-        if device.startswith("cuda"):
-            torch.cuda.set_device(torch.device(device))
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    try:
-        return run(args, rank, world, device)
-    except (CheckpointError, ExportError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if world > 1:
-            import torch.distributed as dist
-            dist.destroy_process_group()
+    return launch(run, parse(sys.argv[1:] if argv is None else argv), (CheckpointError, ExportError, OSError, ValueError))
 
 
 def run(args, rank, world, device):

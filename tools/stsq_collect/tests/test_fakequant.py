@@ -7,7 +7,6 @@ Whole videos cannot be compared this way: the demo's quantized sampling is hyper
 because a float-rounding difference flips an activation code and the flip is carried and amplified
 by the sampler. One evaluation keeps the flips to those of a single pass."""
 import json
-import subprocess
 
 import torch
 from safetensors.torch import load_file, save_file
