@@ -17,6 +17,11 @@ FREQ_DIM = 256  # F, the sinusoidal timestep feature width (§1)
 LN_EPS = 1e-6
 
 
+def dims(t):
+    """The shape as Python ints, also when traced for graph export (sizes then become constants)."""
+    return tuple(int(v) for v in t.shape)
+
+
 def gelu_tanh(x):
     return F.gelu(x, approximate="tanh")
 
@@ -64,7 +69,7 @@ class PatchEmbed3D(nn.Module):
 
     def forward(self, x):
         pt, ph, pw = self.patch_size
-        _, _, T, H, W = x.shape
+        _, _, T, H, W = dims(x)
         # zero-pad at the end of W, H, T (F.pad's order is last dim first)
         x = F.pad(x, (0, (-W) % pw, 0, (-H) % ph, 0, (-T) % pt))
         x = self.proj(x)  # [B, C, Tn, Hn, Wn]
@@ -80,7 +85,7 @@ def grid_size(x_shape, patch_size):
 # §4.4 norms and modulation
 # ---------------------------------------------------------------------------------------------
 def layer_norm(x):
-    return F.layer_norm(x, (x.shape[-1],), eps=LN_EPS)
+    return F.layer_norm(x, (dims(x)[-1],), eps=LN_EPS)
 
 
 def t2i_modulate(x, shift, scale):
@@ -114,13 +119,14 @@ class RotaryEmbedding(nn.Module):
 
     def rotate_queries_or_keys(self, t):
         """t: [..., n, D]; rotates along the sequence axis -2 with positions 0..n-1."""
-        n = t.shape[-2]
+        n = dims(t)[-2]
         pos = torch.arange(n, dtype=torch.float32)
         ang = pos[:, None] * self.freqs.to(torch.float32)[None]  # [n, D/2]
-        ang = ang.repeat_interleave(2, dim=-1)  # [θ0, θ0, θ1, θ1, ...]
+        ang = torch.stack((ang, ang), dim=-1).reshape(n, -1)  # [θ0, θ0, θ1, θ1, ...]
         cos, sin = ang.cos(), ang.sin()
-        pairs = t.reshape(*t.shape[:-1], -1, 2)
-        rot = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).reshape(t.shape)
+        shape = dims(t)
+        pairs = t.reshape(*shape[:-1], -1, 2)
+        rot = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).reshape(shape)
         return t * cos + rot * sin
 
 
@@ -148,7 +154,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim, bias=True)
 
     def forward(self, x, rope=None):
-        Bp, n, C = x.shape
+        Bp, n, C = dims(x)
         qkv = self.qkv(x).view(Bp, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # [B', H, n, D]
         q, k = self.q_norm(q), self.k_norm(k)  # RMSNorm before RoPE
@@ -170,10 +176,22 @@ class MultiHeadCrossAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x, cond, y_lens):
-        """x [B, N, C]; cond [1, Σ y_lens, C] packed caption tokens; sample b attends to its own."""
-        B, N, C = x.shape
+        """x [B, N, C]; cond [1, Σ y_lens, C] packed caption tokens; sample b attends to its own.
+        Dense form (graph export): cond [B, L, C] padded, y_lens a bool mask [B, L]; the same
+        attention, padded keys masked out instead of packed away."""
+        B, N, C = dims(x)
         H, D = self.num_heads, self.head_dim
         q = self.q_linear(x).view(B, N, H, D).transpose(1, 2)  # [B, H, N, D]
+        if torch.is_tensor(y_lens) and y_lens.dtype == torch.bool:
+            L = dims(cond)[1]
+            kv = self.kv_linear(cond).view(B, L, 2, H, D)
+            k, v = kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)  # [B, H, L, D]
+            s = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+            s = s.masked_fill(~y_lens[:, None, None, :], float("-inf"))
+            s = s - s.amax(dim=-1, keepdim=True)
+            p = torch.exp(s)
+            o = torch.matmul(p / p.sum(dim=-1, keepdim=True), v)
+            return self.proj(o.transpose(1, 2).reshape(B, N, C))
         kv = self.kv_linear(cond).view(-1, 2, H, D)  # [M, 2, H, D]
         outs = []
         start = 0
@@ -211,7 +229,7 @@ class CaptionEmbedder(nn.Module):
 
 def pack_text(y, mask):
     """§4.7: y [B, 1, L, C] (after y_proj), mask [n, L] or None -> (y_packed [1, Σ, C], y_lens)."""
-    B, _, L, C = y.shape
+    B, _, L, C = dims(y)
     if mask is None:
         return y.reshape(1, B * L, C), [L] * B
     mask = torch.as_tensor(mask)
@@ -240,7 +258,7 @@ class T2IFinalLayer(nn.Module):
 
 def frame_select(x_mask, x, x_zero, T, S):
     """Per latent frame: x where x_mask[b, t] else x_zero (tokens [B, T·S, C])."""
-    B, N, C = x.shape
+    B, N, C = dims(x)
     m = x_mask.to(torch.bool)[:, :, None, None]
     out = torch.where(m, x.view(B, T, S, C), x_zero.view(B, T, S, C))
     return out.view(B, N, C)
@@ -250,7 +268,7 @@ def unpatchify(x, grid, patch_size, out_channels, crop=None):
     """[B, N, pt·ph·pw·Cout] (features ordered pt, ph, pw, c) -> [B, Cout, T, H, W], then crop."""
     Tn, Hn, Wn = grid
     pt, ph, pw = patch_size
-    B = x.shape[0]
+    B = dims(x)[0]
     x = x.view(B, Tn, Hn, Wn, pt, ph, pw, out_channels)
     x = x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(B, out_channels, Tn * pt, Hn * ph, Wn * pw)
     if crop is not None:

@@ -5,7 +5,8 @@ import math
 import torch
 import torch.nn as nn
 
-from .layers import (
+from .layers import (  # noqa: E501
+    dims,
     Attention,
     CaptionEmbedder,
     Mlp,
@@ -53,7 +54,7 @@ class STDiT3Block(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(6, hidden_size) / hidden_size ** 0.5)
 
     def forward(self, x, y, t_mlp, y_lens, T, S, rope=None, x_mask=None, t0_mlp=None):
-        B, N, C = x.shape
+        B, N, C = dims(x)
         mod = (self.scale_shift_table[None] + t_mlp.reshape(B, 6, C)).chunk(6, dim=1)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod
         if x_mask is not None:
@@ -131,8 +132,8 @@ class STDiT3(nn.Module):
         x = x.to(torch.float32)
         timestep = timestep.to(torch.float32)
         y = y.to(torch.float32)
-        B = x.shape[0]
-        Tn, Hn, Wn = grid_size(x.shape, self.patch_size)
+        B = dims(x)[0]
+        Tn, Hn, Wn = (int(v) for v in grid_size(x.shape, self.patch_size))   # ints also when traced
         S = Hn * Wn
         base_size = round(S ** 0.5)
         scale = (float(height.reshape(-1)[0]) * float(width.reshape(-1)[0])) ** 0.5 / self.input_sq_size
@@ -147,7 +148,12 @@ class STDiT3(nn.Module):
             t0_mlp = self.t_block(t0)
 
         y = self.y_embedder(y)  # [B, 1, L, C]
-        y, y_lens = pack_text(y, mask)
+        if getattr(self, "dense_captions", False):
+            # Graph export: padded captions and a mask instead of packing (see MultiHeadCrossAttention).
+            keep = torch.as_tensor(mask) != 0
+            y, y_lens = y[:, 0], keep.repeat(B // dims(keep)[0], 1)
+        else:
+            y, y_lens = pack_text(y, mask)
 
         h = self.x_embedder(x)  # [B, N, C]
         h = (h.view(B, Tn, S, -1) + pos[:, None]).view(B, Tn * S, -1)

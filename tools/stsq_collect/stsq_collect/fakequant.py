@@ -86,6 +86,17 @@ class FakeQuantLinear(nn.Module):
         super().__init__()
         self.name, self.layer, self.step_group, self.holder = name, layer, step_group, holder
         self.fold = fold_of(name)
+        # Graph export: static layers through torch's fake-quantize ops, which export as ONNX
+        # QuantizeLinear/DequantizeLinear (see onnx_export.py); the same values as the eager path
+        # up to x·(1/Δ) in place of x/Δ.
+        self.qdq = False
+        # Buffers, not plain tensors: a traced graph keeps them as initializers, so the weights'
+        # QuantizeLinear/DequantizeLinear are not folded away into float constants.
+        for g, w in enumerate(layer["sets"]):
+            self.register_buffer(f"weight{g}", w["weight"], persistent=False)
+            if w["codes"] is not None:
+                self.register_buffer(f"weight_scale{g}", w["scales"], persistent=False)
+                self.register_buffer(f"weight_zero_point{g}", w["zero_points"], persistent=False)
 
     def forward(self, x):
         s = self.holder.step
@@ -102,15 +113,25 @@ class FakeQuantLinear(nn.Module):
                 x = x / w["smoothing"]
         if w["input_multiplier"] is not None:
             x = x * w["input_multiplier"]
+        weight = getattr(self, f"weight{g}")
+        if self.qdq and w["codes"] is not None:
+            weight = torch.fake_quantize_per_channel_affine(weight, getattr(self, f"weight_scale{g}"),
+                                                            getattr(self, f"weight_zero_point{g}"), 0, -128, 127)
         if L["kind"] is not None:
-            if L["act_scale"] is not None:
+            if L["act_scale"] is not None and self.qdq:
+                scale, zero = L["act_scale"][s], int(L["act_zero"][s])
+                if L["kind"] == "int8":   # ONNX's int8 is −128…127, ours stops at −127
+                    x = torch.clamp(x, -127 * scale, 127 * scale)
+                x = torch.fake_quantize_per_tensor_affine(x, scale, zero, -128 if L["kind"] == "int8" else 0,
+                                                          127 if L["kind"] == "int8" else 255)
+            elif L["act_scale"] is not None:
                 x = fake_quantize(x, L["act_scale"][s], L["act_zero"][s], L["qmin"], L["qmax"])
             else:
                 lo = torch.clamp(x.amin(dim=-1, keepdim=True), max=0.0)
                 hi = torch.clamp(x.amax(dim=-1, keepdim=True), min=0.0)
                 scale, zero = covering(lo, hi, L["kind"])
                 x = fake_quantize(x, scale, zero, L["qmin"], L["qmax"])
-        y = F.linear(x, w["weight"], w["bias"])
+        y = F.linear(x, weight, w["bias"])
         if L["bias_shift"] is not None:
             y = y + L["bias_shift"][s]
         return y
@@ -139,6 +160,7 @@ def load_export(folder, widths, device="cpu"):
         while f"{name}.w{g}.weight" in names:
             p = f"{name}.w{g}"
             raw = t[p + ".weight"]
+            codes = scale = zero = None
             if raw.dtype == torch.float32:
                 weight = raw
             else:
@@ -150,9 +172,10 @@ def load_export(folder, widths, device="cpu"):
                 else:
                     codes = raw.to(torch.int32)
                 zero = t.get(p + ".weight_zero_point")
-                zero = zero.to(torch.int32)[:, None] if zero is not None else 0
-                weight = (codes - zero).to(torch.float32) * scale[:, None]
+                zero = zero.to(torch.int32) if zero is not None else torch.zeros(codes.shape[0], dtype=torch.int32)
+                weight = (codes - zero[:, None]).to(torch.float32) * scale[:, None]
             sets.append({"weight": weight.to(device), "bias": t.get(p + ".bias", None),
+                         "codes": codes, "scales": scale, "zero_points": zero,
                          "smoothing": t.get(p + ".smoothing"), "input_multiplier": t.get(p + ".input_multiplier")})
             for key in ("bias", "smoothing", "input_multiplier"):
                 if sets[-1][key] is not None:
@@ -193,6 +216,7 @@ def apply_export(model, folder, device="cpu"):
         parent = model.get_submodule(parent_name)
         setattr(parent, child, FakeQuantLinear(name, layer, step_group, holder))
     holder.steps = len(step_group)
+    holder.step_group = step_group
     return holder
 
 
