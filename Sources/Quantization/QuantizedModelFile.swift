@@ -158,7 +158,7 @@ public struct QuantizedModelFile: Sendable {
                 throw reader.error("\(linear.name).bias_shift", "a channel shift belongs to a static quantized layer only")
             }
             let channelShift = try reader.optionalFloats("\(linear.name).channel_shift", shape: [S, K])
-            guard (channelShift == nil) == (shiftBias == nil) || channelShift == nil else {
+            guard channelShift == nil || shiftBias != nil else {
                 throw reader.error("\(linear.name).channel_shift", "a channel shift comes with its bias_shift")
             }
             layers[linear.name] = Layer(name: linear.name, outputs: C, inputs: K, weightSets: sets, encodings: encodings, dynamic: dynamic,

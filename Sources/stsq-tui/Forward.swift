@@ -37,6 +37,7 @@ struct Forward: ParsableCommand {
             try Self.checkSize(modelInputs, model.config, source: inputs)
             let capturing = capture.map { CapturingExecutor(pattern: $0) }
             var executor: LinearExecutor = capturing ?? Float32Executor()
+            guard quantized != nil || (step == nil && !fakeQuant) else { throw ValidationError("--step and --fake-quant go with --quantized DIR") }
             if let quantized {
                 guard capturing == nil else { throw ValidationError("--capture records the float model; leave it out with --quantized") }
                 guard let stdit3 = model as? STDiT3 else { throw ValidationError("--quantized evaluates STDiT3 checkpoints") }

@@ -73,6 +73,7 @@ struct Sample: ParsableCommand {
                 guard scale.isFinite else { throw ValidationError("\(checkpoint): the sampler 'cfg_scale' must be finite, found \(scale)") }
                 let rf = RectifiedFlowSampler(model: stdit3, cfgScale: scale, fps: fps ?? defaults?.fps ?? 24)
                 var executor: LinearExecutor = Float32Executor()
+                guard quantized != nil || !fakeQuant else { throw ValidationError("--fake-quant goes with --quantized DIR") }
                 if let quantized {
                     let file = try QuantizedModelFile(path: quantized + "/quantized.safetensors", model: stdit3)
                     guard file.steps == stepCount else {

@@ -124,3 +124,14 @@ func sampleRefusesBadSamplerDefaultsOfTheCheckpoint(sampler: String, text: Strin
     let model = try rewrittenCheckpoint(engineFixture("stdit3-tiny.safetensors"), metadata: ["sampler": sampler])
     try expectRefusal(["sample", model, "--null-caption", "--out", temporaryOutput()], mentioning: text)
 }
+
+/// The quantized-model options: a folder without an export, a step out of range, the flags
+/// without `--quantized`, and a step count the export does not have, each refused by name.
+@Test(arguments: [
+    (["--fake-quant"], "--fake-quant"),
+    (["--quantized", "/nonexistent-stsq-export"], "quantized.safetensors"),
+])
+func sampleRefusesBadQuantizedOptions(arguments: [String], text: String) throws {
+    try expectRefusal(["sample", engineFixture("stdit3-tiny.safetensors"), "--null-caption", "--out", temporaryOutput()] + arguments,
+                      mentioning: text)
+}
