@@ -7,9 +7,9 @@ import time
 
 
 from . import cache
-from .checkpoint import CheckpointError, load_captions, open_checkpoint, schedule
+from .checkpoint import CheckpointError, open_checkpoint
 from .launch import launch
-from .collect import Calibration, collect, gather, jobs, read_prompts
+from .collect import build_calibration, collect, gather, jobs, read_prompts
 from .generators import fnv1a_file
 
 
@@ -56,24 +56,8 @@ def run(args, rank, world, device):
     if any(s < 0 or s >= 1 << 64 for s in seeds):
         raise ValueError(f"--seeds {args.seeds!r}: seeds are 64-bit unsigned")
     checkpoint = open_checkpoint(args.checkpoint, modules=args.modules, device=device)
-    d = checkpoint.sampler
-    size = [int(v) for v in args.size.split(",")] if args.size else [d.frames or 8, d.height or 32, d.width or 32]
-    if len(size) != 3 or min(size) <= 0:
-        raise ValueError(f"--size {args.size!r}: three positive integers T,H,W")
-    steps = args.steps or d.steps or 30
-    if not 1 <= steps <= 1000:
-        raise ValueError(f"--steps {steps}: rectified flow needs 1…1000 steps")
-    cfg = args.cfg if args.cfg is not None else (d.cfg_scale if d.cfg_scale is not None else 7.0)
-    if args.captions:
-        y, mask = load_captions(args.captions, len(prompts))
-    elif checkpoint.text_encoder is not None:
-        y, mask = checkpoint.text_encoder.encode(prompts)
-    else:
-        raise CheckpointError(f"{args.checkpoint} has no text encoder of its own: pass --captions with the T5 embeddings of the prompts")
-    pixel_space = checkpoint.in_channels == 3
-    scale = 1 if pixel_space else 8
-    ts, dt = schedule(steps, d, size[0], size[1] * scale, size[2] * scale, pixel_space)
-    calibration = Calibration(checkpoint, y, mask, ts, dt, cfg, size, d.fps or 24, device=device)
+    calibration = build_calibration(checkpoint, prompts, args.captions, args.size, args.steps, args.cfg, device)
+    steps, cfg = len(calibration.timesteps), float(calibration.cfg_scale)
     job_list = jobs(len(prompts), seeds, args.batch, calibration.values_per_sample)
     if rank == 0 and not args.quiet:
         print(f"{args.checkpoint}: {checkpoint.modules} STDiT3 modules on {device}; {len(prompts)} prompts × "

@@ -140,6 +140,31 @@ class Calibration:
         return z
 
 
+def build_calibration(checkpoint, prompts, captions=None, size=None, steps=None, cfg=None, device="cpu"):
+    """The sampling run of `prompts` as the engine sets it up (`CalibrationSetup`): size, steps and
+    CFG from the arguments, else the checkpoint's sampler metadata, else 8×32×32, 30, 7; captions
+    from `captions` (a safetensors file) or the checkpoint's own text encoder."""
+    from .checkpoint import CheckpointError, load_captions, schedule
+    d = checkpoint.sampler
+    size = [int(v) for v in size.split(",")] if size else [d.frames or 8, d.height or 32, d.width or 32]
+    if len(size) != 3 or min(size) <= 0:
+        raise ValueError(f"--size {size!r}: three positive integers T,H,W")
+    steps = steps or d.steps or 30
+    if not 1 <= steps <= 1000:
+        raise ValueError(f"--steps {steps}: rectified flow needs 1…1000 steps")
+    cfg = cfg if cfg is not None else (d.cfg_scale if d.cfg_scale is not None else 7.0)
+    if captions:
+        y, mask = load_captions(captions, len(prompts))
+    elif checkpoint.text_encoder is not None:
+        y, mask = checkpoint.text_encoder.encode(prompts)
+    else:
+        raise CheckpointError(f"{checkpoint.path} has no text encoder of its own: pass --captions with the T5 embeddings of the prompts")
+    pixel_space = checkpoint.in_channels == 3
+    scale = 1 if pixel_space else 8
+    ts, dt = schedule(steps, d, size[0], size[1] * scale, size[2] * scale, pixel_space)
+    return Calibration(checkpoint, y, mask, ts, dt, cfg, size, d.fps or 24, device=device)
+
+
 def merge_shards(layer, shards):
     """Merges one layer's {step: statistics} from every rank, in rank order (deterministic)."""
     merged = {}

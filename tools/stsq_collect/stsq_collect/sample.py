@@ -10,9 +10,9 @@ import time
 import torch
 from safetensors.torch import save_file
 
-from .checkpoint import CheckpointError, load_captions, open_checkpoint, schedule
+from .checkpoint import CheckpointError, open_checkpoint
 from .launch import launch
-from .collect import Calibration, jobs, read_prompts
+from .collect import build_calibration, jobs, read_prompts
 from .fakequant import ExportError, StepHolder, apply_export, plan_steps
 
 
@@ -46,22 +46,11 @@ def run(args, rank, world, device):
         raise ValueError(f"{args.prompts}: no prompts")
     checkpoint = open_checkpoint(args.checkpoint, modules=args.modules, device=device)
     holder = apply_export(checkpoint.model, args.quantized, device) if args.quantized else StepHolder()
-    d = checkpoint.sampler
-    size = [int(v) for v in args.size.split(",")] if args.size else [d.frames or 8, d.height or 32, d.width or 32]
-    steps = args.steps or (plan_steps(args.quantized) if args.quantized else None) or d.steps or 30
+    steps = args.steps or (plan_steps(args.quantized) if args.quantized else None)
     if args.quantized and steps != holder.steps:
         raise ValueError(f"{args.quantized} holds {holder.steps} steps, --steps asks for {steps}")
-    cfg = args.cfg if args.cfg is not None else (d.cfg_scale if d.cfg_scale is not None else 7.0)
-    if args.captions:
-        y, mask = load_captions(args.captions, len(prompts))
-    elif checkpoint.text_encoder is not None:
-        y, mask = checkpoint.text_encoder.encode(prompts)
-    else:
-        raise CheckpointError(f"{args.checkpoint} has no text encoder of its own: pass --captions")
-    pixel_space = checkpoint.in_channels == 3
-    scale = 1 if pixel_space else 8
-    ts, dt = schedule(steps, d, size[0], size[1] * scale, size[2] * scale, pixel_space)
-    calibration = Calibration(checkpoint, y, mask, ts, dt, cfg, size, d.fps or 24, device=device)
+    calibration = build_calibration(checkpoint, prompts, args.captions, args.size, steps, args.cfg, device)
+    steps = len(calibration.timesteps)
     job_list = jobs(len(prompts), [args.seed], args.batch, calibration.values_per_sample)
     videos = {job.index: calibration.run_job(job, holder).cpu() for job in job_list if job.index % world == rank}
     if world > 1:
