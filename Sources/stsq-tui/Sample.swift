@@ -79,6 +79,7 @@ struct Sample: ParsableCommand {
                     guard file.steps == stepCount else {
                         throw ValidationError("\(quantized)/quantized.safetensors holds \(file.steps) steps, the sampler runs \(stepCount): give --steps \(file.steps)")
                     }
+                    try checkQuantized(file, folder: quantized, timesteps: schedule.timesteps, fps: rf.fps)
                     executor = QuantizedFileExecutor(file: file, fakeQuant: fakeQuant)
                 }
                 result = try rf.sample(noise: noise, condition: condition, schedule: schedule, height: pixelHeight,
@@ -110,6 +111,24 @@ struct Sample: ParsableCommand {
                 try AtomicFile.write(VideoWriters.contactSheet(video), to: "\(stem).\(i).png")
                 print("wrote \(stem).\(i).y4m and \(stem).\(i).png")
             }
+        }
+    }
+
+    /// An export's per-step scales and modulation tables belong to its checkpoint, its plan's
+    /// timesteps and its fps: sampling it with others would run a silently different model.
+    private func checkQuantized(_ file: QuantizedModelFile, folder: String, timesteps: [Float], fps: Float) throws {
+        let hash = try CalibrationCache.checkpointHash(path: checkpoint)
+        guard file.checkpointHash == hash else {
+            throw ValidationError("\(folder)/quantized.safetensors was built for checkpoint \(file.checkpointHash), but \(checkpoint) hashes to \(hash)")
+        }
+        let plan = try readPlan(folder + "/plan.json")
+        guard plan.timesteps.count == timesteps.count,
+              zip(plan.timesteps, timesteps).allSatisfy({ abs($0 - $1) <= 1e-3 * max(1, abs($1)) }) else {
+            throw ValidationError("\(folder)/plan.json: sampler.t does not match this run's timesteps (\(timesteps.prefix(3).map { String(format: "%.1f", $0) }.joined(separator: ", "))…): "
+                                  + "the export was made for another size or timestep transform")
+        }
+        guard file.fps == fps else {
+            throw ValidationError("\(folder)/quantized.safetensors holds modulation tables for fps \(file.fps), this run uses \(fps): give --fps \(file.fps)")
         }
     }
 

@@ -152,8 +152,12 @@ def save_cache(statistics, key, directory):
             tensors[prefix + ".channel_max"] = np.ascontiguousarray(s.channel_max, dtype=np.float32)
             tensors[prefix + ".histogram"] = np.ascontiguousarray(s.histogram, dtype=np.uint64)
             tensors[prefix + ".reservoir"] = np.ascontiguousarray(s.reservoir, dtype=np.float32).reshape(-1, s.width)
-            entries[str(step)] = {"min": Literal(swift_float(s.minimum)), "max": Literal(swift_float(s.maximum)),
-                                  "rows": int(s.rows)}
+            try:
+                entries[str(step)] = {"min": Literal(swift_float(s.minimum)), "max": Literal(swift_float(s.maximum)),
+                                      "rows": int(s.rows)}
+            except ValueError:
+                raise ValueError(f"{layer} at step {step}: the inputs' range is [{s.minimum}, {s.maximum}] "
+                                 "(NaN or ±Inf activations): nothing is saved") from None
         first = next(iter(steps.values()))
         layers[layer] = {"width": first.width, "reservoir_rows": first.capacity, "steps": entries}
     blob = save(tensors)

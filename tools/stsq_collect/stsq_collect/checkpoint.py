@@ -220,6 +220,8 @@ def schedule(steps, sampler, frames, pixel_height, pixel_width, pixel_space):
     if sampler.use_timestep_transform is not False:
         if sampler.timestep_shift is not None:
             ratio = f32(sampler.timestep_shift)
+            if not np.isfinite(ratio) or ratio <= 0:
+                raise CheckpointError(f"the checkpoint's sampler 'timestep_shift' must be a positive number, found {sampler.timestep_shift}")
         else:
             video_frames = f32(frames if pixel_space or frames == 1 else (frames // 5) * 17)
             space = np.sqrt(f32(pixel_height) * f32(pixel_width) / f32(262_144))

@@ -8,6 +8,7 @@ Under `torchrun` the (seed, batch) jobs are dealt round-robin over the ranks; ea
 as it would in one process (same batch, same noise, skipped ahead), so the merged ranges,
 histograms and row counts equal the one-process run; rank 0 merges layer by layer and writes.
 """
+import re
 import sys
 import time
 import unicodedata
@@ -33,7 +34,8 @@ def read_prompts(text):
         while end > start and is_space(s[end - 1]):
             end -= 1
         return s[start:end]
-    lines = [trim(line) for line in text.split("\n")]
+    # Swift splits on "\n" Characters, and "\r\n" is one Character: such a pair does not split.
+    lines = [trim(line) for line in re.split(r"(?<!\r)\n", text)]
     return [line for line in lines if line and not line.startswith("#")]
 
 
@@ -46,8 +48,11 @@ class Recorder:
     """Forward pre-hooks on the block linears; `step` says which sampler step the next calls
     belong to (None: not recording)."""
 
-    def __init__(self, model, capacity=32):
+    def __init__(self, model, capacity=32, rank=0):
         self.capacity = capacity
+        # Rank 0 draws the engine's stream; other ranks another one each, so that shards with the
+        # same row counts do not sample the same positions (the merge assumes independent samples).
+        self.stream_offset = (rank * 0x9E37_79B9_7F4A_7C15) & ((1 << 64) - 1)
         self.step = None
         self.statistics = {}
         self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in block_linears(model)]
@@ -62,7 +67,8 @@ class Recorder:
             steps = self.statistics.setdefault(name, {})
             s = steps.get(self.step)
             if s is None:
-                s = steps[self.step] = LayerStepStatistics(x.shape[-1], self.capacity, seed=stream_seed(name, self.step))
+                seed = (stream_seed(name, self.step) + self.stream_offset) & ((1 << 64) - 1)
+                s = steps[self.step] = LayerStepStatistics(x.shape[-1], self.capacity, seed=seed)
             s.observe(x)
         return hook
 
@@ -150,8 +156,8 @@ def build_calibration(checkpoint, prompts, captions=None, size=None, steps=None,
     if len(size) != 3 or min(size) <= 0:
         raise ValueError(f"--size {size!r}: three positive integers T,H,W")
     steps = steps or d.steps or 30
-    if not 1 <= steps <= 1000:
-        raise ValueError(f"--steps {steps}: rectified flow needs 1…1000 steps")
+    if not 1 <= steps <= 10_000:
+        raise ValueError(f"--steps {steps}: rectified flow needs 1…10000 steps")
     cfg = cfg if cfg is not None else (d.cfg_scale if d.cfg_scale is not None else 7.0)
     if captions:
         y, mask = load_captions(captions, len(prompts))
@@ -182,7 +188,7 @@ def merge_shards(layer, shards):
 def collect(calibration, job_list, rank=0, world=1, capacity=32, log=sys.stderr):
     """Runs this rank's share of `job_list`; returns {layer: {step: LayerStepStatistics}}."""
     model = calibration.checkpoint.model
-    recorder = Recorder(model, capacity)
+    recorder = Recorder(model, capacity, rank)
     mine = [j for j in job_list if j.index % world == rank]
     steps = len(calibration.timesteps)
     start = time.monotonic()

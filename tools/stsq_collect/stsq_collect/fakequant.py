@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 
 from .collect import block_linears
+from .generators import fnv1a
 
 FORMATS = ("stsq-quantized/5",)
 
@@ -65,13 +66,17 @@ def covering(lo, hi, kind):
         return scale, torch.zeros_like(scale)
     span = hi - lo
     scale = torch.where(span > 0, torch.clamp(span / 255.0, min=tiny), torch.ones_like(span))
-    ratio = -lo / scale
-    zero = torch.clamp(torch.sign(ratio) * torch.floor(ratio.abs() + 0.5), 0, 255)   # half away from zero
+    ratio = -lo / scale   # ≥ 0
+    whole = torch.floor(ratio)
+    zero = torch.clamp(whole + (ratio - whole >= 0.5).to(ratio.dtype), 0, 255)   # half away from zero, exactly
     return scale, zero
 
 
 def fake_quantize(x, scale, zero, qmin, qmax):
     """`ActivationEncoding.fakeQuantize`: float32 division, round half to even, clamp, dequantize."""
+    if not torch.is_tensor(scale):
+        # A tensor divisor: CUDA turns division by a Python scalar into x·(1/Δ).
+        scale = torch.tensor(scale, dtype=torch.float32, device=x.device)
     q = torch.clamp(torch.round(x / scale) + zero, qmin, qmax)
     return (q - zero) * scale
 
@@ -143,12 +148,25 @@ def load_export(folder, widths, device="cpu"):
     path = os.path.join(folder, "quantized.safetensors")
     if not os.path.isfile(path):
         raise ExportError(f"{path}: no such file (export the plan with `stsq-tui quantize --out` or `export`)")
-    with safe_open(path, framework="pt", device="cpu") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") not in FORMATS:
-            raise ExportError(f"{path}: format {meta.get('format')!r}; this reader takes {', '.join(FORMATS)} (re-export with this stsq-tui)")
-        names = set(f.keys())
-        t = {n: f.get_tensor(n) for n in names}
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            names = set(f.keys())
+            t = {n: f.get_tensor(n) for n in names}
+    except Exception as e:   # safetensors' own error types
+        raise ExportError(f"{path}: not a readable safetensors file ({e})") from e
+    if meta.get("format") not in FORMATS:
+        raise ExportError(f"{path}: format {meta.get('format')!r}; this reader takes {', '.join(FORMATS)} (re-export with this stsq-tui)")
+    plan_path = os.path.join(folder, "plan.json")
+    try:
+        with open(plan_path, "rb") as f:
+            plan_bytes = f.read()
+    except OSError as e:
+        raise ExportError(f"{plan_path}: {e.strerror} (the export's plan)") from e
+    if "%016x" % fnv1a(plan_bytes) != meta.get("plan_fnv1a"):
+        raise ExportError(f"{plan_path} is not the plan {path} was built from (plan_fnv1a {meta.get('plan_fnv1a')})")
+    if "step_group" not in names:
+        raise ExportError(f"{path}: tensor 'step_group' is missing")
     step_group = [int(v) for v in t["step_group"].tolist()]
     layers = {}
     weight_set = re.compile(r"^(.*)\.w0\.weight$")
@@ -189,6 +207,11 @@ def load_export(folder, widths, device="cpu"):
             kind = "int8" if int(act_range[0]) < 0 else "uint8"
         if f"{name}.bias_shift" in names and f"{name}.channel_shift" not in names:
             raise ExportError(f"{path}: {name}.bias_shift without {name}.channel_shift")
+        for suffix in (".act_scale", ".act_zero_point", ".bias_shift", ".channel_shift"):
+            if name + suffix in names and t[name + suffix].shape[0] != len(step_group):
+                raise ExportError(f"{path}: tensor '{name}{suffix}' has {t[name + suffix].shape[0]} steps, 'step_group' {len(step_group)}")
+        if (name + ".act_scale" in names) != (name + ".act_zero_point" in names) or (name + ".act_scale" in names and act_range is None):
+            raise ExportError(f"{path}: {name} needs act_scale, act_zero_point and act_range together")
         layers[name] = {
             "sets": sets, "kind": kind,
             "qmin": float(act_range[0]) if act_range is not None else None,
@@ -220,8 +243,18 @@ def apply_export(model, folder, device="cpu"):
     return holder
 
 
+def export_plan(folder):
+    """The export's `plan.json` (its `sampler.t`, `checkpoint.hash`), or ExportError naming it."""
+    path = os.path.join(folder, "plan.json")
+    try:
+        with open(path) as f:
+            plan = json.load(f)
+        plan["sampler"]["t"], plan["checkpoint"]["hash"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ExportError(f"{path}: not a readable plan with sampler.t and checkpoint.hash ({e})") from e
+    return plan
+
+
 def plan_steps(folder):
     """The sampler steps of the export's plan (`plan.json`, `sampler.t`)."""
-    with open(os.path.join(folder, "plan.json")) as f:
-        plan = json.load(f)
-    return len(plan["sampler"]["t"])
+    return len(export_plan(folder)["sampler"]["t"])

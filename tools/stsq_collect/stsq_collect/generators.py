@@ -225,7 +225,7 @@ def _compiled_fnv():
     try:
         if not os.path.exists(lib):
             os.makedirs(cache, exist_ok=True)
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory(dir=cache) as tmp:   # same filesystem: os.replace works
                 src = os.path.join(tmp, "fnv.c")
                 with open(src, "w") as f:
                     f.write(_C_SOURCE)

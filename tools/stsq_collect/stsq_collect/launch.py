@@ -15,6 +15,10 @@ def launch(run, args, errors):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    # The engine computes in float32: no TF32 in cuDNN convolutions or CUDA matmuls (cuDNN's is on
+    # by default and would move every recorded range by ~1e-3).
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     if world > 1:
         import torch.distributed as dist
         if device.startswith("cuda"):

@@ -22,13 +22,15 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 import torch
 import torch.nn as nn
 
 from .checkpoint import CheckpointError, open_checkpoint
-from .fakequant import ExportError, FakeQuantLinear, apply_export, plan_steps
+from .fakequant import ExportError, FakeQuantLinear, apply_export, export_plan, plan_steps
 
 
 class _Graph(nn.Module):
@@ -132,7 +134,28 @@ def _share_weights(models, folder, name="weights.bin"):
 
 
 def export(checkpoint_path, quantized, out, size=None):
-    """Writes `out/step_<s>.onnx` per distinct configuration, `out/weights.bin`, `out/index.json`."""
+    """Writes `out/step_<s>.onnx` per distinct configuration, `out/weights.bin`, `out/index.json`,
+    into a temporary folder beside `out` that then replaces `out` whole (a failed export leaves
+    the previous one as it was, and no file of an earlier, longer export stays behind)."""
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out)) + ".tmp-", dir=parent)
+    try:
+        index = _export(checkpoint_path, quantized, work, size)
+        if os.path.exists(out):
+            aside = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out)) + ".old-", dir=parent)
+            os.rename(out, os.path.join(aside, "previous"))
+            os.rename(work, out)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return index
+
+
+def _export(checkpoint_path, quantized, out, size):
     import onnx
     checkpoint = open_checkpoint(checkpoint_path, modules="reference")
     checkpoint.model.dense_captions = True
@@ -145,9 +168,7 @@ def export(checkpoint_path, quantized, out, size=None):
     scale = 1 if checkpoint.in_channels == 3 else 8
     graph = _Graph(checkpoint.model, float(d.fps or 24), float(size[1] * scale), float(size[2] * scale)).eval()
     inputs = example_inputs(checkpoint, size)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(quantized, "plan.json")) as f:
-        timesteps = json.load(f)["sampler"]["t"]
+    timesteps = export_plan(quantized)["sampler"]["t"]
     models, files, file_of_step = [], {}, []
     for step in range(holder.steps):
         holder.step = step

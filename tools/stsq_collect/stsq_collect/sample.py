@@ -4,6 +4,7 @@ rectified flow and noise — the same videos `stsq-tui sample --quantized DIR --
 scoring at scale with the field's metrics (CLIP score, VBench, DOVER) where the GPUs are.
 Without --quantized: the FP model."""
 import argparse
+import os
 import sys
 import time
 
@@ -13,7 +14,8 @@ from safetensors.torch import save_file
 from .checkpoint import CheckpointError, open_checkpoint
 from .launch import launch
 from .collect import build_calibration, jobs, read_prompts
-from .fakequant import ExportError, StepHolder, apply_export, plan_steps
+from .fakequant import ExportError, StepHolder, apply_export, export_plan, plan_steps
+from .generators import fnv1a_file
 
 
 def parse(argv):
@@ -30,6 +32,7 @@ def parse(argv):
     p.add_argument("--modules", choices=["auto", "reference", "opensora"], default="auto")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--checkpoint-hash", default=None, help="the checkpoint's FNV-1a, if already known (skips hashing it)")
     p.add_argument("--out", required=True, help="output safetensors: 'samples' [n, C, T, H, W]")
     return p.parse_args(argv)
 
@@ -51,6 +54,16 @@ def run(args, rank, world, device):
         raise ValueError(f"{args.quantized} holds {holder.steps} steps, --steps asks for {steps}")
     calibration = build_calibration(checkpoint, prompts, args.captions, args.size, steps, args.cfg, device)
     steps = len(calibration.timesteps)
+    if args.quantized:
+        # The export's per-step scales and tables belong to its plan's timesteps and checkpoint.
+        plan = export_plan(args.quantized)
+        planned = plan["sampler"]["t"]
+        if any(abs(a - float(b)) > 1e-3 * max(1.0, abs(float(b))) for a, b in zip(planned, calibration.timesteps)):
+            raise ValueError(f"{args.quantized}/plan.json: sampler.t {planned[:3]}… does not match this run's timesteps "
+                             f"{[round(float(v), 1) for v in calibration.timesteps[:3]]}… (size or transform differ): the export was made for another schedule")
+        digest = args.checkpoint_hash or fnv1a_file(args.checkpoint)
+        if digest != plan["checkpoint"]["hash"]:
+            raise ValueError(f"{args.quantized}/plan.json: checkpoint.hash is {plan['checkpoint']['hash']} but {args.checkpoint} hashes to {digest}")
     job_list = jobs(len(prompts), [args.seed], args.batch, calibration.values_per_sample)
     videos = {job.index: calibration.run_job(job, holder).cpu() for job in job_list if job.index % world == rank}
     if world > 1:
@@ -64,8 +77,10 @@ def run(args, rank, world, device):
     samples = torch.cat([videos[j.index] for j in job_list]).contiguous()
     if not torch.isfinite(samples).all():
         raise ValueError("the sampled videos hold NaN or ±Inf")
-    save_file({"samples": samples}, args.out, metadata={"checkpoint": args.checkpoint, "sampler": "rflow", "seed": str(args.seed),
-                                                         "quantized": args.quantized or "", "mode": "fake-quant" if args.quantized else "fp32"})
+    temporary = f"{args.out}.tmp-{os.getpid()}"
+    save_file({"samples": samples}, temporary, metadata={"checkpoint": args.checkpoint, "sampler": "rflow", "seed": str(args.seed),
+                                                          "quantized": args.quantized or "", "mode": "fake-quant" if args.quantized else "fp32"})
+    os.replace(temporary, args.out)   # whole or not at all
     print(f"sampled {len(prompts)} video(s) × {steps} steps in {time.monotonic() - start:.1f} s → {args.out}")
     return 0
 

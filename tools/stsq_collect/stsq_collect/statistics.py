@@ -60,12 +60,19 @@ class LayerStepStatistics:
         n = x.shape[0]
         if n == 0:
             return
-        lo, hi = torch.aminmax(x, dim=0)
+        # NaN never moves a range (the engine's `v < min` is false for it); it is binned last.
+        nan = torch.isnan(x)
+        lo = torch.where(nan, torch.full_like(x, float("inf")), x).amin(dim=0)
+        hi = torch.where(nan, torch.full_like(x, float("-inf")), x).amax(dim=0)
         self.channel_min = np.minimum(self.channel_min, lo.cpu().numpy())
         self.channel_max = np.maximum(self.channel_max, hi.cpu().numpy())
         self.minimum = min(self.minimum, self.channel_min.min())
         self.maximum = max(self.maximum, self.channel_max.max())
-        counts = torch.bincount(histogram_bins(x).reshape(-1), minlength=BIN_COUNT)
+        # In pieces of rows: the bins take ~12× the input's bytes while computed.
+        counts = torch.zeros(BIN_COUNT, dtype=torch.int64, device=x.device)
+        piece = max(1, (1 << 22) // self.width)
+        for start in range(0, n, piece):
+            counts += torch.bincount(histogram_bins(x[start:start + piece]).reshape(-1), minlength=BIN_COUNT)
         self.histogram += counts.cpu().numpy().astype(np.uint64)
         self._sample(x, n)
 

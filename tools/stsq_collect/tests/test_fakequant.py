@@ -7,6 +7,7 @@ Whole videos cannot be compared this way: the demo's quantized sampling is hyper
 because a float-rounding difference flips an activation code and the flip is carried and amplified
 by the sampler. One evaluation keeps the flips to those of a single pass."""
 import json
+import subprocess
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -99,3 +100,13 @@ def test_sampling_the_export(stsq_tui, tmp_path):
     print(f"FP videos, collector vs engine: PSNR {psnr:.1f} dB (peak 2)")
     assert psnr >= 90
     assert float(((videos - ours) ** 2).mean()) > 0, "the export changed the videos"
+    # The engine samples the same export; with another fps its modulation tables would not fit.
+    stsq_tui("sample", "--prompt", PROMPTS[0], "--steps", STEPS, "--quantized", tmp_path / "full", "--fake-quant",
+             "--out", tmp_path / "engine_q.safetensors")
+    engine_q = load_file(str(tmp_path / "engine_q.safetensors"))["samples"]
+    assert engine_q.shape == (1, 3, 8, 32, 32) and torch.isfinite(engine_q).all()
+    refused = subprocess.run([stsq_tui.path, "sample", DEMO, "--prompt", PROMPTS[0], "--steps", str(STEPS), "--fps", "12",
+                              "--quantized", tmp_path / "full", "--out", tmp_path / "x.safetensors"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "fps" in refused.stderr, refused.stderr
+    assert sample_main([str(DEMO), "--quantized", str(tmp_path / "full"), "--prompts", str(tmp_path / "p.txt"), "--steps", "3",
+                        "--out", str(tmp_path / "y.safetensors"), "--modules", "reference"]) == 1

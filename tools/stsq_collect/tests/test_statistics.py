@@ -104,3 +104,19 @@ def test_merge_weights_shards_by_rows_seen():
         big.merge(small, np.random.default_rng(trial))
         taken += int(big.reservoir.sum())
     assert taken / (2000 * 8) == pytest.approx(0.9, abs=0.01)
+
+
+def test_nan_never_moves_a_range_and_is_binned_last():
+    # The engine's `v < channelMinimum[k]` is false for NaN; `bin(of:)` puts NaN in the last bin.
+    x = np.array([[1.0, np.nan], [np.nan, -2.0], [3.0, 0.5]], dtype=np.float32)
+    s = LayerStepStatistics(2, 8)
+    s.observe(torch.from_numpy(x))
+    assert s.channel_min.tolist() == [1.0, -2.0] and s.channel_max.tolist() == [3.0, 0.5]
+    assert s.minimum == -2.0 and s.maximum == 3.0
+    assert int(s.histogram[BIN_COUNT - 1]) == 2 and int(s.histogram.sum()) == 6
+
+
+def test_prompt_lines_split_as_swift_splits_them():
+    from stsq_collect.collect import read_prompts
+    # "\r\n" is one Character in Swift, so it does not split; spaces and tabs are trimmed, "#" lines skipped.
+    assert read_prompts(" a red circle \n\t# comment\n\nb\r\nc\n") == ["a red circle", "b\r\nc"]
