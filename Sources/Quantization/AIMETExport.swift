@@ -44,6 +44,7 @@ public enum AIMETExport {
         let index = JSONValue.object([
             ("format", .string(format)), ("aimet_version", .string("0.6.1")),
             ("checkpoint_hash", .string(q.plan.checkpointHash)), ("calibration", .string(q.plan.calibration.digest)),
+            ("plan_fnv1a", .string(QuantizedModelExport.planDigest(Array(q.plan.json.serialized(pretty: true).utf8)))),
             ("steps", .array((0..<q.plan.steps).map { s in
                 .object([("step", .int(s)), ("t", .float(q.plan.timesteps[s])), ("weight_set", .int(q.groupOfStep[s])),
                          ("encodings", .string(files[fileOfStep[s]]))])

@@ -26,6 +26,8 @@ private func plan(_ f: SmoothQuantFixture) -> QuantizationPlan {
     let files = try AIMETExport.write(q, model: f.model, fps: 24, to: directory)
     #expect(files.contains("encodings/index.json") && files.contains("quantized.safetensors"))
     let index = try JSONValue.parse(try String(contentsOfFile: directory + "/encodings/index.json", encoding: .utf8))
+    let planBytes = try #require(FileManager.default.contents(atPath: directory + "/plan.json"))
+    #expect(index["plan_fnv1a"]?.stringValue == QuantizedModelExport.planDigest(Array(planBytes)))
     let steps = try #require(index["steps"]?.arrayValue)
     #expect(steps.count == 3 && steps.map { $0["weight_set"]?.intValue } == q.groupOfStep.map { $0 } && Set(q.groupOfStep).count == 2)
     // Per-step activation scales: a file per step.
