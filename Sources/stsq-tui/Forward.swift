@@ -42,10 +42,7 @@ struct Forward: ParsableCommand {
                 guard capturing == nil else { throw ValidationError("--capture records the float model; leave it out with --quantized") }
                 guard let stdit3 = model as? STDiT3 else { throw ValidationError("--quantized evaluates STDiT3 checkpoints") }
                 let file = try QuantizedModelFile(path: quantized + "/quantized.safetensors", model: stdit3)
-                let hash = try CalibrationCache.checkpointHash(path: checkpoint)
-                guard file.checkpointHash == hash else {
-                    throw ValidationError("\(quantized)/quantized.safetensors was built for checkpoint \(file.checkpointHash), but \(checkpoint) hashes to \(hash)")
-                }
+                try file.requireBuilt(for: checkpoint, folder: quantized)
                 guard let step, (0..<file.steps).contains(step) else {
                     throw ValidationError("--quantized needs --step 0…\(file.steps - 1): the export's scales are per sampler step")
                 }

@@ -117,10 +117,7 @@ struct Sample: ParsableCommand {
     /// An export's per-step scales and modulation tables belong to its checkpoint, its plan's
     /// timesteps and its fps: sampling it with others would run a silently different model.
     private func checkQuantized(_ file: QuantizedModelFile, folder: String, timesteps: [Float], fps: Float) throws {
-        let hash = try CalibrationCache.checkpointHash(path: checkpoint)
-        guard file.checkpointHash == hash else {
-            throw ValidationError("\(folder)/quantized.safetensors was built for checkpoint \(file.checkpointHash), but \(checkpoint) hashes to \(hash)")
-        }
+        try file.requireBuilt(for: checkpoint, folder: folder)
         let plan = try readPlan(folder + "/plan.json")
         guard plan.timesteps.count == timesteps.count,
               zip(plan.timesteps, timesteps).allSatisfy({ abs($0 - $1) <= 1e-3 * max(1, abs($1)) }) else {
@@ -186,5 +183,15 @@ struct Sample: ParsableCommand {
                                  mask: [Array(repeating: 1, count: config.modelMaxLength)])
         }
         throw ValidationError("no conditioning: give --prompt TEXT (models with their own text encoder), --embeddings FILE (precomputed T5 output) or --null-caption")
+    }
+}
+
+extension QuantizedModelFile {
+    /// Refuses an export built for another checkpoint (its `checkpoint_hash` against the file's FNV-1a).
+    func requireBuilt(for checkpoint: String, folder: String) throws {
+        let hash = try CalibrationCache.checkpointHash(path: checkpoint)
+        guard checkpointHash == hash else {
+            throw ValidationError("\(folder)/quantized.safetensors was built for checkpoint \(checkpointHash), but \(checkpoint) hashes to \(hash): export the plan again for this checkpoint")
+        }
     }
 }

@@ -175,17 +175,25 @@ def save_cache(statistics, key, directory):
             f.write(serialize(index, pretty=True))
             f.flush()
             os.fsync(f.fileno())
-        if os.path.exists(folder):
-            aside = os.path.join(directory, _temporary_name(key.digest))
-            os.rename(folder, aside)
-            os.rename(temporary, folder)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.rename(temporary, folder)
+        replace_folder(folder, temporary)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return folder
+
+
+def replace_folder(folder, temporary):
+    """Renames `temporary` (a folder beside `folder`) into place; an existing `folder` is moved
+    aside first and removed after, so a reader sees the old folder or the new one, never a mix
+    (`AtomicFile.replaceDirectory` in the engine)."""
+    if os.path.exists(folder):
+        parent, base = os.path.split(os.path.abspath(folder))
+        aside = os.path.join(parent, _temporary_name(base))
+        os.rename(folder, aside)
+        os.rename(temporary, folder)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.rename(temporary, folder)
 
 
 class CacheError(Exception):

@@ -253,8 +253,3 @@ def export_plan(folder):
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ExportError(f"{path}: not a readable plan with sampler.t and checkpoint.hash ({e})") from e
     return plan
-
-
-def plan_steps(folder):
-    """The sampler steps of the export's plan (`plan.json`, `sampler.t`)."""
-    return len(export_plan(folder)["sampler"]["t"])

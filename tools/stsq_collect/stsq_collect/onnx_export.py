@@ -29,8 +29,9 @@ import tempfile
 import torch
 import torch.nn as nn
 
+from .cache import replace_folder
 from .checkpoint import CheckpointError, open_checkpoint
-from .fakequant import ExportError, FakeQuantLinear, apply_export, export_plan, plan_steps
+from .fakequant import ExportError, FakeQuantLinear, apply_export, export_plan
 
 
 class _Graph(nn.Module):
@@ -142,13 +143,7 @@ def export(checkpoint_path, quantized, out, size=None):
     work = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out)) + ".tmp-", dir=parent)
     try:
         index = _export(checkpoint_path, quantized, work, size)
-        if os.path.exists(out):
-            aside = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out)) + ".old-", dir=parent)
-            os.rename(out, os.path.join(aside, "previous"))
-            os.rename(work, out)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.rename(work, out)
+        replace_folder(out, work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -210,13 +205,12 @@ def main(argv=None):
     p.add_argument("--size", help="model-input size T,H,W (default: the checkpoint's sampler metadata)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        steps = plan_steps(args.quantized)
         index = export(args.checkpoint, args.quantized, args.out, [int(v) for v in args.size.split(",")] if args.size else None)
     except (CheckpointError, ExportError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     models = sorted({s["model"] for s in index["steps"]})
-    print(f"{len(models)} ONNX QDQ models for {steps} steps, {index['weights_bytes']:,} bytes of shared weights → {args.out}")
+    print(f"{len(models)} ONNX QDQ models for {len(index['steps'])} steps, {index['weights_bytes']:,} bytes of shared weights → {args.out}")
     return 0
 
 

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from .checkpoint import CheckpointError, open_checkpoint
 from .launch import launch
 from .collect import build_calibration, jobs, read_prompts
-from .fakequant import ExportError, StepHolder, apply_export, export_plan, plan_steps
+from .fakequant import ExportError, StepHolder, apply_export, export_plan
 from .generators import fnv1a_file
 
 
@@ -49,14 +49,14 @@ def run(args, rank, world, device):
         raise ValueError(f"{args.prompts}: no prompts")
     checkpoint = open_checkpoint(args.checkpoint, modules=args.modules, device=device)
     holder = apply_export(checkpoint.model, args.quantized, device) if args.quantized else StepHolder()
-    steps = args.steps or (plan_steps(args.quantized) if args.quantized else None)
+    plan = export_plan(args.quantized) if args.quantized else None
+    steps = args.steps or (len(plan["sampler"]["t"]) if plan else None)
     if args.quantized and steps != holder.steps:
         raise ValueError(f"{args.quantized} holds {holder.steps} steps, --steps asks for {steps}")
     calibration = build_calibration(checkpoint, prompts, args.captions, args.size, steps, args.cfg, device)
     steps = len(calibration.timesteps)
     if args.quantized:
         # The export's per-step scales and tables belong to its plan's timesteps and checkpoint.
-        plan = export_plan(args.quantized)
         planned = plan["sampler"]["t"]
         if any(abs(a - float(b)) > 1e-3 * max(1.0, abs(float(b))) for a, b in zip(planned, calibration.timesteps)):
             raise ValueError(f"{args.quantized}/plan.json: sampler.t {planned[:3]}… does not match this run's timesteps "

@@ -29,7 +29,9 @@ def test_engine_works_on_imported_statistics(stsq_tui, random_stdit3_t5, tmp_pat
     assert main([str(random_stdit3_t5), "--prompts", str(tmp_path / "prompts.txt"), "--captions", str(tmp_path / "t5.safetensors"),
                  "--cache-directory", str(cache), "--modules", "reference", "--threads", "1", "--quiet"]) == 0
     stats = json.loads(stsq_tui("stats", random_stdit3_t5, "--json", "--layer", "temporal_blocks.1.mlp.fc2", *common))
-    assert "temporal_blocks.1.mlp.fc2" in json.dumps(stats)
+    (layer,) = stats["layers"]
+    assert layer["name"] == "temporal_blocks.1.mlp.fc2" and len(layer["steps"]) == 3
+    assert all(s["max"] > 0 and s["scale"] > 0 for s in layer["steps"]), "ranges and scales from the collector's statistics"
     stsq_tui("plan", random_stdit3_t5, "--out", tmp_path / "plan.json", "--alpha", "0.5", *common)
     out = stsq_tui("quantize", random_stdit3_t5, "--plan", tmp_path / "plan.json", "--out", tmp_path / "q",
                    "--cache-directory", cache)

@@ -32,13 +32,12 @@ def test_onnx_runtime_agrees_with_the_fake_quant(stsq_tui, tmp_path):
 
     checkpoint = open_checkpoint(str(DEMO), modules="reference")
     holder = apply_export(checkpoint.model, str(tmp_path / "full"))
-    quantized = [n for n in index["steps"]]
     d = checkpoint.sampler
     x, t, y, mask = example_inputs(checkpoint, [d.frames, d.height, d.width])
     extra = {"fps": torch.tensor([float(d.fps)]), "height": torch.tensor([float(d.height)]), "width": torch.tensor([float(d.width)])}
     static = sum(1 for m in holder_modules(checkpoint.model) if m.layer["act_scale"] is not None)
     weights = sum(1 for m in holder_modules(checkpoint.model) if m.layer["sets"][0]["codes"] is not None)
-    for entry in quantized:
+    for entry in index["steps"]:
         graph = onnx.load(str(out / entry["model"]), load_external_data=False)
         ops = [n.op_type for n in graph.graph.node]
         assert ops.count("QuantizeLinear") == static + weights, "a QDQ pair on every static activation and quantized weight"
