@@ -54,11 +54,17 @@ public struct CalibrationCache {
         return home + "/.cache/stsq-tui/calibration"
     }
 
-    /// FNV-1a over the whole file (mapped): the checkpoint's identity.
-    /// Read in 16 MiB pieces rather than mapped: a mapping of a 5 GB checkpoint counts every page
-    /// it touches as resident memory until it is unmapped.
-    public static func checkpointHash(path: String) throws -> String {
+    /// FNV-1a over the whole file: the checkpoint's identity. Remembered per file identity
+    /// (`FileFacts`): a 5 GB checkpoint is read whole once, not at every open.
+    public static func checkpointHash(path: String, facts: FileFacts? = .standard) throws -> String {
         try FileInput.checkRegular(path)
+        guard let facts else { return try fileHash(path) }
+        return try facts.fact(path, "fnv1a") { try fileHash(path) }
+    }
+
+    /// FNV-1a of a file's bytes, read in 16 MiB pieces rather than mapped: a mapping of a 5 GB
+    /// file counts every page it touches as resident memory until it is unmapped.
+    static func fileHash(_ path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw CalibrationSetupError("\(path): cannot be opened for reading")
         }
@@ -72,7 +78,9 @@ public struct CalibrationCache {
 
     func folder(_ key: Key) -> String { directory + "/" + key.digest }
 
-    public func load(_ key: Key) throws -> [String: [Int: LayerStepStatistics]]? {
+    /// The statistics saved for `key`, or nil. `facts` remembers the verification of the
+    /// statistics file (nil: every byte is read at every load).
+    public func load(_ key: Key, facts: FileFacts? = .standard) throws -> [String: [Int: LayerStepStatistics]]? {
         let folder = folder(key)
         let damaged = { (why: String) in CalibrationCacheDamaged(folder: folder, reason: why) }
         guard FileInput.exists(folder + "/index.json") else { return nil }
@@ -89,13 +97,27 @@ public struct CalibrationCache {
         guard actualLayersHash == layersHash else { throw damaged("index.json's layer table hashes to \(actualLayersHash), the index says \(layersHash) (edited or corrupted)") }
         let path = folder + "/statistics.safetensors"
         guard FileInput.exists(path) else { throw damaged("statistics.safetensors is missing") }
-        do { try FileInput.checkRegular(path) } catch let error as FileInputError { throw damaged("statistics.safetensors \(error.reason)") }
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { throw damaged("statistics.safetensors is missing") }
-        guard data.count == bytes else { throw damaged("statistics.safetensors has \(data.count) bytes, the index says \(bytes) (truncated?)") }
-        let actual = data.withUnsafeBytes { Self.hex(fnv1a(UnsafeRawBufferPointer($0))) }
-        guard actual == hash else { throw damaged("statistics.safetensors hashes to \(actual), the index says \(hash) (corrupted)") }
+        let size: Int
+        do { size = try FileInput.checkRegular(path) } catch let error as FileInputError { throw damaged("statistics.safetensors \(error.reason)") }
+        guard size == bytes else { throw damaged("statistics.safetensors has \(size) bytes, the index says \(bytes) (truncated?)") }
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path) } catch { throw damaged("\(error)") }
+        defer { file.releaseAllPages() }
+        // Every byte hashed and every sampled row checked once per file identity (`FileFacts`);
+        // the rows themselves stay in the file until a view or a measurement reads them.
+        let verify = { () throws -> String in
+            let actual = try Self.fileHash(path)
+            guard actual == hash else { throw damaged("statistics.safetensors hashes to \(actual), the index says \(hash) (corrupted)") }
+            for entry in file.entries where entry.name.hasSuffix(".reservoir") {
+                defer { file.releasePages(of: entry) }
+                guard file.view(of: entry).nonFiniteCount() == 0 else {
+                    throw damaged("\(entry.name.dropLast(".reservoir".count)) holds NaN or ±Inf ranges or rows")
+                }
+            }
+            return actual
+        }
+        let verified = try facts.map { try $0.fact(path, "stsq-statistics-verified", compute: verify) } ?? verify()
+        guard verified == hash else { throw damaged("statistics.safetensors hashes to \(verified), the index says \(hash) (corrupted)") }
         var result: [String: [Int: LayerStepStatistics]] = [:]
         for (layer, entry) in layers {
             guard let width = entry["width"]?.intValue, let capacity = entry["reservoir_rows"]?.intValue,
@@ -109,21 +131,21 @@ public struct CalibrationCache {
                 let histogram = try file.view(prefix + ".histogram").withElements(as: UInt64.self, Array.init)
                 let channelMinimum = try file.tensor(prefix + ".channel_min").scalars
                 let channelMaximum = try file.tensor(prefix + ".channel_max").scalars
-                let reservoir = try file.tensor(prefix + ".reservoir").scalars
+                guard let reservoirEntry = file[prefix + ".reservoir"] else { throw damaged("\(prefix).reservoir is missing") }
                 func bad(_ field: String) -> Error { damaged("\(prefix).\(field) does not fit width \(width)") }
                 guard width > 0, capacity >= 0, rows >= 0 else { throw bad("width") }
                 guard channelMinimum.count == width else { throw bad("channel_min") }
                 guard channelMaximum.count == width else { throw bad("channel_max") }
                 guard histogram.count == LayerStepStatistics.binCount else { throw bad("histogram") }
-                guard reservoir.count % width == 0, reservoir.count <= capacity * width else { throw bad("reservoir") }
-                guard lo.isFinite, hi.isFinite, channelMinimum.allSatisfy(\.isFinite), channelMaximum.allSatisfy(\.isFinite),
-                      reservoir.allSatisfy(\.isFinite) else {
+                guard reservoirEntry.elementCount % width == 0,
+                      reservoirEntry.elementCount <= capacity * width else { throw bad("reservoir") }
+                guard lo.isFinite, hi.isFinite, channelMinimum.allSatisfy(\.isFinite), channelMaximum.allSatisfy(\.isFinite) else {
                     throw damaged("\(prefix) holds NaN or ±Inf ranges or rows")
                 }
                 result[layer, default: [:]][step] = LayerStepStatistics(
                     width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum,
                     minimum: Float(lo), maximum: Float(hi), histogram: histogram, rows: rows,
-                    reservoir: reservoir, reservoirCapacity: capacity)
+                    storedReservoir: StoredRows(file: file, entry: reservoirEntry), reservoirCapacity: capacity)
             }
         }
         return result

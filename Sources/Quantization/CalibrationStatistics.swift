@@ -1,3 +1,5 @@
+import Tensors
+
 /// What calibration records for one (layer, sampler step) (QUANTIZATION.md, "Calibration
 /// statistics"): per-input-channel min and max (max|x| for SmoothQuant, and the exact range of
 /// `x / s` after smoothing), the tensor's min and max, a histogram of
@@ -22,8 +24,14 @@ public struct LayerStepStatistics: Sendable, Equatable {
     public private(set) var histogram: [UInt64]
     /// Rows seen.
     public private(set) var rows = 0
-    /// Up to `reservoirCapacity` sampled rows, `[n, width]`.
-    public private(set) var reservoir: [Float] = []
+    /// Up to `reservoirCapacity` sampled rows, `[n, width]`. Statistics loaded from a cache read
+    /// their rows from the file at each use (a copy, not kept): a 30-step XL calibration holds
+    /// gigabytes of them and a view needs one layer's at a time.
+    public var reservoir: [Float] { storedReservoir?.load() ?? ownedReservoir }
+    /// Sampled rows held, without reading them.
+    public var reservoirRows: Int { (storedReservoir?.floats ?? ownedReservoir.count) / max(width, 1) }
+    private var ownedReservoir: [Float] = []
+    private var storedReservoir: StoredRows?
     public let reservoirCapacity: Int
     private var random: UInt64
 
@@ -39,7 +47,21 @@ public struct LayerStepStatistics: Sendable, Equatable {
     /// Rebuilds statistics saved by `CalibrationCache`.
     public init(width: Int, channelMinimum: [Float], channelMaximum: [Float], minimum: Float, maximum: Float,
                 histogram: [UInt64], rows: Int, reservoir: [Float], reservoirCapacity: Int) {
-        precondition(channelMinimum.count == width && channelMaximum.count == width && histogram.count == LayerStepStatistics.binCount && reservoir.count % max(width, 1) == 0)
+        self.init(width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum, minimum: minimum, maximum: maximum,
+                  histogram: histogram, rows: rows, owned: reservoir, stored: nil, reservoirCapacity: reservoirCapacity)
+    }
+
+    /// Rebuilds statistics whose sampled rows stay in their file until used.
+    public init(width: Int, channelMinimum: [Float], channelMaximum: [Float], minimum: Float, maximum: Float,
+                histogram: [UInt64], rows: Int, storedReservoir: StoredRows, reservoirCapacity: Int) {
+        self.init(width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum, minimum: minimum, maximum: maximum,
+                  histogram: histogram, rows: rows, owned: [], stored: storedReservoir, reservoirCapacity: reservoirCapacity)
+    }
+
+    private init(width: Int, channelMinimum: [Float], channelMaximum: [Float], minimum: Float, maximum: Float,
+                 histogram: [UInt64], rows: Int, owned: [Float], stored: StoredRows?, reservoirCapacity: Int) {
+        precondition(channelMinimum.count == width && channelMaximum.count == width && histogram.count == LayerStepStatistics.binCount
+                     && (stored?.floats ?? owned.count) % max(width, 1) == 0)
         self.width = width
         self.channelMinimum = channelMinimum
         self.channelMaximum = channelMaximum
@@ -47,9 +69,18 @@ public struct LayerStepStatistics: Sendable, Equatable {
         self.maximum = maximum
         self.histogram = histogram
         self.rows = rows
-        self.reservoir = reservoir
+        ownedReservoir = owned
+        storedReservoir = stored
         self.reservoirCapacity = reservoirCapacity
         random = 1
+    }
+
+    /// Rows read from the file become this value's own before it changes.
+    private mutating func ownRows() {
+        if let stored = storedReservoir {
+            ownedReservoir = stored.load()
+            storedReservoir = nil
+        }
     }
 
     /// The histogram bin of a magnitude: 0 for zero, 1 + ⌊8·(log2|x| + 24)⌋ clamped to the
@@ -88,6 +119,7 @@ public struct LayerStepStatistics: Sendable, Equatable {
 
     /// Adds `rows` rows of `x` `[rows, width]`.
     public mutating func observe(_ x: UnsafePointer<Float>, rows count: Int) {
+        ownRows()
         for r in 0..<count {
             let row = x + r * width
             for k in 0..<width {
@@ -101,12 +133,12 @@ public struct LayerStepStatistics: Sendable, Equatable {
             }
             // Algorithm R: the i-th row replaces a random slot with probability capacity/i.
             rows += 1
-            if reservoir.count < reservoirCapacity * width {
-                reservoir.append(contentsOf: UnsafeBufferPointer(start: row, count: width))
+            if ownedReservoir.count < reservoirCapacity * width {
+                ownedReservoir.append(contentsOf: UnsafeBufferPointer(start: row, count: width))
             } else {
                 let slot = Int(nextRandom() % UInt64(rows))
                 if slot < reservoirCapacity {
-                    for k in 0..<width { reservoir[slot * width + k] = row[k] }
+                    for k in 0..<width { ownedReservoir[slot * width + k] = row[k] }
                 }
             }
         }
@@ -116,6 +148,7 @@ public struct LayerStepStatistics: Sendable, Equatable {
     /// the reservoir keeps this one's rows, topped up with the other's).
     public mutating func merge(_ other: LayerStepStatistics) {
         precondition(other.width == width, "merging statistics of widths \(width) and \(other.width)")
+        ownRows()
         for k in 0..<width {
             channelMinimum[k] = min(channelMinimum[k], other.channelMinimum[k])
             channelMaximum[k] = max(channelMaximum[k], other.channelMaximum[k])
@@ -124,8 +157,8 @@ public struct LayerStepStatistics: Sendable, Equatable {
         maximum = max(maximum, other.maximum)
         for i in histogram.indices { histogram[i] += other.histogram[i] }
         rows += other.rows
-        let room = reservoirCapacity * width - reservoir.count
-        if room > 0 { reservoir.append(contentsOf: other.reservoir.prefix(room)) }
+        let room = reservoirCapacity * width - ownedReservoir.count
+        if room > 0 { ownedReservoir.append(contentsOf: other.reservoir.prefix(room)) }
     }
 
     /// Equal recorded statistics (the reservoir's generator state is not part of the record).
@@ -141,6 +174,25 @@ public struct LayerStepStatistics: Sendable, Equatable {
         random ^= random << 25
         random ^= random >> 27
         return random &* 2_685_821_657_736_338_717
+    }
+}
+
+/// Sampled rows `[n, width]` float32 inside a statistics file (`CalibrationCache`), read on use.
+public final class StoredRows: @unchecked Sendable {
+    let file: SafetensorsFile
+    let entry: SafetensorsEntry
+    /// Floats held (n·width).
+    public var floats: Int { entry.elementCount }
+
+    init(file: SafetensorsFile, entry: SafetensorsEntry) {
+        self.file = file
+        self.entry = entry
+    }
+
+    /// A copy of the rows; the file's pages are released again after it is made.
+    func load() -> [Float] {
+        defer { file.releasePages(of: entry) }
+        return file.view(of: entry).toFloat32().scalars
     }
 }
 

@@ -70,6 +70,8 @@ public enum LayerSQNR {
                 perStep[step] = (signal, noise)
             }
             result[linear.name] = perStep
+            reference.release(linear.name)
+            quantized.release(linear.name)
         }
         return result
     }

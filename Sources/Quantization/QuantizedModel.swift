@@ -4,12 +4,32 @@ import VideoDiT
 /// One weight set of a block linear: the float weights after smoothing and after any `1/s` of a
 /// downstream layer folded into its rows, and their integer version.
 public struct WeightSet: Sendable {
-    /// `[C, K]` float32: `W·diag(s)` with folded V rows divided by the consumer's `s`.
-    public let weight: [Float]
+    /// `[C, K]` float32: `W·diag(s)` with folded V rows divided by the consumer's `s`. A quantized
+    /// set built from a checkpoint derives it again from the checkpoint when asked (the float
+    /// reference, a float export) instead of keeping it beside its integers: an XL model's float
+    /// copies are 4.8 GB.
+    public var weight: [Float] { stored ?? derive!() }
     /// `[C]`, folded like the rows.
     public let bias: [Float]?
     /// Nil for layers kept in floating point.
     public let quantized: QuantizedWeights?
+    private let stored: [Float]?
+    private let derive: (@Sendable () -> [Float])?
+
+    public init(weight: [Float], bias: [Float]?, quantized: QuantizedWeights?) {
+        stored = weight
+        derive = nil
+        self.bias = bias
+        self.quantized = quantized
+    }
+
+    /// A set whose float weights are made by `weight` on each use.
+    init(derivedWeight: @escaping @Sendable () -> [Float], bias: [Float]?, quantized: QuantizedWeights) {
+        stored = nil
+        derive = derivedWeight
+        self.bias = bias
+        self.quantized = quantized
+    }
 }
 
 /// A block linear as the plan deploys it.
@@ -33,6 +53,8 @@ public struct QuantizedLayer: Sendable {
     /// product's output — the per-step part of the bias that gives back what subtracting `z` took.
     public let shiftBias: [[Float]]?
     let groupOfStep: [Int]
+    /// Per step group, the `s` of the layer whose `1/s` folds into this one's V rows (nil: none).
+    var consumerSmoothing: [[Float]?]? = nil
 
     public var isQuantized: Bool { !settings.keepFloat }
     public var isStatic: Bool { isQuantized && !settings.activations.isDynamic }
@@ -90,8 +112,14 @@ public final class QuantizedModel: @unchecked Sendable {
     public var scaleBytes: Int { layers.reduce(0) { $0 + 8 * $1.deployedEncodings } }
 
     /// Builds the quantized model. `statistics[layer][step]` must cover every quantized layer and step.
-    public convenience init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan) throws {
-        try self.init(model: model, statistics: statistics, plan: plan, encodingsOnly: false)
+    ///
+    /// `reusing`: a model built earlier from the same model and statistics (the workbench's last
+    /// plan). Its weight sets serve every layer whose settings, smoothing vectors (own and folded
+    /// in) and channel shifts are unchanged, so an edit of one block reads and quantizes that
+    /// block's weights only.
+    public convenience init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan,
+                            reusing previous: QuantizedModel? = nil) throws {
+        try self.init(model: model, statistics: statistics, plan: plan, encodingsOnly: false, reusing: previous)
     }
 
     /// The plan's static activation encodings per layer and step, without building the weights:
@@ -99,14 +127,14 @@ public final class QuantizedModel: @unchecked Sendable {
     /// cost — no weight copies, folds or quantization).
     public static func activationEncodings(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]],
                                            plan: QuantizationPlan) throws -> [String: [ActivationEncoding]] {
-        let partial = try QuantizedModel(model: model, statistics: statistics, plan: plan, encodingsOnly: true)
+        let partial = try QuantizedModel(model: model, statistics: statistics, plan: plan, encodingsOnly: true, reusing: nil)
         return Dictionary(uniqueKeysWithValues: partial.layers.filter(\.isStatic).map { ($0.name, $0.encodings) })
     }
 
     /// `encodingsOnly`: weight sets hold the layer's own weights unquantized and no shift biases
     /// are computed; such a model never leaves `activationEncodings`.
     private init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan,
-                 encodingsOnly: Bool) throws {
+                 encodingsOnly: Bool, reusing previous: QuantizedModel?) throws {
         let linears = model.blockLinears
         try plan.validate(layerNames: linears.map(\.name))
         self.plan = plan
@@ -185,8 +213,7 @@ public final class QuantizedModel: @unchecked Sendable {
             }
             func vector(_ steps: some Sequence<Int>, alpha: Double) throws -> [Float]? {
                 guard alpha > 0 else { return nil }
-                return SmoothQuant.smoothing(activationAbsMax: try absMax(steps), weight: l.weight,
-                                             outputs: l.outputs, inputs: l.inputs, alpha: alpha)
+                return SmoothQuant.smoothing(activationAbsMax: try absMax(steps), weightAbsMax: l.inputAbsMax, alpha: alpha)
             }
             switch s.smoothing {
             case .aggregated:
@@ -208,23 +235,23 @@ public final class QuantizedModel: @unchecked Sendable {
             let consumer = consumers[l.name].flatMap { smoothing[$0] }
             let setCount = varies(own) || (consumer.map(varies) ?? false) ? G : 1
             var sets: [WeightSet] = []
-            for g in 0..<setCount {
+            // The folded float weights of each set, while this layer is built (see `WeightSet.weight`).
+            var setWeights: [[Float]] = []
+            let reused = previous.flatMap { old -> QuantizedLayer? in
+                guard old.plan.stepGroups == plan.stepGroups, let layer = old[l.name], layer.settings == s,
+                      layer.weightSets.count == setCount, layer.smoothing == (setCount == 1 ? [own[0]] : own),
+                      layer.consumerSmoothing == consumer, layer.channelShift == shifts[l.name] else { return nil }
+                return layer
+            }
+            if let reused { sets = reused.weightSets }
+            for g in 0..<(reused == nil ? setCount : 0) {
                 if encodingsOnly {
-                    sets.append(WeightSet(weight: l.weight, bias: l.bias, quantized: nil))
+                    // Never leaves `activationEncodings`: the weights are not read.
+                    sets.append(WeightSet(weight: [], bias: l.bias, quantized: nil))
                     continue
                 }
-                var w = l.weight, b = l.bias
-                if let sv = own[g] {
-                    for c in 0..<l.outputs { for k in 0..<l.inputs { w[c * l.inputs + k] *= sv[k] } }
-                }
-                if let sv = consumer?[g] {
-                    let first = l.outputs - sv.count
-                    for j in 0..<sv.count {
-                        let r = first + j
-                        for k in 0..<l.inputs { w[r * l.inputs + k] /= sv[j] }
-                        b?[r] /= sv[j]
-                    }
-                }
+                let ownVector = own[g], consumerVector = consumer?[g]
+                let (w, b) = Self.folded(l, own: ownVector, consumer: consumerVector)
                 var q = s.keepFloat ? nil
                     : s.weightSymmetric ? WeightQuantizer.quantize(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
                                                                    granularity: s.weightGranularity, clip: s.weightClip)
@@ -240,7 +267,12 @@ public final class QuantizedModel: @unchecked Sendable {
                     }
                     q = GPTQ.roundMemoized(w, quantized: nearest, rows: rows)
                 }
-                sets.append(WeightSet(weight: w, bias: b, quantized: q))
+                if let q {
+                    sets.append(WeightSet(derivedWeight: { Self.folded(l, own: ownVector, consumer: consumerVector).weight }, bias: b, quantized: q))
+                } else {
+                    sets.append(WeightSet(weight: w, bias: b, quantized: nil))
+                }
+                if shifts[l.name] != nil { setWeights.append(w) }
             }
             let ownSets: [[Float]?] = setCount == 1 ? [own[0]] : own
 
@@ -259,10 +291,10 @@ public final class QuantizedModel: @unchecked Sendable {
                 }
             }
             // 4. The per-step bias a shift needs: W'·(z/s) with the step's weight set, in Double.
-            let shiftBias: [[Float]]? = encodingsOnly ? nil : shifts[l.name].map { z in
+            let shiftBias: [[Float]]? = encodingsOnly ? nil : reused != nil ? reused!.shiftBias : shifts[l.name].map { z in
                 (0..<S).map { step in
                     let set = setCount == 1 ? 0 : groups[step]
-                    let w = sets[set].weight, sv = ownSets[set]
+                    let w = setWeights[set], sv = ownSets[set]
                     let v = (0..<l.inputs).map { Double(z[step][$0]) / Double(sv?[$0] ?? 1) }
                     return (0..<l.outputs).map { c in
                         var acc = 0.0
@@ -271,9 +303,11 @@ public final class QuantizedModel: @unchecked Sendable {
                     }
                 }
             }
-            built.append(QuantizedLayer(name: l.name, outputs: l.outputs, inputs: l.inputs, settings: s, fold: SmoothQuant.fold(of: l.name),
+            var layer = QuantizedLayer(name: l.name, outputs: l.outputs, inputs: l.inputs, settings: s, fold: SmoothQuant.fold(of: l.name),
                                         smoothing: ownSets, weightSets: sets, encodings: encodings, channelShift: shifts[l.name],
-                                        shiftBias: shiftBias, groupOfStep: groups))
+                                        shiftBias: shiftBias, groupOfStep: groups)
+            layer.consumerSmoothing = consumer
+            built.append(layer)
         }
         layers = built
         index = Dictionary(uniqueKeysWithValues: built.enumerated().map { ($1.name, $0) })
@@ -290,7 +324,7 @@ public final class QuantizedModel: @unchecked Sendable {
             }
             let folds = (0..<G).map { g in (msa: inverse(".attn.qkv", g), mlp: inverse(".mlp.fc1", g)) }
             if folds.contains(where: { $0.msa != nil || $0.mlp != nil }) { modulation[block] = folds }
-            if var kv = smoothing[block + ".cross_attn.kv_linear"], kv.contains(where: { $0 != nil }) {
+            if !encodingsOnly, var kv = smoothing[block + ".cross_attn.kv_linear"], kv.contains(where: { $0 != nil }) {
                 if !varies(kv) { kv = [kv[0]] }   // aggregated: one copy, not one per group
                 captions[block] = kv.map { sv in
                     guard let sv else { return (fc2Weight, fc2Bias) }
@@ -313,6 +347,24 @@ public final class QuantizedModel: @unchecked Sendable {
             modulationShifts[block] = (0..<S).map { (msa: msa?[$0], mlp: mlp?[$0]) }
         }
         self.modulationShifts = modulationShifts
+    }
+
+    /// `W·diag(s)` with the V rows (and bias) divided by the consumer's `s`; the checkpoint's
+    /// weights read without being kept when they are not loaded.
+    static func folded(_ l: BlockLinear, own: [Float]?, consumer: [Float]?) -> (weight: [Float], bias: [Float]?) {
+        var w = l.weightCopy(), b = l.bias
+        if let sv = own {
+            for c in 0..<l.outputs { for k in 0..<l.inputs { w[c * l.inputs + k] *= sv[k] } }
+        }
+        if let sv = consumer {
+            let first = l.outputs - sv.count
+            for j in 0..<sv.count {
+                let r = first + j
+                for k in 0..<l.inputs { w[r * l.inputs + k] /= sv[j] }
+                b?[r] /= sv[j]
+            }
+        }
+        return (w, b)
     }
 
     /// Rows `[R, K]` of a layer's raw input as its product sees them: `(x − z)/s`, without the

@@ -143,6 +143,14 @@ public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable 
         return product
     }
 
+    /// Drops the products made for `layer` (their packed weights): for a pass that visits each
+    /// layer once, so an XL model's products are not all held at the same time.
+    public func release(_ layer: String) {
+        let prefix = layer + "|"
+        for key in floatProducts.keys where key.hasPrefix(prefix) { floatProducts[key] = nil }
+        for key in int8Products.keys where key.hasPrefix(prefix) { int8Products[key] = nil }
+    }
+
     private func floatProduct(_ key: String, _ weight: @autoclosure () -> [Float], _ q: QuantizedLayer, _ bias: [Float]?) throws -> LinearFP32 {
         if let p = floatProducts[key] { return p }
         let p = try LinearFP32(weight: weight(), outputs: q.outputs, inputs: q.inputs, bias: bias)

@@ -129,9 +129,9 @@ public enum QuantizedModelExport {
                       ("fps", "\(fps)"), ("plan_fnv1a", planDigest(planBytes))]
         let S = q.plan.steps
         for layer in q.layers {
-            let modified = layer.weightSets.count > 1 || layer.smoothing.contains { $0 != nil }
-                || layer.weightSets[0].weight != model.blockLinears.first { $0.name == layer.name }?.weight
-            guard layer.isQuantized || modified else { continue }
+            // A float layer is written only where the plan changed its weights.
+            guard layer.isQuantized || layer.weightSets.count > 1 || layer.smoothing.contains(where: { $0 != nil })
+                || layer.weightSets[0].weight != model.blockLinears.first(where: { $0.name == layer.name })?.weight else { continue }
             for (g, set) in layer.weightSets.enumerated() {
                 let p = "\(layer.name).w\(g)"
                 if let qw = set.quantized {

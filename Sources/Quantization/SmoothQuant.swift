@@ -11,7 +11,13 @@ public enum SmoothQuant {
         precondition(activationAbsMax.count == inputs && weight.count == outputs * inputs)
         var weightMax = [Float](repeating: 0, count: inputs)
         for c in 0..<outputs { for k in 0..<inputs { weightMax[k] = max(weightMax[k], abs(weight[c * inputs + k])) } }
-        return (0..<inputs).map { j in
+        return smoothing(activationAbsMax: activationAbsMax, weightAbsMax: weightMax, alpha: alpha)
+    }
+
+    /// The same from max|W[:, j]| per input channel (`BlockLinear.inputAbsMax`).
+    public static func smoothing(activationAbsMax: [Float], weightAbsMax weightMax: [Float], alpha: Double) -> [Float] {
+        precondition(activationAbsMax.count == weightMax.count)
+        return weightMax.indices.map { j in
             guard weightMax[j] > 0 else { return 1 }
             let s = pow(Double(activationAbsMax[j]), alpha) / pow(Double(weightMax[j]), 1 - alpha)
             return max(Float(s), minimumScale)

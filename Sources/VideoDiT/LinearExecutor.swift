@@ -1,4 +1,7 @@
 import Tensors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A quantizable block linear as the forward pass sees it: its state-dict name, its size and
 /// the float32 product on oneDNN. `weight` `[outputs, inputs]` and `bias` stay available as float32
@@ -8,18 +11,86 @@ public final class BlockLinear: @unchecked Sendable {
     public let inputs: Int
     public let outputs: Int
     public let bias: [Float]?
-    public let float32: LinearFP32
+    /// The checkpoint's weight tensor, read on first use: opening a 5 GB checkpoint reads none of
+    /// its block linears, and a screen that needs one layer reads that layer.
+    private let file: SafetensorsFile
+    private let weightEntry: SafetensorsEntry
+    private var loaded: LinearFP32?
+    private var columnAbsMax: [Float]?
+    private var mutex = pthread_mutex_t()
+
+    /// The layer's fp32 product over its `[outputs, inputs]` weights, read and converted from the
+    /// checkpoint on first use (then kept).
+    public var float32: LinearFP32 {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        if let loaded { return loaded }
+        let weight = readWeight()
+        // The shapes were validated when the file was opened; oneDNN's descriptors of them cannot fail.
+        let linear = try! LinearFP32(weight: weight, outputs: outputs, inputs: inputs, bias: bias)
+        loaded = linear
+        return linear
+    }
 
     /// `[outputs, inputs]` float32, the storage the fp32 product packs from (not a second copy).
     public var weight: [Float] { float32.weight }
 
-    init(name: String, weight: Tensor, bias: Tensor?) throws {
-        self.name = name
-        outputs = weight.shape[0]
-        inputs = weight.shape[1]
-        self.bias = bias?.scalars
-        float32 = try LinearFP32(weight: weight, bias: bias)
+    /// max|W[:, k]| per input channel `[inputs]` (SmoothQuant's weight side), computed once; from
+    /// the file without keeping the weights when they are not loaded.
+    public var inputAbsMax: [Float] {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        if let columnAbsMax { return columnAbsMax }
+        let w = loaded?.weight ?? readWeight()
+        var out = [Float](repeating: 0, count: inputs)
+        w.withUnsafeBufferPointer { w in
+            for c in 0..<outputs { for k in 0..<inputs { out[k] = max(out[k], abs(w[c * inputs + k])) } }
+        }
+        columnAbsMax = out
+        return out
     }
+
+    /// The weights `[outputs, inputs]`: the loaded ones, or a copy read from the checkpoint that
+    /// is not kept (for work that reads each layer once, such as quantizing an XL model).
+    public func weightCopy() -> [Float] {
+        pthread_mutex_lock(&mutex)
+        let loaded = self.loaded
+        pthread_mutex_unlock(&mutex)
+        return loaded?.weight ?? readWeight()
+    }
+
+    /// Whether the weights have been read from the checkpoint.
+    public var isLoaded: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return loaded != nil
+    }
+
+    private func readWeight() -> [Float] {
+        defer { file.releasePages(of: weightEntry) }
+        return file.view(of: weightEntry).toFloat32().scalars
+    }
+
+    /// - Throws: `ModelLoadError` when `weight` is not a matrix or the bias does not match it.
+    init(name: String, file: SafetensorsFile, weight: String, bias: String?) throws {
+        guard let entry = file[weight] else { throw ModelLoadError("\(file.path): \(weight) is missing") }
+        guard entry.shape.count == 2, entry.dtype.isFloatingPoint else {
+            throw ModelLoadError("\(file.path): \(weight) is \(entry.dtype.name) \(entry.shape), expected a float matrix")
+        }
+        self.name = name
+        outputs = entry.shape[0]
+        inputs = entry.shape[1]
+        self.file = file
+        weightEntry = entry
+        let biasValues = try bias.map { try file.tensor($0) }
+        if let biasValues, biasValues.shape != [outputs] {
+            throw ModelLoadError("\(file.path): \(bias!) is \(biasValues.shape), expected [\(outputs)]")
+        }
+        self.bias = biasValues?.scalars
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    deinit { pthread_mutex_destroy(&mutex) }
 }
 
 /// The one seam through which the forward pass runs every quantizable block linear, per layer

@@ -48,9 +48,16 @@ public enum ModelLoader {
     /// Tensors a checkpoint may carry beside the transformer (the demo model's text encoder).
     public static let auxiliaryPrefixes = ["text_encoder."]
 
-    public static func load(path: String) throws -> LoadedCheckpoint {
+    /// `facts` remembers that every weight is finite, so a multi-GB checkpoint is scanned once per
+    /// file identity; nil scans at every load. Block linears read their weights on first use.
+    public static func load(path: String, facts: FileFacts? = .standard) throws -> LoadedCheckpoint {
         let file = try SafetensorsFile(path: path)
-        try file.checkFinite()
+        let scan = { () throws -> String in
+            defer { file.releaseAllPages() }
+            try file.checkFinite()
+            return "yes"
+        }
+        _ = try facts.map { try $0.fact(path, "all-floats-finite", compute: scan) } ?? scan()
         let config = try ModelConfig.resolve(for: file)
         if let detected = Architecture.detect(names: file.names), detected != config.architecture {
             throw ModelLoadError("\(path): the config says \(config.architecture.rawValue) but the tensor names are \(detected.rawValue)'s")

@@ -11,8 +11,8 @@ final class STDiTBlockWeights {
     init(_ file: SafetensorsFile, name: String) throws {
         self.name = name
         func linear(_ suffix: String) throws -> BlockLinear {
-            try BlockLinear(name: "\(name).\(suffix)", weight: try file.tensor("\(name).\(suffix).weight"),
-                            bias: try file.tensor("\(name).\(suffix).bias"))
+            try BlockLinear(name: "\(name).\(suffix)", file: file, weight: "\(name).\(suffix).weight",
+                            bias: "\(name).\(suffix).bias")
         }
         table = try file.tensor("\(name).scale_shift_table").scalars
         qkv = try linear("attn.qkv")

@@ -84,8 +84,8 @@ final class STDiT3BlockWeights {
         self.name = name
         self.temporal = temporal
         func linear(_ suffix: String) throws -> BlockLinear {
-            try BlockLinear(name: "\(name).\(suffix)", weight: try file.tensor("\(name).\(suffix).weight"),
-                            bias: try file.tensor("\(name).\(suffix).bias"))
+            try BlockLinear(name: "\(name).\(suffix)", file: file, weight: "\(name).\(suffix).weight",
+                            bias: "\(name).\(suffix).bias")
         }
         table = try file.tensor("\(name).scale_shift_table").scalars
         qkv = try linear("attn.qkv")
@@ -158,5 +158,7 @@ final class STDiT3Weights: OpenSoraSharedWeights {
             blocks.append(try STDiT3BlockWeights(file, name: "temporal_blocks.\(i)", temporal: true, qkNorm: config.qkNorm))
         }
         self.blocks = blocks
+        // What was copied out above stays in memory; the file's pages need not.
+        file.releaseAllPages()
     }
 }

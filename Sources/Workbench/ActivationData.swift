@@ -18,8 +18,9 @@ public final class ActivationData: @unchecked Sendable {
     public let encodings: [String: [ActivationEncoding]]
     /// Per quantized layer: one encoding for all steps (what naive static quantization would use).
     public let globalEncodings: [String: ActivationEncoding]
-    /// Per layer: max|W[:, j]| per input channel (SmoothQuant's weight side), `[K]`.
-    public let weightInputAbsMax: [String: [Float]]
+    /// Per layer: max|W[:, j]| per input channel (SmoothQuant's weight side), `[K]`; computed
+    /// when first asked for (one layer's weights read, not the model's).
+    private let weightAbsMax: @Sendable (String) -> [Float]?
 
     public var steps: Int { timesteps.count }
 
@@ -32,8 +33,23 @@ public final class ActivationData: @unchecked Sendable {
         self.samples = samples
         self.encodings = encodings
         self.globalEncodings = globalEncodings
-        self.weightInputAbsMax = weightInputAbsMax
+        self.weightAbsMax = { weightInputAbsMax[$0] }
     }
+
+    private init(statistics: [String: [Int: LayerStepStatistics]], timesteps: [Float], calibrationDigest: String, samples: Int,
+                 encodings: [String: [ActivationEncoding]], globalEncodings: [String: ActivationEncoding],
+                 weightAbsMax: @escaping @Sendable (String) -> [Float]?) {
+        self.statistics = statistics
+        self.timesteps = timesteps
+        self.calibrationDigest = calibrationDigest
+        self.samples = samples
+        self.encodings = encodings
+        self.globalEncodings = globalEncodings
+        self.weightAbsMax = weightAbsMax
+    }
+
+    /// max|W[:, j]| per input channel of `layer` `[K]`, or nil for a layer the model lacks.
+    public func weightInputAbsMax(_ layer: String) -> [Float]? { weightAbsMax(layer) }
 
     /// Builds the data for `plan` (its encodings per step) and the same plan with one global
     /// scale, from the statistics of every block linear of `model`.
@@ -42,15 +58,10 @@ public final class ActivationData: @unchecked Sendable {
         global.defaults.activationGranularity = .global
         let encodings = try QuantizedModel.activationEncodings(model: model, statistics: statistics, plan: plan)
         let globalEncodings = try QuantizedModel.activationEncodings(model: model, statistics: statistics, plan: global).compactMapValues(\.first)
-        var weights: [String: [Float]] = [:]
-        for linear in model.blockLinears {
-            let (C, K) = (linear.outputs, linear.inputs)
-            let w = linear.weight
-            weights[linear.name] = (0..<K).map { k in (0..<C).reduce(Float(0)) { max($0, abs(w[$1 * K + k])) } }
-        }
+        let linears = Dictionary(uniqueKeysWithValues: model.blockLinears.map { ($0.name, $0) })
         self.init(statistics: statistics, timesteps: plan.timesteps, calibrationDigest: plan.calibration.digest,
                   samples: plan.calibration.prompts.count * plan.calibration.seeds.count, encodings: encodings,
-                  globalEncodings: globalEncodings, weightInputAbsMax: weights)
+                  globalEncodings: globalEncodings, weightAbsMax: { linears[$0]?.inputAbsMax })
     }
 
     /// The statistics of `layer` at one step, or merged over all steps.

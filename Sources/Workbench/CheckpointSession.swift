@@ -29,7 +29,10 @@ public final class CheckpointSession: @unchecked Sendable {
     /// Reads the layer's weight (converting f16/bf16 to f32) and computes its range statistics.
     /// Runs for tens of milliseconds on an XL layer: call it from a background job.
     public func weightStatistics(for layer: LinearLayer) throws -> WeightRangeStatistics {
-        let weight = try file.view(layer.weightName).toFloat32()
+        let view = try file.view(layer.weightName)
+        // Prefetching visits every layer: read once, the pages need not stay resident.
+        defer { file.releasePages(of: view.entry) }
+        let weight = view.toFloat32()
         return WeightRangeStatistics(weight: weight.scalars, outputs: layer.outputs, inputs: layer.inputs)
     }
 }

@@ -52,7 +52,10 @@ public final class Workbench: @unchecked Sendable {
     /// A quantized model and its local SQNR, overall and per step, per layer.
     private struct Build {
         let plan: QuantizationPlan
-        let model: QuantizedModel
+        /// Nil once a newer build has started: two XL models are not held at once.
+        var model: QuantizedModel?
+        /// The activation data it was built from (a recalibration makes its weight sets stale).
+        let data: ObjectIdentifier
         let sqnr: [String: Double]
         let perStep: [String: [Double]]
     }
@@ -289,9 +292,15 @@ extension Workbench {
     private func requantize(_ plan: QuantizationPlan, generation: Int, blocks: [String], setup: CalibrationSetup,
                             data: ActivationData) throws -> RequantizeResult {
         let start = monotonicSeconds()
-        let model = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
+        var previous = latestBuild()
+        // Its unchanged layers serve the new model; then it goes (a running preview holds its own).
+        let reusable = previous?.data == ObjectIdentifier(data) ? previous?.model : nil
+        if previous != nil {
+            previous!.model = nil
+            setLatestBuild(previous!)
+        }
+        let model = try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan, reusing: reusable)
         let milliseconds = (monotonicSeconds() - start) * 1000
-        let previous = latestBuild()
         // Only the blocks whose entry, or one of whose layers' entries, changed need measuring
         // again (a layer's 1/s folds into other layers of its block, never beyond); a change of
         // the defaults or the step groups touches every layer.
@@ -316,7 +325,7 @@ extension Workbench {
             sqnr[layer] = LayerSQNR.decibels(LayerSQNR.total(steps))
             perStep[layer] = steps.map(LayerSQNR.stepDecibels)
         }
-        setLatestBuild(Build(plan: plan, model: model, sqnr: sqnr, perStep: perStep))
+        setLatestBuild(Build(plan: plan, model: model, data: ObjectIdentifier(data), sqnr: sqnr, perStep: perStep))
         return RequantizeResult(generation: generation, layerSQNR: sqnr, perStepSQNR: perStep, milliseconds: milliseconds)
     }
 
@@ -329,7 +338,7 @@ extension Workbench {
         var encodingFiles = 0
         if includingModel {
             let built = latestBuild()
-            let model = built?.plan == plan ? built!.model : try QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
+            let model = try (built?.plan == plan ? built?.model : nil) ?? QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
             if encodings {
                 encodingFiles = try AIMETExport.write(model, model: setup.model, fps: setup.fps, to: directory).filter { $0.hasPrefix("encodings/") }.count
             } else {
@@ -374,13 +383,13 @@ extension Workbench {
             return
         }
         guard case .done = tuning.requantize, preview.quantizedGeneration != tuning.generation,
-              let build = latestBuild(), build.plan == tuning.plan else { return }
+              let build = latestBuild(), build.plan == tuning.plan, let built = build.model else { return }
         previewInFlight = true
         let generation = tuning.generation, editTime = lastEdit.flatMap { $0.generation == generation ? $0.seconds : nil }
         // Previews run one at a time, so the last one's products can be taken over: only the
         // layers the edit changed get new integer products (packing, primitives).
         let previous = previewExecutor
-        let executor = QuantizedModelExecutor(model: build.model, mode: .int8, reusing: previous)
+        let executor = QuantizedModelExecutor(model: built, mode: .int8, reusing: previous)
         previewExecutor = executor
         run(on: previewQueue) {
             do {

@@ -1,7 +1,7 @@
 import DemoModel
 import Foundation
 import Testing
-import Tensors
+@testable import Tensors
 @testable import Quantization
 @testable import VideoDiT
 
@@ -99,6 +99,53 @@ import Tensors
     // Saving leaves no temporary folder behind, and replaces an entry as a whole.
     let names = try FileManager.default.contentsOfDirectory(atPath: cache.directory)
     #expect(names.allSatisfy { !$0.contains(".tmp-") }, "\(names)")
+}
+
+/// The statistics file is hashed and its rows checked once per file identity (`FileFacts`): a
+/// remembered verification is what a load trusts, a file changed since is verified again, and the
+/// sampled rows are read from the file when used, equal to those saved.
+@Test func theStatisticsFileIsVerifiedOncePerFileIdentityAndItsRowsReadWhenUsed() throws {
+    let cache = CalibrationCache(directory: NSTemporaryDirectory() + "calibration-facts-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(atPath: cache.directory) }
+    let facts = FileFacts(directory: cache.directory + "-facts", racyWindow: 0)
+    defer { try? FileManager.default.removeItem(atPath: facts.directory) }
+    let layer = "blocks.0.attn.qkv", width = 3
+    func step(_ offset: Float, rows: Int) -> LayerStepStatistics {
+        LayerStepStatistics(width: width, channelMinimum: [-1, -2, -3].map { $0 - offset }, channelMaximum: [1, 2, 3].map { $0 + offset },
+                            minimum: -3 - offset, maximum: 3 + offset, histogram: (0..<LayerStepStatistics.binCount).map { UInt64($0 % 5) },
+                            rows: rows, reservoir: (0..<(rows * width)).map { Float($0) + offset }, reservoirCapacity: 4)
+    }
+    let statistics = [layer: [0: step(0, rows: 3), 1: step(0.5, rows: 2)]]
+    let key = CalibrationCache.Key(checkpointHash: "00", prompts: ["a"], sampler: "rflow", steps: 2, cfgScale: 5, seeds: [0])
+    let data = cache.directory + "/" + key.digest + "/statistics.safetensors"
+    try cache.save(statistics, for: key)
+    let loaded = try #require(try cache.load(key, facts: facts))
+    #expect(loaded == statistics)
+    #expect(loaded[layer]![0]!.reservoirRows == 3 && loaded[layer]![1]!.reservoirRows == 2)
+    // Rows read from the file become the value's own when it changes: merging agrees.
+    var fromFile = loaded[layer]![0]!, inMemory = statistics[layer]![0]!
+    fromFile.merge(loaded[layer]![1]!)
+    inMemory.merge(statistics[layer]![1]!)
+    #expect(fromFile == inMemory && fromFile.reservoirRows == 4)
+    let index = try JSONValue.parse(try String(contentsOfFile: cache.directory + "/" + key.digest + "/index.json", encoding: .utf8))
+    let hash = try #require(index["statistics"]?["fnv1a"]?.stringValue)
+    #expect(facts.lookup(data, "stsq-statistics-verified") == hash)
+
+    // A remembered verification is trusted without reading the file: a bogus one is what is reported.
+    facts.record(data, "stsq-statistics-verified", "0123456789abcdef", identityBefore: try FileIdentity(path: data))
+    #expect(throws: CalibrationCacheDamaged.self) { try cache.load(key, facts: facts) }
+    do { _ = try cache.load(key, facts: facts) } catch { #expect("\(error)".contains("hashes to 0123456789abcdef"), "\(error)") }
+
+    // Corrupted in place after a good verification: the file's identity changed, so it is read again.
+    try cache.save(statistics, for: key)
+    #expect(try cache.load(key, facts: facts) == statistics)
+    usleep(10_000)
+    let handle = try #require(FileHandle(forUpdatingAtPath: data))
+    let size = try handle.seekToEnd()
+    try handle.seek(toOffset: size - 3)
+    try handle.write(contentsOf: Data([0x7f]))
+    try handle.close()
+    #expect(throws: CalibrationCacheDamaged.self) { try cache.load(key, facts: facts) }
 }
 
 /// Statistics with an infinite channel range (activations that overflowed, or a cache written by a

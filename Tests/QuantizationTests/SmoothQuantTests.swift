@@ -296,3 +296,33 @@ func activationEncodingsWithoutWeightsEqualTheFullModels(variant: String) throws
     #expect(try QuantizedModel.activationEncodings(model: f.model, statistics: f.statistics, plan: plan) == expected)
     #expect(expected.count == (variant.hasPrefix("explicit") ? 54 : 56))
 }
+
+/// A model built reusing an earlier one equals a fresh build, and shares the earlier weight sets
+/// of exactly the layers the edit left alone: here a new α on one block's `attn.proj` changes
+/// that layer and the V rows of its `attn.qkv`, nothing else.
+@Test func aModelBuiltReusingAnEarlierOneEqualsAFreshBuild() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let overrides = explicitLayerOverrides(f.model, alpha: 0.5)
+    let edit = { (s: inout LayerSettings) in s.alpha = 0.5; s.smoothing = .timestep; s.shift = true }
+    let before = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan(edit, layers: overrides))
+    let plan = f.plan(edit, layers: overrides + [("spatial_blocks.1.attn.proj", .object([("alpha", .double(0.8))]))])
+    let fresh = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    let reused = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan, reusing: before)
+    func address(_ layer: QuantizedLayer) -> UnsafeRawPointer? {
+        layer.weightSets[0].quantized!.values.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+    }
+    var shared: [String] = []
+    for (a, b) in zip(fresh.layers, reused.layers) {
+        #expect(a.name == b.name && a.encodings == b.encodings && a.smoothing == b.smoothing && a.channelShift == b.channelShift)
+        #expect(a.shiftBias == b.shiftBias && a.weightSets.count == b.weightSets.count, "\(a.name)")
+        for (x, y) in zip(a.weightSets, b.weightSets) {
+            #expect(x.quantized == y.quantized && x.bias == y.bias && x.weight == y.weight, "\(a.name)")
+        }
+        if address(b) == address(before[b.name]!) { shared.append(b.name) }
+    }
+    let rebuilt = Set(f.model.blockLinears.map(\.name)).subtracting(shared)
+    #expect(rebuilt == ["spatial_blocks.1.attn.proj", "spatial_blocks.1.attn.qkv"])
+    // Other step groups: nothing is taken over.
+    let regrouped = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan(edit, groups: 1, layers: overrides), reusing: before)
+    #expect(regrouped.layers.allSatisfy { address($0) != address(before[$0.name]!) })
+}

@@ -242,3 +242,32 @@ private func openError(_ bytes: [UInt8]) -> SafetensorsError? {
         }
     }
 }
+
+// MARK: - Resident pages
+
+/// This process's resident file-backed memory in KiB (`RssFile` of /proc/self/status).
+private func residentFileKiB() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("RssFile:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+@Test func releasedTensorPagesLeaveResidentMemoryAndStayReadable() throws {
+    // 64 MiB of f32 so the change stands far above whatever else the process maps meanwhile.
+    let count = 16 << 20
+    var writer = SafetensorsWriter()
+    writer.add("w", Tensor(shape: [count], scalars: (0..<count).map { Float($0 % 1000) }))
+    let path = temporaryDirectory() + "/pages.safetensors"
+    try AtomicFile.write(writer.serialized(), to: path)
+    let file = try SafetensorsFile(path: path)
+    let before = residentFileKiB()
+    let first = try file.view("w").toFloat32()
+    let touched = residentFileKiB()
+    #expect(touched - before > 60 << 10, "reading 64 MiB through the mapping made \(touched - before) KiB resident")
+    file.releasePages(of: file["w"]!)
+    let released = residentFileKiB()
+    #expect(touched - released > 60 << 10, "releasing left \(released - before) KiB of the tensor resident")
+    // The bytes come back from the page cache on the next read.
+    #expect(try file.view("w").toFloat32().scalars == first.scalars)
+    file.releaseAllPages()
+}

@@ -25,3 +25,20 @@ import Tensors
     #expect(condition.mask == [try golden.view("mask").toInts()])
     #expect(loaded.samplerDefaults?.steps == 30 && loaded.samplerDefaults?.useTimestepTransform == false)
 }
+
+/// Opening a checkpoint reads none of its block linears' weights: each is read on first use, and
+/// a copy or its column maxima can be had without keeping it.
+@Test func blockLinearsReadTheirWeightsOnFirstUse() throws {
+    let path = try #require(DemoModel.checkpointPath)
+    let model = try ModelLoader.load(path: path, facts: nil).model
+    #expect(model.blockLinears.allSatisfy { !$0.isLoaded })
+    let file = try SafetensorsFile(path: path)
+    let fc2 = try #require(model.blockLinears.first { $0.name.hasSuffix("mlp.fc2") })
+    let expected = try file.tensor(fc2.name + ".weight").scalars
+    #expect(fc2.weightCopy() == expected)
+    let columnMaxima = (0..<fc2.inputs).map { k in (0..<fc2.outputs).map { abs(expected[$0 * fc2.inputs + k]) }.max()! }
+    #expect(fc2.inputAbsMax == columnMaxima)
+    #expect(!fc2.isLoaded)
+    #expect(fc2.weight == expected && fc2.isLoaded)
+    #expect(fc2.weightCopy() == expected && fc2.inputAbsMax == columnMaxima)
+}

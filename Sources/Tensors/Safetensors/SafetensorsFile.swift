@@ -108,6 +108,25 @@ public final class SafetensorsFile: @unchecked Sendable {
                           file: self)
     }
 
+    /// Drops the pages of `entry`'s bytes (and of the file's header) from this process's resident
+    /// memory; the page cache keeps them and the next read faults them back in. Called after a
+    /// tensor has been copied out, so a multi-GB file read once does not stay counted as resident.
+    /// Views of the same bytes stay valid: the mapping is read-only.
+    public func releasePages(of entry: SafetensorsEntry) {
+        releasePages(dataStart + entry.dataOffsets.lowerBound, dataStart + entry.dataOffsets.upperBound)
+    }
+
+    /// Drops every page of the mapping from resident memory (see `releasePages(of:)`).
+    public func releaseAllPages() { releasePages(0, fileSize) }
+
+    private func releasePages(_ start: Int, _ end: Int) {
+        guard let mapping, end > start else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = start / page * page, last = min(fileSize, (end + page - 1) / page * page)
+        guard last > first else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: mapping + first), last - first, MADV_DONTNEED)
+    }
+
     /// Refuses NaN or ±Inf in any float tensor whose name passes `include`: one such weight turns a
     /// whole forward pass into NaN, so it is reported at load (tensor and count), not found in a
     /// grey video.

@@ -92,7 +92,7 @@ enum ChannelHeatMapView {
         guard absMax.first.map({ $0.indices.contains(j) }) ?? false else { return }
         let line = absMax.map { $0[j] }
         let peak = line.max() ?? 0
-        let weight = data.weightInputAbsMax[layer].map { $0.indices.contains(j) ? " max|W| \(NumberFormat.short($0[j]))" : "" } ?? ""
+        let weight = data.weightInputAbsMax(layer).map { $0.indices.contains(j) ? " max|W| \(NumberFormat.short($0[j]))" : "" } ?? ""
         x += grid.text(x, rect.y, "  ch \(j) ", .role(.accent, bold: true), maxWidth: rect.maxX - x)
         x += grid.text(x, rect.y, HeatMap.sparkline(line, maximum: peak), .role(.accent), maxWidth: rect.maxX - x)
         grid.text(x, rect.y, " ≤\(NumberFormat.short(peak))" + weight, .role(.dim), maxWidth: rect.maxX - x)
