@@ -179,29 +179,33 @@ private func buildQuantized(checkpoint: String?, plan: String, cacheDirectory: S
     }
 }
 
-/// `stsq-tui export CHECKPOINT --plan P --out DIR --format stsq|aimet`.
+/// `stsq-tui export CHECKPOINT --plan P --out DIR --format stsq|aimet|onnx-qdq`.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write the quantized model a plan describes for a runtime: stsq (plan.json + quantized.safetensors) or aimet (the same plus AIMET/QAIRT encodings per static configuration and the int32 biases).")
+        abstract: "Write the quantized model a plan describes for a runtime: stsq (plan.json + quantized.safetensors), aimet (the same plus AIMET/QAIRT encodings per static configuration and the int32 biases) or onnx-qdq (the same plus ONNX QDQ models, traced in PyTorch by stsq_collect).")
 
     @Argument(help: "The checkpoint the plan was made for; default: the bundled demo model.")
     var checkpoint: String?
     @Option(help: "The plan (see `stsq-tui plan`).") var plan: String
     @Option(help: "Output folder.") var out: String
-    @Option(help: "stsq or aimet.") var format = "stsq"
+    @Option(help: "stsq, aimet or onnx-qdq.") var format = "stsq"
+    @Option(help: "onnx-qdq: the Python with stsq_collect, torch and onnx (default: $STSQ_PYTHON, else python3).") var python: String?
     @Option(help: "Calibration cache folder.") var cacheDirectory = CalibrationCache.defaultDirectory
 
     func run() throws {
         try reportingErrors {
-            guard ["stsq", "aimet"].contains(format) else { throw ValidationError("--format \(format): use stsq or aimet") }
+            guard ["stsq", "aimet", "onnx-qdq"].contains(format) else { throw ValidationError("--format \(format): use stsq, aimet or onnx-qdq") }
             try OutputFolder.checkWritable(out, purpose: "the export")
             let (setup, _, quantized, _) = try buildQuantized(checkpoint: checkpoint, plan: plan, cacheDirectory: cacheDirectory)
-            let files: [String]
+            var files: [String]
             if format == "aimet" {
                 files = try AIMETExport.write(quantized, model: setup.model, fps: setup.fps, to: out)
             } else {
                 try QuantizedModelExport.write(quantized, model: setup.model, fps: setup.fps, to: out)
                 files = ["plan.json", "quantized.safetensors"]
+            }
+            if format == "onnx-qdq" {
+                files += try ONNXQDQExport.write(checkpoint: setup.setup.path, folder: out, python: ONNXQDQExport.interpreter(python))
             }
             print("exported \(format) to \(out): " + files.joined(separator: ", "))
         }

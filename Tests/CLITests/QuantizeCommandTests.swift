@@ -212,3 +212,18 @@ struct QuantizeWorkspace {
                              "--out", w.directory + "/x.json", "--auto", "--auto-blocks", "blocks.9"])
     #expect(wrong.status != 0 && wrong.stderr.contains("blocks.9 is not a block"), "\(wrong.stderr)")
 }
+
+/// `export --format onnx-qdq` runs the Python exporter of tools/stsq_collect (tested with ONNX
+/// Runtime in tools/stsq_collect/tests/test_onnx.py); without a Python that has it, the error says
+/// what is needed, and the stsq export it was to convert is still written whole.
+@Test func onnxExportWithoutItsPythonSaysWhatItNeeds() throws {
+    let w = try QuantizeWorkspace(arguments: [])
+    let out = w.directory + "/onnx-export"
+    let result = try runTool(["export", "--plan", w.plan, "--cache-directory", w.cache, "--out", out, "--format", "onnx-qdq",
+                              "--python", "/nonexistent/python3"])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("stsq_collect, torch and onnx") && result.stderr.contains("/nonexistent/python3"), "\(result.stderr)")
+    #expect(FileManager.default.fileExists(atPath: out + "/quantized.safetensors"))
+    let unknown = try runTool(["export", "--plan", w.plan, "--cache-directory", w.cache, "--out", out, "--format", "onnx"])
+    #expect(unknown.status != 0 && unknown.stderr.contains("stsq, aimet or onnx-qdq"), "\(unknown.stderr)")
+}

@@ -1,6 +1,7 @@
 """The ONNX QDQ export (`stsq_collect.onnx_export`) run by ONNX Runtime against the PyTorch
 fake-quant of the same quantized export, one model evaluation per step model, same inputs."""
 import json
+import sys
 
 import numpy as np
 import onnx
@@ -9,7 +10,7 @@ import torch
 
 from stsq_collect.checkpoint import open_checkpoint
 from stsq_collect.fakequant import apply_export
-from stsq_collect.onnx_export import example_inputs, main
+from stsq_collect.onnx_export import example_inputs
 
 from conftest import DEMO
 from test_fakequant import STEPS, make_exports
@@ -20,11 +21,17 @@ from test_fakequant import STEPS, make_exports
 PSNR_FLOOR = 55.0
 
 
-def test_onnx_runtime_agrees_with_the_fake_quant(stsq_tui, tmp_path):
+def test_onnx_runtime_agrees_with_the_fake_quant(stsq_tui, tmp_path, monkeypatch):
     torch.set_num_threads(1)
     make_exports(stsq_tui, tmp_path)
-    out = tmp_path / "onnx"
-    assert main([str(DEMO), "--quantized", str(tmp_path / "full"), "--out", str(out)]) == 0
+    # As a user asks for it: `stsq-tui export --format onnx-qdq` runs this package's exporter on
+    # the export it writes (the interpreter from STSQ_PYTHON).
+    monkeypatch.setenv("STSQ_PYTHON", sys.executable)
+    printed = stsq_tui("export", "--plan", tmp_path / "full.json", "--out", tmp_path / "export", "--format", "onnx-qdq",
+                       "--cache-directory", tmp_path / "cache")
+    assert "onnx/index.json" in printed and "onnx/weights.bin" in printed
+    assert (tmp_path / "export" / "quantized.safetensors").read_bytes() == (tmp_path / "full" / "quantized.safetensors").read_bytes()
+    out = tmp_path / "export" / "onnx"
     index = json.loads((out / "index.json").read_text())
     assert len(index["steps"]) == STEPS and index["weights"] == "weights.bin"
     models = sorted({s["model"] for s in index["steps"]})
