@@ -122,6 +122,9 @@ public struct CalibrationCache {
         for (layer, entry) in layers {
             guard let width = entry["width"]?.intValue, let capacity = entry["reservoir_rows"]?.intValue,
                   let steps = entry["steps"]?.objectValue else { throw damaged("index.json: layer \(layer) lacks width, reservoir_rows or steps") }
+            // This layer's tensors lie together in the file (sorted names): their pages go once read.
+            var span: (first: SafetensorsEntry, last: SafetensorsEntry)?
+            defer { if let span { file.releasePages(from: span.first, through: span.last) } }
             for (stepText, values) in steps {
                 guard let step = Int(stepText), step >= 0, let rows = values["rows"]?.intValue,
                       let lo = values["min"]?.doubleValue, let hi = values["max"]?.doubleValue else {
@@ -132,6 +135,12 @@ public struct CalibrationCache {
                 let channelMinimum = try file.tensor(prefix + ".channel_min").scalars
                 let channelMaximum = try file.tensor(prefix + ".channel_max").scalars
                 guard let reservoirEntry = file[prefix + ".reservoir"] else { throw damaged("\(prefix).reservoir is missing") }
+                for name in [".channel_min", ".channel_max", ".histogram"] {
+                    guard let entry = file[prefix + name] else { continue }
+                    if span == nil { span = (entry, entry) }
+                    if entry.dataOffsets.lowerBound < span!.first.dataOffsets.lowerBound { span!.first = entry }
+                    if entry.dataOffsets.upperBound > span!.last.dataOffsets.upperBound { span!.last = entry }
+                }
                 func bad(_ field: String) -> Error { damaged("\(prefix).\(field) does not fit width \(width)") }
                 guard width > 0, capacity >= 0, rows >= 0 else { throw bad("width") }
                 guard channelMinimum.count == width else { throw bad("channel_min") }

@@ -108,12 +108,21 @@ public final class SafetensorsFile: @unchecked Sendable {
                           file: self)
     }
 
-    /// Drops the pages of `entry`'s bytes (and of the file's header) from this process's resident
-    /// memory; the page cache keeps them and the next read faults them back in. Called after a
-    /// tensor has been copied out, so a multi-GB file read once does not stay counted as resident.
-    /// Views of the same bytes stay valid: the mapping is read-only.
+    /// Drops the pages of `entry`'s bytes, and of the 64 KiB around them, from this process's
+    /// resident memory; the page cache keeps them and the next read faults them back in. Called
+    /// after a tensor has been copied out, so a multi-GB file read once does not stay counted as
+    /// resident. Views of the same bytes stay valid: the mapping is read-only.
     public func releasePages(of entry: SafetensorsEntry) {
-        releasePages(dataStart + entry.dataOffsets.lowerBound, dataStart + entry.dataOffsets.upperBound)
+        releasePages(from: entry, through: entry)
+    }
+
+    /// Drops the pages of every byte from `first`'s through `last`'s, and of the 64 KiB around
+    /// them: a read fault maps its neighbours too ("fault-around"), so reading many small tensors
+    /// makes far more of the file resident than their own bytes.
+    public func releasePages(from first: SafetensorsEntry, through last: SafetensorsEntry) {
+        let margin = 64 << 10
+        releasePages(max(0, dataStart + min(first.dataOffsets.lowerBound, last.dataOffsets.lowerBound) - margin),
+                     dataStart + max(first.dataOffsets.upperBound, last.dataOffsets.upperBound) + margin)
     }
 
     /// Drops every page of the mapping from resident memory (see `releasePages(of:)`).
