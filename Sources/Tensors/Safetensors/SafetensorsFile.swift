@@ -141,6 +141,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// grey video.
     public func checkFinite(where include: (String) -> Bool = { _ in true }) throws {
         for entry in entries where entry.dtype.isFloatingPoint && include(entry.name) {
+            // A scan of a 5 GB checkpoint would otherwise leave all of it resident.
+            defer { releasePages(of: entry) }
             let bad = view(of: entry).nonFiniteCount()
             guard bad == 0 else {
                 throw SafetensorsError(file: path, tensor: entry.name, kind: .nonFinite,
