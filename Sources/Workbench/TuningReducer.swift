@@ -221,10 +221,13 @@ enum TuningReducer {
             t.export?.isOnModelOption.toggle()
         case .toggleExportModel:
             guard t.export?.isWriting == false else { return }
-            // Space cycles: the model → the plan alone → the model with AIMET encodings → the model.
+            // Space cycles: the model → the plan alone → + AIMET encodings → + ONNX QDQ → the model.
             guard let dialog = t.export else { return }
-            if dialog.includesEncodings {
+            if dialog.includesONNX {
+                t.export?.includesONNX = false
+            } else if dialog.includesEncodings {
                 t.export?.includesEncodings = false
+                t.export?.includesONNX = true
             } else if dialog.includesModel {
                 t.export?.includesModel = false
             } else {

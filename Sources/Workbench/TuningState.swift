@@ -173,6 +173,8 @@ public struct ExportDialog: Sendable, Equatable {
     public var includesModel = true
     /// With the model: AIMET/QAIRT encodings and the int32 biases too (`encodings/`, `AIMETExport`).
     public var includesEncodings = false
+    /// With the model: ONNX QDQ models too (`onnx/`, traced in PyTorch by stsq_collect: `ONNXQDQExport`).
+    public var includesONNX = false
     /// Tab moves between the folder field and the quantized-model option (Space toggles it).
     public var isOnModelOption = false
     public var isWriting = false

@@ -12,6 +12,8 @@ import Glibc
 public final class Workbench: @unchecked Sendable {
     public private(set) var state: WorkbenchState
     public let session: CheckpointSession
+    /// The Python the export dialog's ONNX option runs (`ONNXQDQExport`): `$STSQ_PYTHON`, else python3.
+    public var onnxPython = ONNXQDQExport.interpreter()
 
     /// When false, statistics are computed inline (tests and headless rendering).
     private let runsJobsInBackground: Bool
@@ -278,7 +280,7 @@ extension Workbench {
                 let path = dialog.directory + "/plan.json"
                 do {
                     let text = try self.export(plan, to: dialog.directory, includingModel: dialog.includesModel,
-                                               encodings: dialog.includesEncodings, setup: setup, data: data)
+                                               encodings: dialog.includesEncodings, onnx: dialog.includesONNX, setup: setup, data: data)
                     return [.exportFinished(.success(text), planJSON: json, path: path)]
                 } catch {
                     return [.exportFinished(.failure(WorkbenchError("\(error)")), planJSON: json, path: path)]
@@ -332,10 +334,10 @@ extension Workbench {
     /// Writes `plan.json` and, `includingModel`, `quantized.safetensors` (each atomically; the
     /// quantized file records the plan's digest), with `encodings` the AIMET encodings folder too,
     /// and says what was written.
-    private func export(_ plan: QuantizationPlan, to directory: String, includingModel: Bool, encodings: Bool,
+    private func export(_ plan: QuantizationPlan, to directory: String, includingModel: Bool, encodings: Bool, onnx: Bool,
                         setup: CalibrationSetup, data: ActivationData) throws -> String {
         try OutputFolder.checkWritable(directory, purpose: "the export")
-        var encodingFiles = 0
+        var encodingFiles = 0, onnxModels = 0
         if includingModel {
             let built = latestBuild()
             let model = try (built?.plan == plan ? built?.model : nil) ?? QuantizedModel(model: setup.model, statistics: data.statistics, plan: plan)
@@ -343,6 +345,10 @@ extension Workbench {
                 encodingFiles = try AIMETExport.write(model, model: setup.model, fps: setup.fps, to: directory).filter { $0.hasPrefix("encodings/") }.count
             } else {
                 try QuantizedModelExport.write(model, model: setup.model, fps: setup.fps, to: directory)
+            }
+            if onnx {
+                onnxModels = try ONNXQDQExport.write(checkpoint: setup.path, folder: directory, python: onnxPython, passThrough: false)
+                    .filter { $0.hasSuffix(".onnx") }.count
             }
         } else {
             try QuantizedModelExport.writePlan(plan, to: directory)
@@ -352,7 +358,8 @@ extension Workbench {
             let bytes = stat(directory + "/" + name, &info) == 0 ? Int(info.st_size) : 0
             return "\(name) \(bytes >= 1 << 20 ? String(format: "%.1f MiB", Double(bytes) / 1048576) : String(format: "%.1f KiB", Double(bytes) / 1024))"
         }
-        return "exported to \(directory): " + (sizes + (encodingFiles > 0 ? ["encodings/ (\(encodingFiles) files, AIMET)"] : [])).joined(separator: ", ")
+        return "exported to \(directory): " + (sizes + (encodingFiles > 0 ? ["encodings/ (\(encodingFiles) files, AIMET)"] : [])
+                                                + (onnxModels > 0 ? ["onnx/ (\(onnxModels) QDQ models)"] : [])).joined(separator: ", ")
     }
 
     /// On the plan screen: the FP video of the preview prompt once, then the quantized video of

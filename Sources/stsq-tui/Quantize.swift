@@ -205,7 +205,8 @@ struct Export: ParsableCommand {
                 files = ["plan.json", "quantized.safetensors"]
             }
             if format == "onnx-qdq" {
-                files += try ONNXQDQExport.write(checkpoint: setup.setup.path, folder: out, python: ONNXQDQExport.interpreter(python))
+                files += try ONNXQDQExport.write(checkpoint: setup.setup.path, folder: out, python: ONNXQDQExport.interpreter(python),
+                                                 passThrough: true)
             }
             print("exported \(format) to \(out): " + files.joined(separator: ", "))
         }

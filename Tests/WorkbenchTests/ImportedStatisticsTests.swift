@@ -75,6 +75,22 @@ private func importStatistics(for path: String, options: CalibrationSetup.Option
     #expect(index["steps"]?.arrayValue?.count == 2 && index["format"]?.stringValue == AIMETExport.format)
     let exported = try QuantizationPlan(json: try JSONValue.parse(try String(contentsOfFile: out + "/plan.json", encoding: .utf8)), source: "plan.json")
     #expect(exported == after.plan && exported.checkpointHash == setup.checkpointHash)
+
+    // One more Space: the model with ONNX QDQ models, traced by stsq_collect's Python (tested with
+    // ONNX Runtime in tools/stsq_collect/tests/test_onnx.py). Without that Python, the error says
+    // what to install, and the plan and model are written.
+    workbench.onnxPython = "/nonexistent/python3"
+    let onnxOut = folder + "/export-onnx"
+    workbench.dispatch(.beginExport)
+    workbench.dispatch(.setExportDirectory(onnxOut))
+    workbench.dispatch(.toggleExportField)
+    for _ in 0..<3 { workbench.dispatch(.toggleExportModel) }
+    let dialog = try #require(workbench.state.tuning?.export)
+    #expect(dialog.includesModel && dialog.includesONNX && !dialog.includesEncodings)
+    workbench.dispatch(.endExport(accept: true))
+    let message = workbench.state.message?.text ?? ""
+    #expect(message.contains("stsq_collect, torch and onnx") && message.contains("/nonexistent/python3"), "\(message)")
+    #expect(FileManager.default.fileExists(atPath: onnxOut + "/quantized.safetensors") && FileManager.default.fileExists(atPath: onnxOut + "/plan.json"))
 }
 
 /// Without statistics for its key, the calibration is unavailable and says what to run.

@@ -132,10 +132,10 @@ enum TuningViews {
         x += grid.text(x, inner.y + 2, "plan.json", .role(.text), maxWidth: inner.maxX - x)
         x += grid.text(x, inner.y + 2, " (always) · ", .role(.dim), maxWidth: inner.maxX - x)
         x += grid.text(x, inner.y + 2, (dialog.includesModel ? "[x]" : "[ ]") + " quantized.safetensors"
-                       + (dialog.includesEncodings ? " + AIMET encodings" : ""),
+                       + (dialog.includesEncodings ? " + AIMET encodings" : dialog.includesONNX ? " + ONNX QDQ" : ""),
                        dialog.isOnModelOption ? .role(.accent, bold: true) : .role(.text), maxWidth: inner.maxX - x)
         grid.text(x, inner.y + 2, " · each written atomically", .role(.dim), maxWidth: inner.maxX - x)
-        let keys = dialog.isOnModelOption ? "Space: model, plan only, +AIMET · Tab: folder · Enter writes · Esc cancels"
+        let keys = dialog.isOnModelOption ? "Space: model/plan/+AIMET/+ONNX · Tab: folder · Enter writes · Esc cancels"
             : "Enter writes · Tab: the quantized-model option · Esc cancels"
         grid.text(inner.x + 1, inner.y + 4, dialog.isWriting ? "writing…" : keys, .role(dialog.isWriting ? .warn : .dim), maxWidth: inner.width - 2)
     }
