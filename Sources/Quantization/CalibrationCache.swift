@@ -182,7 +182,7 @@ public struct CalibrationCache {
                 writer.add(prefix + ".channel_min", Tensor(shape: [s.width], scalars: s.channelMinimum))
                 writer.add(prefix + ".channel_max", Tensor(shape: [s.width], scalars: s.channelMaximum))
                 writer.add(prefix + ".histogram", dtype: .u64, shape: [s.histogram.count], elements: s.histogram)
-                writer.add(prefix + ".reservoir", Tensor(shape: [s.reservoir.count / s.width, s.width], scalars: s.reservoir))
+                writer.add(prefix + ".reservoir", Tensor(shape: [s.reservoirRows, s.width], scalars: s.reservoir))
                 stepEntries.append(("\(step)", .object([("min", .float(s.minimum)), ("max", .float(s.maximum)), ("rows", .int(s.rows))])))
             }
             let first = steps.values.first!

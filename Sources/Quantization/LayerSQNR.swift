@@ -51,7 +51,7 @@ public enum LayerSQNR {
             guard let layer = q[linear.name], layer.isQuantized else { continue }
             var perStep = [(signal: Double, noise: Double)](repeating: (0, 0), count: q.plan.steps)
             for step in 0..<q.plan.steps {
-                guard let st = statistics[linear.name]?[step], !st.reservoir.isEmpty else { continue }
+                guard let st = statistics[linear.name]?[step], st.reservoirRows > 0 else { continue }
                 // The layer's input as the folds deliver it: (x − z)/s (an explicit 1/s is the executor's).
                 let x = QuantizedModel.productInputs(st.reservoir, width: layer.inputs, shift: layer.channelShift?[step],
                                                      smoothing: layer.fold.isFolded ? layer.smoothing[layer.setIndex(step: step)] : nil)
