@@ -56,8 +56,9 @@ public final class Workbench: @unchecked Sendable {
         let plan: QuantizationPlan
         /// Nil once a newer build has started: two XL models are not held at once.
         var model: QuantizedModel?
-        /// The activation data it was built from (a recalibration makes its weight sets stale).
-        let data: ObjectIdentifier
+        /// The activation data it was built from (a recalibration makes its weight sets stale:
+        /// GPTQ's codes come from its rows). Held, so that its identity cannot pass to a newer one.
+        let data: ActivationData
         let sqnr: [String: Double]
         let perStep: [String: [Double]]
     }
@@ -296,7 +297,7 @@ extension Workbench {
         let start = monotonicSeconds()
         var previous = latestBuild()
         // Its unchanged layers serve the new model; then it goes (a running preview holds its own).
-        let reusable = previous?.data == ObjectIdentifier(data) ? previous?.model : nil
+        let reusable = previous?.data === data ? previous?.model : nil
         if previous != nil {
             previous!.model = nil
             setLatestBuild(previous!)
@@ -327,7 +328,7 @@ extension Workbench {
             sqnr[layer] = LayerSQNR.decibels(LayerSQNR.total(steps))
             perStep[layer] = steps.map(LayerSQNR.stepDecibels)
         }
-        setLatestBuild(Build(plan: plan, model: model, data: ObjectIdentifier(data), sqnr: sqnr, perStep: perStep))
+        setLatestBuild(Build(plan: plan, model: model, data: data, sqnr: sqnr, perStep: perStep))
         return RequantizeResult(generation: generation, layerSQNR: sqnr, perStepSQNR: perStep, milliseconds: milliseconds)
     }
 
