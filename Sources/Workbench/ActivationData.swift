@@ -24,16 +24,11 @@ public final class ActivationData: @unchecked Sendable {
 
     public var steps: Int { timesteps.count }
 
-    public init(statistics: [String: [Int: LayerStepStatistics]], timesteps: [Float], calibrationDigest: String, samples: Int,
-                encodings: [String: [ActivationEncoding]], globalEncodings: [String: ActivationEncoding],
-                weightInputAbsMax: [String: [Float]]) {
-        self.statistics = statistics
-        self.timesteps = timesteps
-        self.calibrationDigest = calibrationDigest
-        self.samples = samples
-        self.encodings = encodings
-        self.globalEncodings = globalEncodings
-        self.weightAbsMax = { weightInputAbsMax[$0] }
+    public convenience init(statistics: [String: [Int: LayerStepStatistics]], timesteps: [Float], calibrationDigest: String, samples: Int,
+                            encodings: [String: [ActivationEncoding]], globalEncodings: [String: ActivationEncoding],
+                            weightInputAbsMax: [String: [Float]]) {
+        self.init(statistics: statistics, timesteps: timesteps, calibrationDigest: calibrationDigest, samples: samples,
+                  encodings: encodings, globalEncodings: globalEncodings, weightAbsMax: { weightInputAbsMax[$0] })
     }
 
     private init(statistics: [String: [Int: LayerStepStatistics]], timesteps: [Float], calibrationDigest: String, samples: Int,
