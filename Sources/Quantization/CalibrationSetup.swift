@@ -39,7 +39,10 @@ public struct CalibrationSetup: Sendable {
     /// - Throws: `CalibrationSetupError` when the checkpoint cannot be quantized here (not an
     ///   STDiT3) or the options are unusable.
     public init(path: String, options: Options, overridingKey: CalibrationCache.Key? = nil) throws {
-        let loaded = try ModelLoader.load(path: path)
+        // The checkpoint's hash and its finite scan each read the whole file the first time it is seen.
+        let (hashed, opened) = bothAtOnce({ try CalibrationCache.checkpointHash(path: path) }, { try ModelLoader.load(path: path) })
+        let loaded = try opened.get()
+        let hash = try hashed.get()
         guard let model = loaded.model as? STDiT3 else {
             throw CalibrationSetupError("\(path): quantization here needs an STDiT3 (v1.2) checkpoint; this one is \(loaded.model.config.architecture.rawValue)")
         }
@@ -51,7 +54,6 @@ public struct CalibrationSetup: Sendable {
         let schedule = try RectifiedFlowSchedule.forSampling(
             steps: steps, defaults: d, disableTransform: false, frames: size[0],
             pixelHeight: Float(size[1]) * (pixelSpace ? 1 : 8), pixelWidth: Float(size[2]) * (pixelSpace ? 1 : 8), pixelSpace: pixelSpace)
-        let hash = try CalibrationCache.checkpointHash(path: path)
         if let overridingKey {
             key = overridingKey
         } else {
