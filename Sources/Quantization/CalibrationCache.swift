@@ -49,17 +49,14 @@ public struct CalibrationCache {
     public static var defaultDirectory: String { defaultDirectory(environment: ProcessInfo.processInfo.environment) }
 
     public static func defaultDirectory(environment env: [String: String]) -> String {
-        if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return xdg + "/stsq-tui/calibration" }
-        let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
-        return home + "/.cache/stsq-tui/calibration"
+        FileFacts.cacheHome(environment: env) + "/calibration"
     }
 
     /// FNV-1a over the whole file: the checkpoint's identity. Remembered per file identity
     /// (`FileFacts`): a 5 GB checkpoint is read whole once, not at every open.
     public static func checkpointHash(path: String, facts: FileFacts? = .standard) throws -> String {
         try FileInput.checkRegular(path)
-        guard let facts else { return try fileHash(path) }
-        return try facts.fact(path, "fnv1a") { try fileHash(path) }
+        return try FileFacts.fact(path, "fnv1a", in: facts) { try fileHash(path) }
     }
 
     /// FNV-1a of a file's bytes, through a mapping read in 16 MiB pieces, each piece's pages
@@ -70,7 +67,7 @@ public struct CalibrationCache {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw CalibrationSetupError("\(path): cannot be examined: \(String(cString: strerror(errno)))") }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = fnv1aBasis
         let size = Int(info.st_size)
         guard size > 0 else { return hex(h) }
         guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
@@ -82,7 +79,7 @@ public struct CalibrationCache {
         var offset = 0
         while offset < size {
             let count = min(piece, size - offset)
-            for b in UnsafeRawBufferPointer(start: mapping + offset, count: count) { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            h = fnv1a(UnsafeRawBufferPointer(start: mapping + offset, count: count), continuing: h)
             _ = madvise(mapping + offset, count, MADV_DONTNEED)
             offset += count
         }
@@ -132,7 +129,7 @@ public struct CalibrationCache {
             try scanned.get()
             return actual
         }
-        let verified = try facts.map { try $0.fact(path, "stsq-statistics-verified", compute: verify) } ?? verify()
+        let verified = try FileFacts.fact(path, "stsq-statistics-verified", in: facts, compute: verify)
         guard verified == hash else { throw damaged("statistics.safetensors hashes to \(verified), the index says \(hash) (corrupted)") }
         var result: [String: [Int: LayerStepStatistics]] = [:]
         for (layer, entry) in layers {
@@ -234,9 +231,12 @@ public struct CalibrationCacheDamaged: Error, CustomStringConvertible {
     public var description: String { "calibration cache \(folder) is damaged: \(reason); recalibrate to replace it" }
 }
 
-/// 64-bit FNV-1a.
-func fnv1a(_ bytes: some Sequence<UInt8>) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+/// FNV-1a's offset basis: the hash of no bytes.
+let fnv1aBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+
+/// 64-bit FNV-1a, or its continuation over more bytes from the hash `h` of the bytes before.
+func fnv1a(_ bytes: some Sequence<UInt8>, continuing h: UInt64 = fnv1aBasis) -> UInt64 {
+    var h = h
     for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
     return h
 }

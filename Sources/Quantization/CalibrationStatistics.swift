@@ -148,7 +148,6 @@ public struct LayerStepStatistics: Sendable, Equatable {
     /// the reservoir keeps this one's rows, topped up with the other's).
     public mutating func merge(_ other: LayerStepStatistics) {
         precondition(other.width == width, "merging statistics of widths \(width) and \(other.width)")
-        ownRows()
         for k in 0..<width {
             channelMinimum[k] = min(channelMinimum[k], other.channelMinimum[k])
             channelMaximum[k] = max(channelMaximum[k], other.channelMaximum[k])
@@ -157,8 +156,13 @@ public struct LayerStepStatistics: Sendable, Equatable {
         maximum = max(maximum, other.maximum)
         for i in histogram.indices { histogram[i] += other.histogram[i] }
         rows += other.rows
-        let room = reservoirCapacity * width - ownedReservoir.count
-        if room > 0 { ownedReservoir.append(contentsOf: other.reservoir.prefix(room)) }
+        // A full reservoir keeps its rows as they are (in the file, for loaded statistics): the
+        // activation screen merges all steps on every frame of its "all steps" view.
+        let room = (reservoirCapacity - reservoirRows) * width
+        if room > 0 {
+            ownRows()
+            ownedReservoir.append(contentsOf: other.reservoir.prefix(room))
+        }
     }
 
     /// Equal recorded statistics (the reservoir's generator state is not part of the record).

@@ -53,10 +53,16 @@ public struct FileFacts: Sendable {
 
     /// `$XDG_CACHE_HOME/stsq-tui/file-facts`, else `$HOME/.cache/stsq-tui/file-facts`.
     public static var standard: FileFacts {
-        let env = ProcessInfo.processInfo.environment
-        if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return FileFacts(directory: xdg + "/stsq-tui/file-facts") }
+        FileFacts(directory: cacheHome(environment: ProcessInfo.processInfo.environment) + "/file-facts")
+    }
+
+    /// This program's cache folder by the XDG base directory rules: `$XDG_CACHE_HOME/stsq-tui`
+    /// (a relative `XDG_CACHE_HOME` is ignored), else `$HOME/.cache/stsq-tui`; the password
+    /// database's home only when `HOME` is unset.
+    public static func cacheHome(environment env: [String: String]) -> String {
+        if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return xdg + "/stsq-tui" }
         let home = env["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
-        return FileFacts(directory: home + "/.cache/stsq-tui/file-facts")
+        return home + "/.cache/stsq-tui"
     }
 
     private func entryPath(_ identity: FileIdentity) -> String {
@@ -88,6 +94,12 @@ public struct FileFacts: Sendable {
         let value = try compute()
         record(path, name, value, identityBefore: before)
         return value
+    }
+
+    /// `compute`'s result, remembered by `facts` when there are facts, computed every time when not.
+    public static func fact(_ path: String, _ name: String, in facts: FileFacts?, compute: () throws -> String) throws -> String {
+        guard let facts else { return try compute() }
+        return try facts.fact(path, name, compute: compute)
     }
 
     /// Records `value` if the file still has `identityBefore` and was last written long enough ago.

@@ -57,7 +57,7 @@ public enum ModelLoader {
             try file.checkFinite()
             return "yes"
         }
-        _ = try facts.map { try $0.fact(path, "all-floats-finite", compute: scan) } ?? scan()
+        _ = try FileFacts.fact(path, "all-floats-finite", in: facts, compute: scan)
         let config = try ModelConfig.resolve(for: file)
         if let detected = Architecture.detect(names: file.names), detected != config.architecture {
             throw ModelLoadError("\(path): the config says \(config.architecture.rawValue) but the tensor names are \(detected.rawValue)'s")
