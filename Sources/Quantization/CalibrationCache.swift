@@ -39,7 +39,7 @@ public struct CalibrationCache {
 
     public let directory: String
     /// Older formats are recomputed, not read.
-    static let format = "stsq-calibration/4"
+    static let format = "stsq-calibration/5"
 
     public init(directory: String) { self.directory = directory }
 

@@ -1,8 +1,9 @@
 import VideoDiT
 
 /// A linear executor that runs float32 and records every block linear's input statistics per
-/// sampler step: calibration is an ordinary FP sampling run with this executor on the seam.
-public final class CalibrationObserver: LinearExecutor {
+/// sampler step, and the operands of every attention's two products (`<attention>.q`, `.k`, `.v`,
+/// `AttentionOperand`): calibration is an ordinary FP sampling run with this executor on the seam.
+public final class CalibrationObserver: AttentionProductExecutor {
     /// Statistics per layer name, per step (index in the sampler schedule; nil → step 0).
     public private(set) var statistics: [String: [Int: LayerStepStatistics]] = [:]
     public let reservoirRows: Int
@@ -11,12 +12,24 @@ public final class CalibrationObserver: LinearExecutor {
 
     public func run(_ layer: BlockLinear, step: Int?, input: UnsafePointer<Float>, rows: Int,
                     output: UnsafeMutablePointer<Float>) throws {
-        let s = step ?? 0
-        let fresh = LayerStepStatistics(width: layer.inputs, reservoirCapacity: reservoirRows,
-                                        seed: layer.name.hashValueStable &+ UInt64(s))
         // Mutated in place through the defaulting subscripts (no copy of the arrays per call).
-        statistics[layer.name, default: [:]][s, default: fresh].observe(input, rows: rows)
+        observe(layer.name, step: step, input, rows: rows, width: layer.inputs)
         try layer.float32.forward(input, rows: rows, into: output)
+    }
+
+    public var observesAttentionOperands: Bool { true }
+
+    public func observeAttentionOperands(_ attention: String, step: Int?, q: UnsafePointer<Float>, queryRows: Int,
+                                         k: UnsafePointer<Float>, v: UnsafePointer<Float>, keyRows: Int, width: Int) {
+        observe(AttentionOperand.q.name(of: attention), step: step, q, rows: queryRows, width: width)
+        observe(AttentionOperand.k.name(of: attention), step: step, k, rows: keyRows, width: width)
+        observe(AttentionOperand.v.name(of: attention), step: step, v, rows: keyRows, width: width)
+    }
+
+    private func observe(_ name: String, step: Int?, _ x: UnsafePointer<Float>, rows: Int, width: Int) {
+        let s = step ?? 0
+        let fresh = LayerStepStatistics(width: width, reservoirCapacity: reservoirRows, seed: name.hashValueStable &+ UInt64(s))
+        statistics[name, default: [:]][s, default: fresh].observe(x, rows: rows)
     }
 }
 

@@ -1,4 +1,5 @@
 import Tensors
+import VideoDiT
 
 /// How one block linear is quantized (QUANTIZATION.md): weights, activations, SmoothQuant.
 public struct LayerSettings: Sendable, Equatable {
@@ -52,6 +53,12 @@ public struct LayerSettings: Sendable, Equatable {
     /// How weights take their grid points: nearest (the default) or GPTQ from the calibration rows.
     public var weightRounding: WeightRounding = .nearest
     public enum WeightRounding: String, Sendable, CaseIterable { case nearest, gptq }
+    /// An attention's two products (QKᵀ, P·V): float32, the default, or static integer
+    /// (`AttentionEncodings`: q, k, v int8 per-tensor with the encoding granularity and estimator
+    /// of these settings, P uint8 on [0, 1]). Set in `defaults`, a block, or a layer entry named
+    /// by the attention (`spatial_blocks.0.attn`, `spatial_blocks.0.cross_attn`).
+    public var attentionProducts: AttentionProducts = .float
+    public enum AttentionProducts: String, Sendable, CaseIterable { case float, int8 }
 
     public init() {}
 
@@ -153,6 +160,14 @@ public struct QuantizationPlan: Sendable, Equatable {
         return parts.count >= 2 ? parts[0...1].joined(separator: ".") : layer
     }
 
+    /// The settings an attention's entry may hold (its products' encodings).
+    static let attentionKeys = ["attention_products", "activation_granularity", "estimator", "percentile"]
+
+    /// The attentions among a model's block linears (the modules of `qkv` and `q_linear`), in order.
+    public static func attentions(layerNames: [String]) -> [String] {
+        layerNames.filter { $0.hasSuffix(".qkv") || $0.hasSuffix(".q_linear") }.map(attentionName(of:))
+    }
+
     /// Settings of one layer. A block's α applies to the layers whose `1/s` folds; the others
     /// (`cross_attn.q_linear`, `mlp.fc2`, v1.0 `attn_temp.qkv`) take α only from their own entry.
     public func settings(for layer: String, foldable: Bool) throws -> LayerSettings {
@@ -189,8 +204,21 @@ public struct QuantizationPlan: Sendable, Equatable {
             var s = defaults
             try Self.apply(entry, to: &s, path: "blocks.\"\(name)\"", alphaApplies: true)
         }
+        let attentions = Set(Self.attentions(layerNames: layerNames))
         for (name, entry) in layers {
-            guard known.contains(name) else { throw PlanError("layers.\"\(name)\": no such quantizable layer in the checkpoint") }
+            if attentions.contains(name) {
+                let members = entry.objectValue ?? []
+                if let key = members.first(where: { !Self.attentionKeys.contains($0.0) })?.0 {
+                    throw PlanError("layers.\"\(name)\".\(key): an attention takes only \(Self.attentionKeys.joined(separator: ", "))")
+                }
+                var s = defaults
+                try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
+                continue
+            }
+            guard known.contains(name) else { throw PlanError("layers.\"\(name)\": no such quantizable layer or attention in the checkpoint") }
+            if entry.objectValue?.contains(where: { $0.0 == "attention_products" }) == true {
+                throw PlanError("layers.\"\(name)\".attention_products: set it on the attention (\(attentionName(of: name))), its block or the defaults")
+            }
             var s = defaults
             try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
             if entry.objectValue?.contains(where: { $0.0 == "shift" && $0.1.boolValue == true }) == true, !SmoothQuant.fold(of: name).takesShift {
@@ -231,7 +259,8 @@ public struct QuantizationPlan: Sendable, Equatable {
             ("alpha", .double(s.alpha)), ("smoothing", .string(s.smoothing.rawValue)),
         ] + (s.groupAlpha.map { [("group_alpha", .array($0.map { .double($0) }))] } ?? [])
           + (s.shift ? [("shift", .bool(true))] : [])
-          + (s.weightRounding != .nearest ? [("weight_rounding", .string(s.weightRounding.rawValue))] : []))
+          + (s.weightRounding != .nearest ? [("weight_rounding", .string(s.weightRounding.rawValue))] : [])
+          + (s.attentionProducts != .float ? [("attention_products", .string(s.attentionProducts.rawValue))] : []))
     }
 
     /// Parses and checks a plan's own structure (names are checked later against a model by `validate`).
@@ -416,8 +445,9 @@ public struct QuantizationPlan: Sendable, Equatable {
                 guard let b = value.boolValue else { throw fail(key, "must be true or false") }
                 s.shift = b
             case "weight_rounding": s.weightRounding = try choice(key, value, LayerSettings.WeightRounding.self)
+            case "attention_products": s.attentionProducts = try choice(key, value, LayerSettings.AttentionProducts.self)
             default:
-                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, weight_rounding, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing, shift)")
+                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, weight_rounding, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing, shift, attention_products)")
             }
         }
     }

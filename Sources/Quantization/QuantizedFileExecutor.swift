@@ -6,7 +6,7 @@ import VideoDiT
 /// computing modulation rows, its caption-projection copies; dynamic layers per token, float layers
 /// from the file's folded weights, every other layer from the checkpoint. Sampling with it gives
 /// the bits `QuantizedModelExecutor(mode: .int8)` gives with the model the file was written from.
-public final class QuantizedFileExecutor: FoldingExecutor {
+public final class QuantizedFileExecutor: FoldingExecutor, AttentionProductExecutor {
     public let file: QuantizedModelFile
     /// Static layers as fake-quant (quantize-dequantize the input with the step's encoding, float
     /// product with the dequantized weights) instead of int8 products: the reference other
@@ -22,6 +22,10 @@ public final class QuantizedFileExecutor: FoldingExecutor {
     }
 
     private func group(_ step: Int?) -> Int { file.stepGroup[min(step ?? 0, file.steps - 1)] }
+
+    public func attentionEncodings(_ attention: String, step: Int?) -> AttentionEncodings? {
+        file.attentionEncodings[attention].map { $0[min(step ?? 0, file.steps - 1)] }
+    }
 
     public func run(_ layer: BlockLinear, step: Int?, input: UnsafePointer<Float>, rows: Int,
                     output: UnsafeMutablePointer<Float>) throws {

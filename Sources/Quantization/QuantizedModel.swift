@@ -99,6 +99,8 @@ public final class QuantizedModel: @unchecked Sendable {
     public let captionProjections: [String: [(weight: [Float], bias: [Float]?)]]
     /// `y_embedder.y_proj.fc2`'s `[outputs, inputs]`.
     public let captionProjectionShape: (outputs: Int, inputs: Int)
+    /// Per attention whose products run on integers (`LayerSettings.attentionProducts`), per step.
+    public let attentionEncodings: [String: [AttentionEncodings]]
     let index: [String: Int]
 
     public subscript(name: String) -> QuantizedLayer? { index[name].map { layers[$0] } }
@@ -109,7 +111,15 @@ public final class QuantizedModel: @unchecked Sendable {
     }
 
     /// Static activation-scale bytes: 8 (scale and zero point) per deployed encoding.
-    public var scaleBytes: Int { layers.reduce(0) { $0 + 8 * $1.deployedEncodings } }
+    /// Integer attention products add, per deployed step encoding, the scales of q, k and v (their
+    /// zero points are 0), and P's one fixed scale.
+    public var scaleBytes: Int {
+        layers.reduce(0) { $0 + 8 * $1.deployedEncodings }
+            + 12 * attentionDeployedEncodings + 4 * attentionEncodings.count
+    }
+
+    /// Distinct static encoding triples (q, k, v) over the integer attentions (per step, per group or one each).
+    public let attentionDeployedEncodings: Int
 
     /// Builds the quantized model. `statistics[layer][step]` must cover every quantized layer and step.
     ///
@@ -311,6 +321,47 @@ public final class QuantizedModel: @unchecked Sendable {
         }
         layers = built
         index = Dictionary(uniqueKeysWithValues: built.enumerated().map { ($1.name, $0) })
+
+        // 5. Integer attention products: q, k and v encodings per step, v as the products see it
+        // (divided by the `s` of the projection whose `1/s` is folded into the V rows).
+        var attention: [String: [AttentionEncodings]] = [:]
+        var attentionPools = 0
+        for a in QuantizationPlan.attentions(layerNames: linears.map(\.name)) {
+            let s = try plan.settings(for: a, foldable: false)
+            guard s.attentionProducts == .int8 else { continue }
+            guard let projection = linears.first(where: { $0.name == a + ".proj" }) else {
+                throw PlanError("\(a): integer attention products need its output projection \(a).proj")
+            }
+            let width = projection.inputs
+            func operandStats(_ name: String, _ step: Int) throws -> LayerStepStatistics {
+                guard let st = statistics[name]?[step] else {
+                    throw PlanError("no calibration statistics for \(name) at step \(step) (calibration key \(plan.calibration.digest)): attention operands are recorded by calibrations of format \(CalibrationCache.format); recalibrate")
+                }
+                guard st.width == width else {
+                    throw PlanError("calibration statistics for \(name) at step \(step) have width \(st.width), the attention has \(width) channels")
+                }
+                guard st.minimum.isFinite, st.maximum.isFinite else {
+                    throw PlanError("calibration statistics for \(name) at step \(step) hold NaN or ±Inf; recalibrate")
+                }
+                return st
+            }
+            let valueSmoothing = smoothing[projection.name] ?? Array(repeating: nil, count: G)
+            var byPool: [ClosedRange<Int>: AttentionEncodings] = [:]
+            attention[a] = try (0..<S).map { step in
+                let range = pool(s, step: step)
+                if let e = byPool[range] { return e }
+                func encoding(_ operand: AttentionOperand, _ sv: @escaping (Int) -> [Float]?) throws -> ActivationEncoding {
+                    try Self.encoding(layer: operand.name(of: a), steps: range, stats: operandStats, smoothing: sv, settings: s, kind: .symmetricInt8)
+                }
+                let e = AttentionEncodings(q: try encoding(.q, { _ in nil }), k: try encoding(.k, { _ in nil }),
+                                           v: try encoding(.v, { valueSmoothing[groups[$0]] }))
+                byPool[range] = e
+                return e
+            }
+            attentionPools += byPool.count
+        }
+        attentionEncodings = attention
+        attentionDeployedEncodings = attentionPools
 
         // 4. Upstream folds per block and group.
         var modulation: [String: [(msa: [Float]?, mlp: [Float]?)]] = [:]

@@ -12,7 +12,7 @@ import VideoDiT
 /// to float rounding.
 ///
 /// Not thread-safe: one sampling run uses it at a time (it may be handed to the thread that runs it).
-public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable {
+public final class QuantizedModelExecutor: FoldingExecutor, AttentionProductExecutor, @unchecked Sendable {
     public enum Mode: String, Sendable { case float, fakeQuant = "fake-quant", int8 }
 
     public let model: QuantizedModel
@@ -71,6 +71,13 @@ public final class QuantizedModelExecutor: FoldingExecutor, @unchecked Sendable 
     }
 
     private func group(_ step: Int?) -> Int { model.groupOfStep[min(step ?? 0, model.groupOfStep.count - 1)] }
+
+    /// Integer attention products in the quantized modes (one computation for both: their sums are
+    /// exact integers either way, `AttentionEncodings`); float32 in `.float`.
+    public func attentionEncodings(_ attention: String, step: Int?) -> AttentionEncodings? {
+        guard mode != .float, let perStep = model.attentionEncodings[attention] else { return nil }
+        return perStep[min(step ?? 0, perStep.count - 1)]
+    }
 
     public func run(_ layer: BlockLinear, step: Int?, input: UnsafePointer<Float>, rows: Int,
                     output: UnsafeMutablePointer<Float>) throws {

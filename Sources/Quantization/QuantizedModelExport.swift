@@ -23,10 +23,10 @@ import VideoDiT
 /// The bytes depend only on the model, the statistics and the plan, so rebuilding reproduces them.
 /// `QuantizedModelFile` reads the file back.
 public enum QuantizedModelExport {
-    public static let format = "stsq-quantized/5"
+    public static let format = "stsq-quantized/6"
     /// Formats this build reads: /2 stored every integer weight as I8; /3 packs 4-bit weights;
     /// /4 adds per-step `bias_shift` (channel shifts); /5 adds the shifts `channel_shift` themselves.
-    public static let readableFormats = ["stsq-quantized/2", "stsq-quantized/3", "stsq-quantized/4", format]
+    public static let readableFormats = ["stsq-quantized/2", "stsq-quantized/3", "stsq-quantized/4", "stsq-quantized/5", format]
 
     /// Writes `quantized.safetensors` then `plan.json` into `directory`, each atomically. The
     /// quantized file records the FNV-1a of the plan's bytes (`plan_fnv1a`), so a pair from two
@@ -114,7 +114,7 @@ public enum QuantizedModelExport {
             case "weight": if q[String(name.split(separator: ".").dropLast(2).joined(separator: "."))]?.isQuantized == true { d.integerWeights += bytes } else { d.floatWeights += bytes }
             case "weight_scale", "weight_zero_point", "bias", "bias_shift": d.weightScalesAndBiases += bytes
             case "input_multiplier": d.inputMultipliers += bytes
-            case "act_scale", "act_zero_point", "act_range": d.activationEncodings += bytes
+            case "act_scale", "act_zero_point", "act_range", "q_scale", "k_scale", "v_scale", "p_scale": d.activationEncodings += bytes
             case "modulation": d.modulationTables += bytes
             case "smoothing": break
             default: d.other += bytes
@@ -165,6 +165,14 @@ public enum QuantizedModelExport {
                 let codes = layer.settings.activations.kind.codes
                 w.add(layer.name + ".act_range", dtype: .i32, shape: [2], elements: [codes.lowerBound, codes.upperBound])
             }
+        }
+        // Integer attention products: per step Δq, Δk, Δv (symmetric int8, zero point 0) and Δp
+        // (P's uint8 grid over [0, 1], zero point 0).
+        for (attention, perStep) in q.attentionEncodings.sorted(by: { $0.key < $1.key }) {
+            w.add(attention + ".q_scale", Tensor(shape: [S], scalars: perStep.map(\.q.scale)))
+            w.add(attention + ".k_scale", Tensor(shape: [S], scalars: perStep.map(\.k.scale)))
+            w.add(attention + ".v_scale", Tensor(shape: [S], scalars: perStep.map(\.v.scale)))
+            w.add(attention + ".p_scale", Tensor(shape: [1], scalars: [perStep[0].p.scale]))
         }
         let perStep = try q.plan.timesteps.map { try model.modulationRows(timestep: $0, fps: fps) }
         for (b, (block, rows)) in perStep[0].enumerated() {
@@ -220,6 +228,9 @@ public enum QuantizedModelExport {
             lines.append(line)
         }
         let copies = q.captionProjections.values.reduce(0) { $0 + $1.count } * q.captionProjectionShape.outputs * (q.captionProjectionShape.inputs + 1) * 4
+        for (attention, perStep) in q.attentionEncodings.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(attention): integer QKᵀ and P·V · q, k, v int8 per-tensor, \(Set(perStep).count) encodings over \(perStep.count) steps · P uint8 on [0, 1] (Δp = 1/255) · softmax float32")
+        }
         lines.append("weights \(q.weightBytes) bytes, activation scales \(q.scaleBytes) bytes; float fold copies of y_proj.fc2 \(copies) bytes")
         if let d = deployed {
             lines.append("deployed \(d.total) bytes: integer weights \(d.integerWeights), float weights \(d.floatWeights), weight scales and biases \(d.weightScalesAndBiases), "

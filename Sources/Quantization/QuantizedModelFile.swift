@@ -1,11 +1,11 @@
 import Tensors
 import VideoDiT
 
-/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/5`, /4, /3 or /2, written by
+/// A quantized model read back from `quantized.safetensors` (format `stsq-quantized/6`, /5, /4, /3 or /2, written by
 /// `QuantizedModelExport`): everything a runtime needs besides the checkpoint's own float layers —
 /// integer weights with their scales and zero points, folded biases, explicit `1/s` multipliers,
-/// per-step activation encodings, per-step modulation tables and per-block caption projections.
-/// Every tensor is checked by name, dtype and shape against the model it is for; a tensor the
+/// per-step activation encodings, per-step modulation tables, per-block caption projections and
+/// the encodings of integer attention products. Every tensor is checked by name, dtype and shape against the model it is for; a tensor the
 /// format does not have is an error, not ignored. `QuantizedFileExecutor` runs it.
 public struct QuantizedModelFile: Sendable {
     /// One block linear as deployed.
@@ -70,6 +70,8 @@ public struct QuantizedModelFile: Sendable {
     public let captionProjectionShape: (outputs: Int, inputs: Int)
     public let checkpointHash: String
     public let fps: Float
+    /// Per attention whose products run on integers, per step (`AttentionEncodings`).
+    public let attentionEncodings: [String: [AttentionEncodings]]
 
     /// Reads and checks `path` against `model` (the checkpoint the file was made from).
     public init(path: String, model: VideoModel & ModulatedBlocks) throws {
@@ -186,6 +188,25 @@ public struct QuantizedModelFile: Sendable {
         }
         self.modulation = modulation
         captionProjections = captions
+
+        var attention: [String: [AttentionEncodings]] = [:]
+        for a in QuantizationPlan.attentions(layerNames: model.blockLinears.map(\.name)) where file[a + ".q_scale"] != nil {
+            var scales: [[Float]] = []
+            for operand in ["q", "k", "v"] {
+                let values = try reader.floats("\(a).\(operand)_scale", shape: [S])
+                guard values.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw reader.error("\(a).\(operand)_scale", "scales must be positive and finite") }
+                scales.append(values)
+            }
+            let p = try reader.floats("\(a).p_scale", shape: [1])[0]
+            guard p > 0, p.isFinite else { throw reader.error("\(a).p_scale", "scale must be positive and finite") }
+            attention[a] = (0..<S).map { step in
+                AttentionEncodings(q: ActivationEncoding(kind: .symmetricInt8, scale: scales[0][step], zeroPoint: 0),
+                                   k: ActivationEncoding(kind: .symmetricInt8, scale: scales[1][step], zeroPoint: 0),
+                                   v: ActivationEncoding(kind: .symmetricInt8, scale: scales[2][step], zeroPoint: 0),
+                                   p: ActivationEncoding(kind: .asymmetricUInt8, scale: p, zeroPoint: 0))
+            }
+        }
+        attentionEncodings = attention
         if let unexpected = file.names.first(where: { !reader.read.contains($0) }) {
             throw reader.error(unexpected, "is not part of the \(QuantizedModelExport.format) format for this model")
         }

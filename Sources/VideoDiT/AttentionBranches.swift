@@ -60,11 +60,18 @@ struct SelfAttentionBranch {
                     Ops.rope(qp.baseAddress!, sequences: sequences, length: length, heads: g.H, headDim: g.D, frequencies: ropeFrequencies)
                     Ops.rope(kp.baseAddress!, sequences: sequences, length: length, heads: g.H, headDim: g.D, frequencies: ropeFrequencies)
                 }
+                let products = executor as? AttentionProductExecutor, attention = attentionName(of: qkv.name)
                 try fused.withUnsafeBufferPointer { vp in
+                    if let products, products.observesAttentionOperands {
+                        let v = (0..<(B * N)).flatMap { r in UnsafeBufferPointer(start: vp.baseAddress! + r * 3 * C + 2 * C, count: C) }
+                        products.observeAttentionOperands(attention, step: step, q: qp.baseAddress!, queryRows: B * N,
+                                                          k: kp.baseAddress!, v: v, keyRows: B * N, width: C)
+                    }
                     try o.withUnsafeMutableBufferPointer { op in
                         try Attention.selfAttention(q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress! + 2 * C,
                                                     vRowStride: 3 * C, sequences: sequences, length: length,
-                                                    heads: g.H, headDim: g.D, out: op.baseAddress!)
+                                                    heads: g.H, headDim: g.D,
+                                                    encodings: products?.attentionEncodings(attention, step: step), out: op.baseAddress!)
                     }
                 }
             }
@@ -105,10 +112,18 @@ func crossAttentionBranch(query: BlockLinear, keyValue: BlockLinear, projection:
                 }
             }
         }
+        let products = executor as? AttentionProductExecutor, attention = attentionName(of: query.name)
         try kv.withUnsafeBufferPointer { kp in
+            if let products, products.observesAttentionOperands {
+                let k = (0..<total).flatMap { r in UnsafeBufferPointer(start: kp.baseAddress! + r * 2 * C, count: C) }
+                let v = (0..<total).flatMap { r in UnsafeBufferPointer(start: kp.baseAddress! + r * 2 * C + C, count: C) }
+                products.observeAttentionOperands(attention, step: step, q: qp.baseAddress!, queryRows: B * N,
+                                                  k: k, v: v, keyRows: total, width: C)
+            }
             try o.withUnsafeMutableBufferPointer { op in
                 try Attention.crossAttention(q: qp.baseAddress!, kv: kp.baseAddress!, lengths: lengths, queries: N,
-                                             heads: g.H, headDim: g.D, out: op.baseAddress!)
+                                             heads: g.H, headDim: g.D, encodings: products?.attentionEncodings(attention, step: step),
+                                             out: op.baseAddress!)
             }
         }
     }
@@ -118,4 +133,11 @@ func crossAttentionBranch(query: BlockLinear, keyValue: BlockLinear, projection:
         }
     }
     return out
+}
+
+/// The attention module a linear belongs to: its name without the last component
+/// (`spatial_blocks.0.attn.qkv` → `spatial_blocks.0.attn`).
+public func attentionName(of linear: String) -> String {
+    guard let dot = linear.lastIndex(of: ".") else { return linear }
+    return String(linear[..<dot])
 }

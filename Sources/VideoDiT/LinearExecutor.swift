@@ -179,3 +179,17 @@ extension CapturingExecutor: FoldingExecutor {
         (inner as? FoldingExecutor)?.modulationShift(block: block, step: step) ?? (nil, nil)
     }
 }
+
+extension CapturingExecutor: AttentionProductExecutor {
+    public func attentionEncodings(_ attention: String, step: Int?) -> AttentionEncodings? {
+        (inner as? AttentionProductExecutor)?.attentionEncodings(attention, step: step)
+    }
+
+    public var observesAttentionOperands: Bool { (inner as? AttentionProductExecutor)?.observesAttentionOperands ?? false }
+
+    public func observeAttentionOperands(_ attention: String, step: Int?, q: UnsafePointer<Float>, queryRows: Int,
+                                         k: UnsafePointer<Float>, v: UnsafePointer<Float>, keyRows: Int, width: Int) {
+        (inner as? AttentionProductExecutor)?.observeAttentionOperands(attention, step: step, q: q, queryRows: queryRows,
+                                                                       k: k, v: v, keyRows: keyRows, width: width)
+    }
+}

@@ -189,7 +189,7 @@ import Testing
         _ = try runProcess([TmuxSession.binary, "quantize", "--plan", directory + "/plan.json", "--out", directory + "/q",
                             "--cache-directory", directory + "/cache"], capture: true)
         let exported = try TmuxSession(arguments: [directory + "/q/quantized.safetensors"] + options)
-        try exported.waitFor("quantized.safetensors is a quantized model (stsq-quantized/5) of the bundled demo model")
+        try exported.waitFor("quantized.safetensors is a quantized model (stsq-quantized/6) of the bundled demo model")
         try exported.waitFor("Weight ranges · spatial_blocks.0.attn.qkv [384×128]")
         try exported.send("q")
         try exported.waitFor("EXIT:0")

@@ -13,7 +13,10 @@ import Testing
     let prompts = ["a red circle moving left on a blue background", "a green square growing on a black background"]
     let calibrator = Calibrator(model: model, steps: 2, cfgScale: 5, size: [8, 32, 32], transformRatio: nil)
     let statistics = try calibrator.run(conditions: try prompts.map { try encoder.encode([$0]) }, seeds: [3])
-    #expect(statistics.count == model.blockLinears.count)
+    // Every block linear's input, and q, k and v of every attention (16 of them).
+    let attentions = QuantizationPlan.attentions(layerNames: model.blockLinears.map(\.name))
+    #expect(attentions.count == 16)
+    #expect(Set(statistics.keys) == Set(model.blockLinears.map(\.name) + attentions.flatMap { a in AttentionOperand.allCases.map { $0.name(of: a) } }))
     let qkv = try #require(statistics["spatial_blocks.0.attn.qkv"])
     #expect(Set(qkv.keys) == [0, 1])
     // One CFG batch of 2 prompts × (cond, uncond) × all video tokens per step.
@@ -73,7 +76,7 @@ import Testing
     try FileManager.default.removeItem(atPath: data)
     expectDamaged("missing")
     try restore()
-    try "{\"format\": \"stsq-calibration/4\", \"key\": ".write(toFile: index, atomically: true, encoding: .utf8)
+    try "{\"format\": \"stsq-calibration/5\", \"key\": ".write(toFile: index, atomically: true, encoding: .utf8)
     expectDamaged("does not parse")
     // An entry written for another checkpoint, copied into this key's folder.
     var other = key

@@ -29,7 +29,7 @@ from safetensors import safe_open
 from .collect import block_linears
 from .generators import fnv1a
 
-FORMATS = ("stsq-quantized/5",)
+FORMATS = ("stsq-quantized/5", "stsq-quantized/6")
 
 
 class ExportError(Exception):
@@ -157,6 +157,11 @@ def load_export(folder, widths, device="cpu"):
         raise ExportError(f"{path}: not a readable safetensors file ({e})") from e
     if meta.get("format") not in FORMATS:
         raise ExportError(f"{path}: format {meta.get('format')!r}; this reader takes {', '.join(FORMATS)} (re-export with this stsq-tui)")
+    integer_attention = sorted(n[:-len(".q_scale")] for n in names if n.endswith(".q_scale"))
+    if integer_attention:
+        raise ExportError(f"{path}: {integer_attention[0]} runs its attention products on integers (q_scale, k_scale, "
+                          "v_scale, p_scale); this PyTorch reference quantizes block linears only — export a plan "
+                          "without attention_products")
     plan_path = os.path.join(folder, "plan.json")
     try:
         with open(plan_path, "rb") as f:
