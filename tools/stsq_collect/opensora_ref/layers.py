@@ -152,6 +152,9 @@ class Attention(nn.Module):
         self.q_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
         self.k_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim, bias=True)
+        # Called with q, k, v as rows [tokens, C] (heads interleaved) as the products see them:
+        # the collector's taps for integer attention products (the engine's `<attention>.q/.k/.v`).
+        self.operand_hook = None
 
     def forward(self, x, rope=None):
         Bp, n, C = dims(x)
@@ -160,6 +163,8 @@ class Attention(nn.Module):
         q, k = self.q_norm(q), self.k_norm(k)  # RMSNorm before RoPE
         if rope is not None:
             q, k = rope(q), rope(k)
+        if self.operand_hook is not None:
+            self.operand_hook(*(t.transpose(1, 2).reshape(Bp * n, C) for t in (q, k, v)))
         o = softmax_attention(q, k, v, self.scale)
         o = o.transpose(1, 2).reshape(Bp, n, C)
         return self.proj(o)
@@ -174,6 +179,7 @@ class MultiHeadCrossAttention(nn.Module):
         self.q_linear = nn.Linear(dim, dim)
         self.kv_linear = nn.Linear(dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
+        self.operand_hook = None   # as Attention's: q [B·N, C], k and v [Σ y_lens, C] (packed form only)
 
     def forward(self, x, cond, y_lens):
         """x [B, N, C]; cond [1, Σ y_lens, C] packed caption tokens; sample b attends to its own.
@@ -193,6 +199,9 @@ class MultiHeadCrossAttention(nn.Module):
             o = torch.matmul(p / p.sum(dim=-1, keepdim=True), v)
             return self.proj(o.transpose(1, 2).reshape(B, N, C))
         kv = self.kv_linear(cond).view(-1, 2, H, D)  # [M, 2, H, D]
+        if self.operand_hook is not None:
+            M = kv.shape[0]
+            self.operand_hook(q.transpose(1, 2).reshape(B * N, C), kv[:, 0].reshape(M, C), kv[:, 1].reshape(M, C))
         outs = []
         start = 0
         for b in range(B):

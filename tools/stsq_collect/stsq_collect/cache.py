@@ -1,5 +1,5 @@
 """The calibration cache on disk, in the format `stsq-tui` reads (`CalibrationCache.swift`,
-format `stsq-calibration/4`): one folder per key digest holding `statistics.safetensors`
+format `stsq-calibration/5`): one folder per key digest holding `statistics.safetensors`
 (`<layer>@<step>.channel_min` / `.channel_max` F32 [K], `.histogram` U64 [bins], `.reservoir` F32
 [n, K]) and `index.json` (the key, the statistics file's size and FNV-1a, the FNV-1a of the layer
 table, and per layer and step min, max, rows). The key's digest is FNV-1a of its compact JSON,
@@ -16,7 +16,7 @@ from safetensors.numpy import load_file, save
 from .generators import fnv1a
 from .statistics import BIN_COUNT, LayerStepStatistics
 
-FORMAT = "stsq-calibration/4"
+FORMAT = "stsq-calibration/5"
 
 
 class Literal(str):

@@ -58,24 +58,41 @@ class Recorder:
         self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in block_linears(model)]
         if not self.handles:
             raise ValueError("the model has no block linears (spatial_blocks.* / temporal_blocks.*)")
+        # q, k and v of every attention as its products see them (`<attention>.q/.k/.v`), where the
+        # modules offer them (the reference modules; OpenSora's own do not, and a plan with integer
+        # attention products then names the missing statistics).
+        self.attentions = [(n, m) for n, m in model.named_modules() if n.startswith(BLOCK_PREFIXES) and hasattr(m, "operand_hook")]
+        for n, m in self.attentions:
+            m.operand_hook = self._operands(n)
+
+    def _observe(self, name, x):
+        steps = self.statistics.setdefault(name, {})
+        s = steps.get(self.step)
+        if s is None:
+            seed = (stream_seed(name, self.step) + self.stream_offset) & ((1 << 64) - 1)
+            s = steps[self.step] = LayerStepStatistics(x.shape[-1], self.capacity, seed=seed)
+        s.observe(x)
 
     def _hook(self, name):
         def hook(module, args):
-            if self.step is None:
-                return
-            x = args[0]
-            steps = self.statistics.setdefault(name, {})
-            s = steps.get(self.step)
-            if s is None:
-                seed = (stream_seed(name, self.step) + self.stream_offset) & ((1 << 64) - 1)
-                s = steps[self.step] = LayerStepStatistics(x.shape[-1], self.capacity, seed=seed)
-            s.observe(x)
+            if self.step is not None:
+                self._observe(name, args[0])
+        return hook
+
+    def _operands(self, attention):
+        def hook(q, k, v):
+            if self.step is not None:
+                for operand, x in (("q", q), ("k", k), ("v", v)):
+                    self._observe(f"{attention}.{operand}", x)
         return hook
 
     def close(self):
         for h in self.handles:
             h.remove()
         self.handles = []
+        for _, m in self.attentions:
+            m.operand_hook = None
+        self.attentions = []
 
 
 class Job:
