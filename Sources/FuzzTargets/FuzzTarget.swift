@@ -82,7 +82,7 @@ public final class FuzzScratch: @unchecked Sendable {
     /// Two layers × two steps of small, finite statistics (fixed values, so the seed index matches).
     static let statistics: [String: [Int: LayerStepStatistics]] = Dictionary(uniqueKeysWithValues: ["spatial_blocks.0.attn.qkv", "spatial_blocks.0.mlp.fc2"].map { layer in
         (layer, Dictionary(uniqueKeysWithValues: (0..<2).map { step in
-            (step, LayerStepStatistics(width: 4, channelMinimum: [-1, -2, -0.5, -3], channelMaximum: [1, 2.5, 0.5, 3], minimum: -3, maximum: 3,
+            (step, LayerStepStatistics(width: 4, channelMinimum: [-1, -2, -0.5, -3], channelMaximum: [1, 2.5, 0.5, 3], minimum: -3, maximum: 3, rotatedMinimum: -2.5, rotatedMaximum: 2.5,
                                        histogram: (0..<LayerStepStatistics.binCount).map { UInt64(($0 * 7 + step) % 5) }, rows: 3,
                                        reservoir: (0..<12).map { Float($0 % 7) - 3 }, reservoirCapacity: 4))
         }))

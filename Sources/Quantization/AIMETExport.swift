@@ -27,6 +27,14 @@ public enum AIMETExport {
 
     /// Writes the `stsq` export, then `encodings/` (each file atomically). Returns the files written.
     public static func write(_ q: QuantizedModel, model: VideoModel & ModulatedBlocks, fps: Float, to directory: String) throws -> [String] {
+        // AIMET's encodings describe a layer's own input and its float ops; an online rotation or
+        // an integer attention product has no entry there, and leaving it out would deploy another model.
+        if let rotated = q.layers.first(where: { $0.rotationBlock != nil }) {
+            throw QuantizedFileError("\(rotated.name): a Hadamard-rotated input has no AIMET encoding; export this plan as stsq")
+        }
+        if let attention = q.attentionEncodings.keys.sorted().first {
+            throw QuantizedFileError("\(attention): integer attention products have no AIMET encoding; export this plan as stsq")
+        }
         try QuantizedModelExport.write(q, model: model, fps: fps, to: directory)
         let folder = directory + "/encodings"
         try OutputFolder.create(folder)

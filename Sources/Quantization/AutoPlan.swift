@@ -16,6 +16,7 @@ import VideoDiT
 ///    smoothing (scored on that group's steps), else one α for all steps;
 /// 2. each layer's own α, the same way: the explicit-multiplier layers (`cross_attn.q_linear`,
 ///    `mlp.fc2`) take none from the block, and the folded ones each fold alone, so need not share it;
+/// 2b. (`searchRotation`) a Hadamard rotation of each static layer's input, replacing its α and shift;
 /// 3. each static layer's activation code: symmetric int8 or asymmetric uint8, then each layer's
 ///    weight clipping (min-max or MSE per output channel);
 /// 4. each static layer's range estimator: min-max, percentile or MSE (per step, from its rows).
@@ -49,6 +50,8 @@ public struct AutoPlanSearch: Sendable {
     /// Whether step 4 (min-max / percentile / MSE per layer) runs; off by default: on the demo
     /// model it improved the blocks' output error yet lost 3.9 dB of video PSNR (docs/results.md).
     public var searchEstimators = false
+    /// Whether step 2b (a Hadamard rotation of each layer's input, `LayerSettings.rotation`) runs.
+    public var searchRotation = false
     /// Only these blocks are searched (nil: all); the others keep the starting plan's settings.
     public var blocks: Set<String>?
 
@@ -209,6 +212,24 @@ public struct AutoPlanSearch: Sendable {
                     try searchAlpha(of: layer, in: \.layers, order: layerOrder, settings: ls, group: group, steps: steps)
                 }
             }
+            // 2b. A Hadamard rotation of each static layer's input, in place of its α and shift:
+            // kept where the rotated input's one static range serves the block better.
+            if searchRotation {
+                var current = try error(of: block, plan: p)
+                candidates += 1
+                for layer in layers {
+                    let ls = try p.settings(for: layer, foldable: SmoothQuant.fold(of: layer).isFolded)
+                    guard isStatic(ls), ls.rotation == .none else { continue }
+                    var q = p
+                    for key in ["alpha", "group_alpha", "shift"] {
+                        q.layers = QuantizationPlan.entries(q.layers, setting: key, to: nil, of: layer, order: layerOrder)
+                    }
+                    q.layers = QuantizationPlan.entries(q.layers, setting: "rotation", to: .string("hadamard"), of: layer, order: layerOrder)
+                    let e = try error(of: block, plan: q)
+                    candidates += 1
+                    if e < current { (p, current) = (q, e) }
+                }
+            }
             // 3. Activation codes, one per layer for all steps; then weight clipping per layer,
             // min-max or the MSE-optimal clip of each output channel.
             try searchSetting("activations") { _, s in isStatic(s) ? [.string(s.activations == .int8 ? "uint8" : "int8")] : [] }
@@ -251,6 +272,7 @@ public struct AutoPlanSearch: Sendable {
             if s.activations == .uint8 { bits.append("uint8") }
             if s.estimator != .minmax { bits.append(s.estimator.rawValue) }
             if s.shift && SmoothQuant.fold(of: layer).takesShift { bits.append("shift") }
+            if s.rotation == .hadamard { bits.append("hadamard") }
             if s.weightClip != .minmax { bits.append("W \(s.weightClip.rawValue)") }
             if !bits.isEmpty { parts.append(String(layer.dropFirst(block.count + 1)) + " " + bits.joined(separator: " ")) }
         }

@@ -140,8 +140,9 @@ public struct CalibrationCache {
             defer { if let span { file.releasePages(from: span.first, through: span.last) } }
             for (stepText, values) in steps {
                 guard let step = Int(stepText), step >= 0, let rows = values["rows"]?.intValue,
-                      let lo = values["min"]?.doubleValue, let hi = values["max"]?.doubleValue else {
-                    throw damaged("index.json: \(layer) step \(stepText) lacks rows, min or max")
+                      let lo = values["min"]?.doubleValue, let hi = values["max"]?.doubleValue,
+                      let rotatedLo = values["rotated_min"]?.doubleValue, let rotatedHi = values["rotated_max"]?.doubleValue else {
+                    throw damaged("index.json: \(layer) step \(stepText) lacks rows, min, max, rotated_min or rotated_max")
                 }
                 let prefix = "\(layer)@\(step)"
                 let histogram = try file.view(prefix + ".histogram").withElements(as: UInt64.self, Array.init)
@@ -161,13 +162,13 @@ public struct CalibrationCache {
                 guard histogram.count == LayerStepStatistics.binCount else { throw bad("histogram") }
                 guard reservoirEntry.elementCount % width == 0,
                       reservoirEntry.elementCount <= capacity * width else { throw bad("reservoir") }
-                guard lo.isFinite, hi.isFinite, channelMinimum.allSatisfy(\.isFinite), channelMaximum.allSatisfy(\.isFinite) else {
+                guard lo.isFinite, hi.isFinite, rotatedLo.isFinite, rotatedHi.isFinite, channelMinimum.allSatisfy(\.isFinite), channelMaximum.allSatisfy(\.isFinite) else {
                     throw damaged("\(prefix) holds NaN or ±Inf ranges or rows")
                 }
                 result[layer, default: [:]][step] = LayerStepStatistics(
                     width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum,
-                    minimum: Float(lo), maximum: Float(hi), histogram: histogram, rows: rows,
-                    storedReservoir: StoredRows(file: file, entry: reservoirEntry), reservoirCapacity: capacity)
+                    minimum: Float(lo), maximum: Float(hi), rotatedMinimum: Float(rotatedLo), rotatedMaximum: Float(rotatedHi),
+                    histogram: histogram, rows: rows, storedReservoir: StoredRows(file: file, entry: reservoirEntry), reservoirCapacity: capacity)
             }
         }
         return result
@@ -196,7 +197,9 @@ public struct CalibrationCache {
                 writer.add(prefix + ".channel_max", Tensor(shape: [s.width], scalars: s.channelMaximum))
                 writer.add(prefix + ".histogram", dtype: .u64, shape: [s.histogram.count], elements: s.histogram)
                 writer.add(prefix + ".reservoir", Tensor(shape: [s.reservoirRows, s.width], scalars: s.reservoir))
-                stepEntries.append(("\(step)", .object([("min", .float(s.minimum)), ("max", .float(s.maximum)), ("rows", .int(s.rows))])))
+                stepEntries.append(("\(step)", .object([("min", .float(s.minimum)), ("max", .float(s.maximum)),
+                                                         ("rotated_min", .float(s.rotatedMinimum)), ("rotated_max", .float(s.rotatedMaximum)),
+                                                         ("rows", .int(s.rows))])))
             }
             let first = steps.values.first!
             layers.append((layer, .object([("width", .int(first.width)), ("reservoir_rows", .int(first.reservoirCapacity)),

@@ -2,7 +2,7 @@ import Tensors
 
 /// What calibration records for one (layer, sampler step) (QUANTIZATION.md, "Calibration
 /// statistics"): per-input-channel min and max (max|x| for SmoothQuant, and the exact range of
-/// `x / s` after smoothing), the tensor's min and max, a histogram of
+/// `x / s` after smoothing), the tensor's min and max (also after a Hadamard rotation), a histogram of
 /// |x| with fixed log-spaced bins, and a bounded uniform sample of input rows (reservoir
 /// sampling). Memory is fixed whatever the number of prompts.
 public struct LayerStepStatistics: Sendable, Equatable {
@@ -22,6 +22,11 @@ public struct LayerStepStatistics: Sendable, Equatable {
     public private(set) var minimum: Float = .infinity
     public private(set) var maximum: Float = -.infinity
     public private(set) var histogram: [UInt64]
+    /// The tensor's min and max after the Hadamard rotation of each row (`HadamardRotation`, block
+    /// `rotationBlock`): the static range of a layer whose input is rotated online.
+    public private(set) var rotatedMinimum: Float = .infinity
+    public private(set) var rotatedMaximum: Float = -.infinity
+    public var rotationBlock: Int { HadamardRotation.blockSize(width: max(width, 1)) }
     /// Rows seen.
     public private(set) var rows = 0
     /// Up to `reservoirCapacity` sampled rows, `[n, width]`. Statistics loaded from a cache read
@@ -46,19 +51,24 @@ public struct LayerStepStatistics: Sendable, Equatable {
 
     /// Rebuilds statistics saved by `CalibrationCache`.
     public init(width: Int, channelMinimum: [Float], channelMaximum: [Float], minimum: Float, maximum: Float,
+                rotatedMinimum: Float = .infinity, rotatedMaximum: Float = -.infinity,
                 histogram: [UInt64], rows: Int, reservoir: [Float], reservoirCapacity: Int) {
         self.init(width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum, minimum: minimum, maximum: maximum,
+                  rotatedMinimum: rotatedMinimum, rotatedMaximum: rotatedMaximum,
                   histogram: histogram, rows: rows, owned: reservoir, stored: nil, reservoirCapacity: reservoirCapacity)
     }
 
     /// Rebuilds statistics whose sampled rows stay in their file until used.
     public init(width: Int, channelMinimum: [Float], channelMaximum: [Float], minimum: Float, maximum: Float,
+                rotatedMinimum: Float, rotatedMaximum: Float,
                 histogram: [UInt64], rows: Int, storedReservoir: StoredRows, reservoirCapacity: Int) {
         self.init(width: width, channelMinimum: channelMinimum, channelMaximum: channelMaximum, minimum: minimum, maximum: maximum,
+                  rotatedMinimum: rotatedMinimum, rotatedMaximum: rotatedMaximum,
                   histogram: histogram, rows: rows, owned: [], stored: storedReservoir, reservoirCapacity: reservoirCapacity)
     }
 
     private init(width: Int, channelMinimum: [Float], channelMaximum: [Float], minimum: Float, maximum: Float,
+                 rotatedMinimum: Float, rotatedMaximum: Float,
                  histogram: [UInt64], rows: Int, owned: [Float], stored: StoredRows?, reservoirCapacity: Int) {
         precondition(channelMinimum.count == width && channelMaximum.count == width && histogram.count == LayerStepStatistics.binCount
                      && (stored?.floats ?? owned.count) % max(width, 1) == 0)
@@ -67,6 +77,8 @@ public struct LayerStepStatistics: Sendable, Equatable {
         self.channelMaximum = channelMaximum
         self.minimum = minimum
         self.maximum = maximum
+        self.rotatedMinimum = rotatedMinimum
+        self.rotatedMaximum = rotatedMaximum
         self.histogram = histogram
         self.rows = rows
         ownedReservoir = owned
@@ -120,8 +132,18 @@ public struct LayerStepStatistics: Sendable, Equatable {
     /// Adds `rows` rows of `x` `[rows, width]`.
     public mutating func observe(_ x: UnsafePointer<Float>, rows count: Int) {
         ownRows()
+        var rotated = [Float](repeating: 0, count: width)
+        let block = rotationBlock
         for r in 0..<count {
             let row = x + r * width
+            rotated.withUnsafeMutableBufferPointer { v in
+                v.baseAddress!.update(from: row, count: width)
+                HadamardRotation.rotate(v.baseAddress!, rows: 1, width: width, block: block)
+                for k in 0..<width {
+                    if v[k] < rotatedMinimum { rotatedMinimum = v[k] }
+                    if v[k] > rotatedMaximum { rotatedMaximum = v[k] }
+                }
+            }
             for k in 0..<width {
                 let v = row[k]
                 let a = abs(v)
@@ -154,6 +176,8 @@ public struct LayerStepStatistics: Sendable, Equatable {
         }
         minimum = min(minimum, other.minimum)
         maximum = max(maximum, other.maximum)
+        rotatedMinimum = min(rotatedMinimum, other.rotatedMinimum)
+        rotatedMaximum = max(rotatedMaximum, other.rotatedMaximum)
         for i in histogram.indices { histogram[i] += other.histogram[i] }
         rows += other.rows
         // A full reservoir keeps its rows as they are (in the file, for loaded statistics): the
@@ -168,7 +192,7 @@ public struct LayerStepStatistics: Sendable, Equatable {
     /// Equal recorded statistics (the reservoir's generator state is not part of the record).
     public static func == (a: LayerStepStatistics, b: LayerStepStatistics) -> Bool {
         a.width == b.width && a.channelMinimum == b.channelMinimum && a.channelMaximum == b.channelMaximum && a.minimum == b.minimum && a.maximum == b.maximum
-            && a.histogram == b.histogram && a.rows == b.rows && a.reservoir == b.reservoir
+            && a.rotatedMinimum == b.rotatedMinimum && a.rotatedMaximum == b.rotatedMaximum && a.histogram == b.histogram && a.rows == b.rows && a.reservoir == b.reservoir
             && a.reservoirCapacity == b.reservoirCapacity
     }
 

@@ -80,6 +80,7 @@ public struct OneEvaluationCheck: Sendable {
         if let q = quantized[layer.name], q.isStatic, let w = q.weightSets[q.setIndex(step: step)].quantized, !w.isSymmetric {
             let e = q.encoding(step: step), K = layer.inputs
             let multiplier = q.explicitInverse(set: q.setIndex(step: step))
+            let input = q.rotationBlock.map { HadamardRotation.rotated(input, width: K, block: $0) } ?? input
             var largestRowSum: Int64 = 0
             for n in 0..<rows {
                 var sum: Int64 = 0

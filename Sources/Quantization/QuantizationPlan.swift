@@ -59,6 +59,11 @@ public struct LayerSettings: Sendable, Equatable {
     /// by the attention (`spatial_blocks.0.attn`, `spatial_blocks.0.cross_attn`).
     public var attentionProducts: AttentionProducts = .float
     public enum AttentionProducts: String, Sendable, CaseIterable { case float, int8 }
+    /// An online rotation of the layer's input before it is quantized (`HadamardRotation`), folded
+    /// into the weights as `W·Hᵀ`. Static layers only; a rotated layer takes no SmoothQuant α and
+    /// no channel shift (its calibrated range is that of `H·x`, recorded for every layer).
+    public var rotation: Rotation = .none
+    public enum Rotation: String, Sendable, CaseIterable { case none, hadamard }
 
     public init() {}
 
@@ -221,6 +226,11 @@ public struct QuantizationPlan: Sendable, Equatable {
             }
             var s = defaults
             try Self.apply(entry, to: &s, path: "layers.\"\(name)\"", alphaApplies: true)
+            if let members = entry.objectValue, members.contains(where: { $0.0 == "rotation" && $0.1.stringValue == "hadamard" }),
+               let key = members.first(where: { ($0.0 == "alpha" && ($0.1.doubleValue ?? 0) > 0) || ($0.0 == "shift" && $0.1.boolValue == true)
+                                                || $0.0 == "group_alpha" })?.0 {
+                throw PlanError("layers.\"\(name)\".\(key): a rotated layer takes no smoothing or shift (its static range is that of the rotated input)")
+            }
             if entry.objectValue?.contains(where: { $0.0 == "shift" && $0.1.boolValue == true }) == true, !SmoothQuant.fold(of: name).takesShift {
                 throw PlanError("layers.\"\(name)\".shift: a channel shift folds only into the modulation rows, so only attn.qkv and mlp.fc1 (v1.0: attn.qkv, mlp.fc1) take it")
             }
@@ -260,7 +270,8 @@ public struct QuantizationPlan: Sendable, Equatable {
         ] + (s.groupAlpha.map { [("group_alpha", .array($0.map { .double($0) }))] } ?? [])
           + (s.shift ? [("shift", .bool(true))] : [])
           + (s.weightRounding != .nearest ? [("weight_rounding", .string(s.weightRounding.rawValue))] : [])
-          + (s.attentionProducts != .float ? [("attention_products", .string(s.attentionProducts.rawValue))] : []))
+          + (s.attentionProducts != .float ? [("attention_products", .string(s.attentionProducts.rawValue))] : [])
+          + (s.rotation != .none ? [("rotation", .string(s.rotation.rawValue))] : []))
     }
 
     /// Parses and checks a plan's own structure (names are checked later against a model by `validate`).
@@ -446,8 +457,9 @@ public struct QuantizationPlan: Sendable, Equatable {
                 s.shift = b
             case "weight_rounding": s.weightRounding = try choice(key, value, LayerSettings.WeightRounding.self)
             case "attention_products": s.attentionProducts = try choice(key, value, LayerSettings.AttentionProducts.self)
+            case "rotation": s.rotation = try choice(key, value, LayerSettings.Rotation.self)
             default:
-                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, weight_rounding, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing, shift, attention_products)")
+                throw fail(key, "unknown setting (known: keep_fp, weight_bits, weight_granularity, weight_clip, weight_symmetric, weight_rounding, activations, activation_granularity, estimator, percentile, alpha, group_alpha, smoothing, shift, attention_products, rotation)")
             }
         }
     }

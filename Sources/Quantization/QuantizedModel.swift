@@ -52,6 +52,9 @@ public struct QuantizedLayer: Sendable {
     /// With a channel shift, per step: `W'·(z/s)` `[C]` (`W'` the step's weight set), added to the
     /// product's output — the per-step part of the bias that gives back what subtracting `z` took.
     public let shiftBias: [[Float]]?
+    /// With a Hadamard rotation (`LayerSettings.rotation`): the block size of `H`; the weights are
+    /// folded (`W·Hᵀ`), the input is rotated online before its `1/s`-free quantization.
+    public var rotationBlock: Int? = nil
     let groupOfStep: [Int]
     /// Per step group, the `s` of the layer whose `1/s` folds into this one's V rows (nil: none).
     var consumerSmoothing: [[Float]?]? = nil
@@ -157,10 +160,21 @@ public final class QuantizedModel: @unchecked Sendable {
             // A shift is free only where it folds into the modulation rows, and means nothing
             // without a static encoding.
             s.shift = s.shift && SmoothQuant.fold(of: l.name).takesShift && !s.keepFloat && !s.activations.isDynamic
+            // A rotation is an online op before a static quantizer; its range is H·x's, so it
+            // replaces smoothing and the shift on that layer.
+            if s.rotation == .hadamard && !s.keepFloat && !s.activations.isDynamic {
+                s.alpha = 0
+                s.groupAlpha = nil
+                s.shift = false
+            } else {
+                s.rotation = .none
+            }
             settings[l.name] = s
         }
 
         let widths = Dictionary(uniqueKeysWithValues: linears.map { ($0.name, $0.inputs) })
+        var rotationBlocks: [String: Int] = [:]
+        for l in linears where settings[l.name]!.rotation == .hadamard { rotationBlocks[l.name] = HadamardRotation.blockSize(width: l.inputs) }
         func stats(_ layer: String, _ step: Int) throws -> LayerStepStatistics {
             guard let s = statistics[layer]?[step] else {
                 throw PlanError("no calibration statistics for \(layer) at step \(step) (calibration key \(plan.calibration.digest))")
@@ -260,8 +274,8 @@ public final class QuantizedModel: @unchecked Sendable {
                     sets.append(WeightSet(weight: [], bias: l.bias, quantized: nil))
                     continue
                 }
-                let ownVector = own[g], consumerVector = consumer?[g]
-                let (w, b) = Self.folded(l, own: ownVector, consumer: consumerVector)
+                let ownVector = own[g], consumerVector = consumer?[g], rotation = rotationBlocks[l.name]
+                let (w, b) = Self.folded(l, own: ownVector, consumer: consumerVector, rotation: rotation)
                 var q = s.keepFloat ? nil
                     : s.weightSymmetric ? WeightQuantizer.quantize(w, outputs: l.outputs, inputs: l.inputs, bits: s.weightBits,
                                                                    granularity: s.weightGranularity, clip: s.weightClip)
@@ -273,12 +287,14 @@ public final class QuantizedModel: @unchecked Sendable {
                     let sv = own[setCount == 1 ? 0 : g]
                     var rows: [Float] = []
                     for step in 0..<S where setCount == 1 || groups[step] == g {
-                        rows += Self.productInputs(try stats(l.name, step).reservoir, width: l.inputs, shift: shifts[l.name]?[step], smoothing: sv)
+                        rows += Self.productInputs(try stats(l.name, step).reservoir, width: l.inputs, shift: shifts[l.name]?[step], smoothing: sv,
+                                                   rotation: rotation)
                     }
                     q = GPTQ.roundMemoized(w, quantized: nearest, rows: rows)
                 }
                 if let q {
-                    sets.append(WeightSet(derivedWeight: { Self.folded(l, own: ownVector, consumer: consumerVector).weight }, bias: b, quantized: q))
+                    sets.append(WeightSet(derivedWeight: { Self.folded(l, own: ownVector, consumer: consumerVector, rotation: rotation).weight },
+                                          bias: b, quantized: q))
                 } else {
                     sets.append(WeightSet(weight: w, bias: b, quantized: nil))
                 }
@@ -295,7 +311,7 @@ public final class QuantizedModel: @unchecked Sendable {
                     let pool = pool(s, step: step)
                     if let e = byPool[pool] { encodings.append(e); continue }
                     let e = try Self.encoding(layer: l.name, steps: pool, stats: stats, smoothing: { ownSets[setCount == 1 ? 0 : groups[$0]] },
-                                              shift: { shifts[l.name]?[$0] }, settings: s, kind: kind)
+                                              shift: { shifts[l.name]?[$0] }, rotation: rotationBlocks[l.name], settings: s, kind: kind)
                     byPool[pool] = e
                     encodings.append(e)
                 }
@@ -317,6 +333,7 @@ public final class QuantizedModel: @unchecked Sendable {
                                         smoothing: ownSets, weightSets: sets, encodings: encodings, channelShift: shifts[l.name],
                                         shiftBias: shiftBias, groupOfStep: groups)
             layer.consumerSmoothing = consumer
+            layer.rotationBlock = rotationBlocks[l.name]
             built.append(layer)
         }
         layers = built
@@ -402,8 +419,10 @@ public final class QuantizedModel: @unchecked Sendable {
 
     /// `W·diag(s)` with the V rows (and bias) divided by the consumer's `s`; the checkpoint's
     /// weights read without being kept when they are not loaded.
-    static func folded(_ l: BlockLinear, own: [Float]?, consumer: [Float]?) -> (weight: [Float], bias: [Float]?) {
+    static func folded(_ l: BlockLinear, own: [Float]?, consumer: [Float]?, rotation: Int? = nil) -> (weight: [Float], bias: [Float]?) {
         var w = l.weightCopy(), b = l.bias
+        // W·Hᵀ = W·H (H symmetric): each row rotated like an input row.
+        if let block = rotation { w.withUnsafeMutableBufferPointer { HadamardRotation.rotate($0.baseAddress!, rows: l.outputs, width: l.inputs, block: block) } }
         if let sv = own {
             for c in 0..<l.outputs { for k in 0..<l.inputs { w[c * l.inputs + k] *= sv[k] } }
         }
@@ -420,7 +439,8 @@ public final class QuantizedModel: @unchecked Sendable {
 
     /// Rows `[R, K]` of a layer's raw input as its product sees them: `(x − z)/s`, without the
     /// shift or the division where there is none (then the rows themselves).
-    public static func productInputs(_ rows: [Float], width: Int, shift z: [Float]?, smoothing s: [Float]?) -> [Float] {
+    public static func productInputs(_ rows: [Float], width: Int, shift z: [Float]?, smoothing s: [Float]?, rotation: Int? = nil) -> [Float] {
+        if let block = rotation { return HadamardRotation.rotated(rows, width: width, block: block) }
         guard z != nil || s != nil else { return rows }
         return rows.enumerated().map { i, x in (x - (z?[i % width] ?? 0)) / (s?[i % width] ?? 1) }
     }
@@ -428,14 +448,20 @@ public final class QuantizedModel: @unchecked Sendable {
     /// The static encoding covering `x / s` over `steps`: min-max from per-channel ranges (exact),
     /// percentile and MSE from the sampled rows.
     static func encoding(layer: String, steps: ClosedRange<Int>, stats: (String, Int) throws -> LayerStepStatistics,
-                         smoothing: (Int) -> [Float]?, shift: (Int) -> [Float]? = { _ in nil }, settings s: LayerSettings,
+                         smoothing: (Int) -> [Float]?, shift: (Int) -> [Float]? = { _ in nil }, rotation: Int? = nil, settings s: LayerSettings,
                          kind: ActivationEncoding.Kind) throws -> ActivationEncoding {
         var lo = Float.infinity, hi = -Float.infinity
         var samples: [Float] = []
         for step in steps {
             let st = try stats(layer, step)
             let sv = smoothing(step), z = shift(step)
-            if sv != nil || z != nil {
+            if rotation != nil {
+                guard st.rotatedMinimum.isFinite, st.rotatedMaximum.isFinite else {
+                    throw PlanError("\(layer): the calibration has no range of the rotated input at step \(step) (recorded by calibrations of format \(CalibrationCache.format)); recalibrate")
+                }
+                lo = min(lo, st.rotatedMinimum)
+                hi = max(hi, st.rotatedMaximum)
+            } else if sv != nil || z != nil {
                 for k in 0..<st.width where st.channelMinimum[k] <= st.channelMaximum[k] {
                     let zk = z?[k] ?? 0, sk = sv?[k] ?? 1
                     lo = min(lo, (st.channelMinimum[k] - zk) / sk)
@@ -445,7 +471,7 @@ public final class QuantizedModel: @unchecked Sendable {
                 lo = min(lo, st.minimum)
                 hi = max(hi, st.maximum)
             }
-            if s.estimator != .minmax { samples += productInputs(st.reservoir, width: st.width, shift: z, smoothing: sv) }
+            if s.estimator != .minmax { samples += productInputs(st.reservoir, width: st.width, shift: z, smoothing: sv, rotation: rotation) }
         }
         guard lo.isFinite, hi.isFinite else { throw PlanError("\(layer): calibration saw no finite inputs at steps \(steps)") }
         switch s.estimator {

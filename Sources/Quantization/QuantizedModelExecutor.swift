@@ -94,6 +94,17 @@ public final class QuantizedModelExecutor: FoldingExecutor, AttentionProductExec
 
     private func product(_ q: QuantizedLayer, step: Int?, input: UnsafePointer<Float>, rows: Int,
                          output: UnsafeMutablePointer<Float>) throws {
+        if let block = q.rotationBlock {
+            // The online rotation H·x, before quantization in every mode (the weights hold W·Hᵀ).
+            var rotated = Array(UnsafeBufferPointer(start: input, count: rows * q.inputs))
+            rotated.withUnsafeMutableBufferPointer { HadamardRotation.rotate($0.baseAddress!, rows: rows, width: q.inputs, block: block) }
+            return try rotated.withUnsafeBufferPointer { try unrotatedProduct(q, step: step, input: $0.baseAddress!, rows: rows, output: output) }
+        }
+        try unrotatedProduct(q, step: step, input: input, rows: rows, output: output)
+    }
+
+    private func unrotatedProduct(_ q: QuantizedLayer, step: Int?, input: UnsafePointer<Float>, rows: Int,
+                                  output: UnsafeMutablePointer<Float>) throws {
         let set = q.setIndex(step: step)
         if mode == .int8 && q.isStatic {
             // Explicit 1/s, quantization, product and epilogue all run inside oneDNN.

@@ -158,6 +158,9 @@ public enum QuantizedModelExport {
             if let bias = layer.shiftBias {
                 w.add(layer.name + ".bias_shift", Tensor(shape: [S, layer.outputs], scalars: Array(bias.joined())))
             }
+            if let block = layer.rotationBlock {
+                w.add(layer.name + ".hadamard_block", dtype: .i32, shape: [1], elements: [Int32(block)])
+            }
             if let z = layer.channelShift {
                 w.add(layer.name + ".channel_shift", Tensor(shape: [S, layer.inputs], scalars: Array(z.joined())))
             }
@@ -223,6 +226,9 @@ public enum QuantizedModelExport {
             }
             if l.channelShift != nil {
                 line += " · channel shift per \(s.activationGranularity.rawValue) (z folded into the modulation shift row, W·z/s into a per-step bias)"
+            }
+            if let block = l.rotationBlock {
+                line += " · input rotated online by a Hadamard transform (blocks of \(block); W·Hᵀ folded into the weights)"
             }
             if let db = sqnr[l.name] { line += String(format: " · local SQNR %.1f dB", db) }
             lines.append(line)

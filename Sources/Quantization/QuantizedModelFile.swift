@@ -26,6 +26,8 @@ public struct QuantizedModelFile: Sendable {
         /// With a channel shift: per step `[S·K]`, the `z` subtracted from the input (already folded
         /// into the modulation tables; for runtimes that do not use those tables).
         public let channelShift: [Float]?
+        /// With a Hadamard rotation of the input: the block size of `H` (`HadamardRotation`).
+        public let rotationBlock: Int?
     }
 
     /// One weight set: integer weights (or, for a layer kept in float, folded float weights).
@@ -163,8 +165,17 @@ public struct QuantizedModelFile: Sendable {
             guard channelShift == nil || shiftBias != nil else {
                 throw reader.error("\(linear.name).channel_shift", "a channel shift comes with its bias_shift")
             }
+            var rotationBlock: Int?
+            if file["\(linear.name).hadamard_block"] != nil {
+                let block = Int(try reader.int32s("\(linear.name).hadamard_block", shape: [1])[0])
+                guard quantized, !dynamic, block > 0, block & (block - 1) == 0, K % block == 0 else {
+                    throw reader.error("\(linear.name).hadamard_block", "must be a power of two dividing \(K), on a static quantized layer; found \(block)")
+                }
+                rotationBlock = block
+            }
             layers[linear.name] = Layer(name: linear.name, outputs: C, inputs: K, weightSets: sets, encodings: encodings, dynamic: dynamic,
-                                        activationKind: activationKind, shiftBias: shiftBias, channelShift: channelShift)
+                                        activationKind: activationKind, shiftBias: shiftBias, channelShift: channelShift,
+                                        rotationBlock: rotationBlock)
         }
         self.layers = layers
 

@@ -63,11 +63,11 @@ public enum AttentionOperand: String, CaseIterable, Sendable {
     public func name(of attention: String) -> String { attention + "." + rawValue }
 }
 
-/// The integer products: codes as float32 integers, multiplied on oneDNN's float32 batched matmul.
-/// Integer products and their sums are exact in float32 while every partial sum stays under 2^24,
-/// whatever the summation order; a reduction longer than that bound allows is cut into pieces
-/// whose sums are exact and added in Double. So the result is the scalar integer reference's
-/// (`Float(Σ) · multiplier`) on every ISA.
+/// The integer products: codes as float32 integers, multiplied on oneDNN's float32 batched matmul
+/// without a scale. Integer products and their sums are exact in float32 while every partial sum
+/// stays under 2^24, whatever the summation order; a reduction longer than that bound allows is
+/// cut into pieces whose sums are exact and added in Double. The multiplier is applied after, so
+/// the result is the scalar integer reference's (`Float(Σ) · multiplier`) on every ISA.
 enum IntegerAttention {
     /// The longest reduction whose every partial sum of products of codes up to `a` and `b` in
     /// magnitude stays exactly representable in float32.
@@ -93,7 +93,9 @@ enum IntegerAttention {
                         c: UnsafeMutablePointer<Float>, _ cLayout: MatrixBatch, multiplier: Float, exactTerms: Int) throws {
         let n = aLayout.dims.count, reduction = aLayout.dims[n - 1]
         if reduction <= exactTerms {
-            try BatchedMatmul.run(a: a, aLayout, b: b, bLayout, c: c, cLayout, scale: multiplier)
+            // Unscaled, so one cached primitive serves every step's scales; then Float(Σ)·multiplier.
+            try BatchedMatmul.run(a: a, aLayout, b: b, bLayout, c: c, cLayout)
+            forEachOffset(cLayout) { c[$1] *= multiplier }
             return
         }
         let outLayout = MatrixBatch.contiguous(cLayout.dims)
@@ -113,16 +115,25 @@ enum IntegerAttention {
             for i in 0..<count { sums[i] += Double(piece[i]) }
             start += length
         }
-        // Back into cLayout's strides.
-        var index = [Int](repeating: 0, count: n)
+        forEachOffset(cLayout) { c[$1] = Float(sums[$0]) * multiplier }
+    }
+
+    /// Calls `body(i, offset)` for every element of `layout` in row-major order `i`, with its offset.
+    private static func forEachOffset(_ layout: MatrixBatch, _ body: (Int, Int) -> Void) {
+        let n = layout.dims.count, count = layout.dims.reduce(1, *)
+        var index = [Int](repeating: 0, count: n), offset = 0
         for i in 0..<count {
-            var rest = i, offset = 0
-            for d in stride(from: n - 1, through: 0, by: -1) {
-                index[d] = rest % cLayout.dims[d]
-                rest /= cLayout.dims[d]
-                offset += index[d] * cLayout.strides[d]
+            body(i, offset)
+            // Odometer step over the dims, last fastest.
+            var d = n - 1
+            while d >= 0 {
+                index[d] += 1
+                offset += layout.strides[d]
+                if index[d] < layout.dims[d] { break }
+                offset -= index[d] * layout.strides[d]
+                index[d] = 0
+                d -= 1
             }
-            c[offset] = Float(sums[i]) * multiplier
         }
     }
 }

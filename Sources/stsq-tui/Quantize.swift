@@ -21,10 +21,16 @@ struct Plan: ParsableCommand {
     @Option(help: "SmoothQuant α for the foldable layers of every block (0 disables).") var alpha = 0.0
     @Option(help: "Smoothing: aggregated or timestep.") var smoothing = "aggregated"
     @Option(help: "Number of step groups (equal, contiguous).") var groups = 1
+    @Option(help: "Attention's two products (QKᵀ, P·V): float, or int8 (static q, k, v scales per step, P on uint8 [0, 1]).")
+    var attentionProducts = "float"
+    @Option(help: "Rotation of every static layer's input: none, or hadamard (online, folded into the weights; replaces α and the shift).")
+    var rotation = "none"
     @Flag(help: "Channel shift per step on attn.qkv and mlp.fc1: centre each input channel on its calibrated range's midpoint (folded into the modulation rows and a per-step bias).")
     var shift = false
     @Flag(help: "GPTQ weight rounding from the calibration rows (per-channel grid kept; with --auto, applied after the search).")
     var gptq = false
+    @Flag(help: "With --auto: also try a Hadamard rotation of each layer's input (online, folded into the weights), in place of its α and shift.")
+    var autoRotation = false
     @Flag(help: "With --auto: also search the range estimator per layer (min-max, percentile, MSE); on the demo model this lowered video PSNR.")
     var autoEstimators = false
     @Flag(help: "Choose α per block by search (grid 0…1 step 0.05, local error of the block's linears on the calibration rows); calibrates first if needed.")
@@ -45,7 +51,8 @@ struct Plan: ParsableCommand {
                                                ("weight_symmetric", .bool(!asymmetricWeights)), ("activations", .string(activations)),
                                                ("activation_granularity", .string(granularity)), ("estimator", .string(estimator)),
                                                ("alpha", .double(alpha)), ("smoothing", .string(smoothing)), ("shift", .bool(shift)),
-                                               ("weight_rounding", .string(gptq ? "gptq" : "nearest"))])
+                                               ("weight_rounding", .string(gptq ? "gptq" : "nearest")),
+                                               ("attention_products", .string(attentionProducts)), ("rotation", .string(rotation))])
             var defaults = LayerSettings()
             do { try QuantizationPlan.applySettings(settings, to: &defaults, path: "options") } catch let e as PlanError { throw ValidationError(e.description) }
             guard groups >= 1 else { throw ValidationError("--groups must be at least 1") }
@@ -110,6 +117,7 @@ extension Plan {
         search.alphaGrid = grid
         search.blocks = blocks
         search.searchEstimators = autoEstimators
+        search.searchRotation = autoRotation
         FileHandleStderr.write(String(format: "recorded block inputs of %d + %d prompts × %d steps in %.1f s\n", autoPrompts, heldOutPrompts,
                                       plan.steps, monotonicSeconds() - start))
         let result = try search.run(from: plan) { done, total in

@@ -265,3 +265,64 @@ private func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
     }
     _ = try QuantizedModel(model: f.model, statistics: statistics, plan: f.plan({ $0.alpha = 0.5 }))
 }
+
+// MARK: Hadamard rotation
+
+/// The fast transform equals the dense block-diagonal Sylvester–Hadamard matrix (scaled by
+/// 1/√block) applied to each row, within float32 rounding of log2(block) additions (1e-6 of the
+/// row's magnitude), and is its own inverse.
+@Test func hadamardRotationIsTheBlockDiagonalHadamardMatrixAndItsOwnInverse() throws {
+    #expect(HadamardRotation.blockSize(width: 1152) == 128 && HadamardRotation.blockSize(width: 4608) == 512)
+    #expect(HadamardRotation.blockSize(width: 512) == 512 && HadamardRotation.blockSize(width: 72) == 8)
+    let (rows, width, block) = (3, 24, 8)
+    let x = randomValues(rows * width, seed: 21, scale: 3)
+    var h: [[Float]] = [[1]]
+    while h.count < block { h = h.map { $0 + $0 } + h.map { $0 + $0.map { -$0 } } }
+    let rotated = HadamardRotation.rotated(x, width: width, block: block)
+    for r in 0..<rows {
+        for start in stride(from: 0, to: width, by: block) {
+            for i in 0..<block {
+                var expected = 0.0
+                for j in 0..<block { expected += Double(h[i][j]) * Double(x[r * width + start + j]) }
+                expected /= Double(block).squareRoot()
+                #expect(abs(Double(rotated[r * width + start + i]) - expected) <= 1e-6 * 8, "row \(r), channel \(start + i)")
+            }
+        }
+    }
+    let back = HadamardRotation.rotated(rotated, width: width, block: block)
+    #expect(zip(back, x).allSatisfy { abs($0 - $1) <= 1e-5 })
+}
+
+/// Calibration records the range of every rotated row, as a rotation of the rows shows it.
+@Test func calibrationRecordsTheRangeOfTheRotatedInput() throws {
+    let (rows, width) = (40, 48)
+    let x = randomValues(rows * width, seed: 22).enumerated().map { $0.offset % width == 5 ? $0.element * 30 : $0.element }
+    var st = LayerStepStatistics(width: width)
+    x.withUnsafeBufferPointer { st.observe($0.baseAddress!, rows: rows) }
+    let rotated = HadamardRotation.rotated(x, width: width, block: st.rotationBlock)
+    #expect(st.rotationBlock == 16)
+    #expect(st.rotatedMinimum == rotated.min()! && st.rotatedMaximum == rotated.max()!)
+    #expect(st.rotatedMaximum < st.maximum / 2, "the outlier channel's energy is spread over its block")
+}
+
+/// Rotation is exact algebra: the folded float model with every layer's input rotated (W·Hᵀ in
+/// the weights, H·x online) equals the original, within the tolerance of
+/// `foldedFloatModelEqualsTheOriginal`; quantized, the int8 path equals the file's.
+@Test func rotatedLayersFoldExactlyAndExportTheirRotation() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let plan = f.plan({ $0.alpha = 0.5; $0.rotation = .hadamard })
+    let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    let fc2 = try #require(quantized["spatial_blocks.0.mlp.fc2"])
+    #expect(fc2.rotationBlock == 512 && fc2.smoothing == [nil] && quantized["spatial_blocks.0.attn.qkv"]?.rotationBlock == 128)
+    #expect(quantized.modulationFolds.isEmpty, "a rotated layer takes no α, so nothing folds")
+    try expectFoldedModelEqualsTheOriginal(quantized, f)
+    let st = f.statistics["spatial_blocks.0.mlp.fc2"]![1]!
+    #expect(fc2.encoding(step: 1) == .covering(min: st.rotatedMinimum, max: st.rotatedMaximum, kind: .symmetricInt8))
+    let explained = QuantizedModelExport.explain(quantized).filter { $0.hasPrefix("spatial_blocks.0.mlp.fc2") }
+    #expect(explained.count == 1 && explained[0].contains("rotated online by a Hadamard transform (blocks of 512;"), "\(explained)")
+    #expect(throws: QuantizedFileError.self) { try AIMETExport.write(quantized, model: f.model, fps: 24, to: NSTemporaryDirectory() + "stsq-aimet-\(UUID().uuidString)") }
+
+    // Rotation refuses smoothing in the same layer entry; a block's α simply does not reach it.
+    let refused = f.plan({ _ in }, layers: [("spatial_blocks.0.mlp.fc1", .object([("rotation", .string("hadamard")), ("alpha", .double(0.5))]))])
+    #expect(throws: PlanError.self) { try refused.validate(layerNames: f.model.blockLinears.map(\.name)) }
+}

@@ -46,7 +46,7 @@ import Testing
     defer { try? FileManager.default.removeItem(atPath: cache.directory) }
     let width = 4
     let statistics = ["blocks.0.attn.qkv": [0: LayerStepStatistics(
-        width: width, channelMinimum: [-1, -2, -3, -4], channelMaximum: [1, 2, 3, 4], minimum: -4, maximum: 4,
+        width: width, channelMinimum: [-1, -2, -3, -4], channelMaximum: [1, 2, 3, 4], minimum: -4, maximum: 4, rotatedMinimum: -3.5, rotatedMaximum: 3.5,
         histogram: (0..<LayerStepStatistics.binCount).map { UInt64($0 % 7) }, rows: 3,
         reservoir: (0..<(3 * width)).map { Float($0) }, reservoirCapacity: 8)]]
     let key = CalibrationCache.Key(checkpointHash: "00", prompts: ["a"], sampler: "rflow", steps: 1, cfgScale: 5, seeds: [0])
@@ -115,7 +115,7 @@ import Testing
     let layer = "blocks.0.attn.qkv", width = 3
     func step(_ offset: Float, rows: Int) -> LayerStepStatistics {
         LayerStepStatistics(width: width, channelMinimum: [-1, -2, -3].map { $0 - offset }, channelMaximum: [1, 2, 3].map { $0 + offset },
-                            minimum: -3 - offset, maximum: 3 + offset, histogram: (0..<LayerStepStatistics.binCount).map { UInt64($0 % 5) },
+                            minimum: -3 - offset, maximum: 3 + offset, rotatedMinimum: -2 - offset, rotatedMaximum: 2 + offset, histogram: (0..<LayerStepStatistics.binCount).map { UInt64($0 % 5) },
                             rows: rows, reservoir: (0..<(rows * width)).map { Float($0) + offset }, reservoirCapacity: 4)
     }
     let statistics = [layer: [0: step(0, rows: 3), 1: step(0.5, rows: 2)]]
@@ -157,7 +157,7 @@ import Testing
     let cache = CalibrationCache(directory: NSTemporaryDirectory() + "calibration-inf-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(atPath: cache.directory) }
     let statistics = ["blocks.0.mlp.fc1": [0: LayerStepStatistics(
-        width: 2, channelMinimum: [-1, -2], channelMaximum: [1, .infinity], minimum: -2, maximum: 2,
+        width: 2, channelMinimum: [-1, -2], channelMaximum: [1, .infinity], minimum: -2, maximum: 2, rotatedMinimum: -1.5, rotatedMaximum: 1.5,
         histogram: [UInt64](repeating: 0, count: LayerStepStatistics.binCount), rows: 1, reservoir: [0, 1], reservoirCapacity: 4)]]
     let key = CalibrationCache.Key(checkpointHash: "00", prompts: ["a"], sampler: "rflow", steps: 1, cfgScale: 5, seeds: [0])
     try cache.save(statistics, for: key)

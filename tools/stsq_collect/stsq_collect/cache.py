@@ -2,7 +2,7 @@
 format `stsq-calibration/5`): one folder per key digest holding `statistics.safetensors`
 (`<layer>@<step>.channel_min` / `.channel_max` F32 [K], `.histogram` U64 [bins], `.reservoir` F32
 [n, K]) and `index.json` (the key, the statistics file's size and FNV-1a, the FNV-1a of the layer
-table, and per layer and step min, max, rows). The key's digest is FNV-1a of its compact JSON,
+table, and per layer and step min, max, the rotated input's min and max, rows). The key's digest is FNV-1a of its compact JSON,
 written here byte for byte as the Swift writer writes it, so both find the same folder.
 """
 import json
@@ -154,7 +154,8 @@ def save_cache(statistics, key, directory):
             tensors[prefix + ".reservoir"] = np.ascontiguousarray(s.reservoir, dtype=np.float32).reshape(-1, s.width)
             try:
                 entries[str(step)] = {"min": Literal(swift_float(s.minimum)), "max": Literal(swift_float(s.maximum)),
-                                      "rows": int(s.rows)}
+                                      "rotated_min": Literal(swift_float(s.rotated_min)),
+                                      "rotated_max": Literal(swift_float(s.rotated_max)), "rows": int(s.rows)}
             except ValueError:
                 raise ValueError(f"{layer} at step {step}: the inputs' range is [{s.minimum}, {s.maximum}] "
                                  "(NaN or ±Inf activations): nothing is saved") from None
@@ -225,6 +226,8 @@ def load_cache(folder):
             s.reservoir = tensors[prefix + ".reservoir"].reshape(-1, entry["width"])
             s.minimum = np.float32(values["min"])
             s.maximum = np.float32(values["max"])
+            s.rotated_min = np.float32(values["rotated_min"])
+            s.rotated_max = np.float32(values["rotated_max"])
             s.rows = values["rows"]
             result.setdefault(layer, {})[int(step_text)] = s
     return index, result

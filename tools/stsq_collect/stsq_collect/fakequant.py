@@ -157,6 +157,10 @@ def load_export(folder, widths, device="cpu"):
         raise ExportError(f"{path}: not a readable safetensors file ({e})") from e
     if meta.get("format") not in FORMATS:
         raise ExportError(f"{path}: format {meta.get('format')!r}; this reader takes {', '.join(FORMATS)} (re-export with this stsq-tui)")
+    rotated = sorted(n[:-len(".hadamard_block")] for n in names if n.endswith(".hadamard_block"))
+    if rotated:
+        raise ExportError(f"{path}: {rotated[0]} rotates its input online (hadamard_block); this PyTorch reference "
+                          "does not — export a plan without rotation")
     integer_attention = sorted(n[:-len(".q_scale")] for n in names if n.endswith(".q_scale"))
     if integer_attention:
         raise ExportError(f"{path}: {integer_attention[0]} runs its attention products on integers (q_scale, k_scale, "

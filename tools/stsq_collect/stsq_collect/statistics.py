@@ -1,6 +1,7 @@
 """Per (layer, sampler step) activation statistics, exactly as `stsq-tui calibrate` records them
 (`Sources/Quantization/CalibrationStatistics.swift`, QUANTIZATION.md "Calibration statistics"):
-per-input-channel min and max, the tensor's min and max, a histogram of |x| with 8 bins per octave
+per-input-channel min and max, the tensor's min and max (also after a Hadamard rotation of each
+row), a histogram of |x| with 8 bins per octave
 from 2⁻²⁴ to 2¹⁶ (plus a bin for exact zeros and one for anything above), and a uniform sample of
 up to `capacity` input rows (Algorithm R, slots from xorshift64* seeded by the layer's name and the
 step). Ranges and histograms are computed on the tensor's device; only sampled rows leave it.
@@ -32,6 +33,21 @@ def histogram_bins(x):
     return torch.where(bits == 0, torch.zeros_like(b), b)
 
 
+def hadamard_block(width):
+    """`HadamardRotation.blockSize`: the largest power of two dividing the width."""
+    return width & -width
+
+
+def rotate(x, block):
+    """`HadamardRotation.rotate`: each consecutive `block` values of the rows of `x` [n, width]
+    times the Sylvester–Hadamard matrix of that size, scaled by 1/√block."""
+    h = torch.ones(1, 1, dtype=torch.float32, device=x.device)
+    while h.shape[0] < block:
+        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+    n, width = x.shape
+    return (x.reshape(n, width // block, block) @ h).reshape(n, width) * np.float32(1 / np.sqrt(block))
+
+
 def stream_seed(layer, step):
     """`layer.name.hashValueStable &+ UInt64(step)`."""
     return (fnv1a(layer.encode()) + step) & ((1 << 64) - 1)
@@ -49,6 +65,9 @@ class LayerStepStatistics:
         self.channel_max = np.full(width, -np.inf, dtype=np.float32)
         self.minimum = np.float32(np.inf)
         self.maximum = np.float32(-np.inf)
+        # The range after the Hadamard rotation of each row (`rotate`, block `hadamard_block`).
+        self.rotated_min = np.float32(np.inf)
+        self.rotated_max = np.float32(-np.inf)
         self.histogram = np.zeros(BIN_COUNT, dtype=np.uint64)
         self.rows = 0
         self.reservoir = np.zeros((0, width), dtype=np.float32)
@@ -71,8 +90,12 @@ class LayerStepStatistics:
         # In pieces of rows: the bins take ~12× the input's bytes while computed.
         counts = torch.zeros(BIN_COUNT, dtype=torch.int64, device=x.device)
         piece = max(1, (1 << 22) // self.width)
+        block = hadamard_block(self.width)
         for start in range(0, n, piece):
             counts += torch.bincount(histogram_bins(x[start:start + piece]).reshape(-1), minlength=BIN_COUNT)
+            r = rotate(x[start:start + piece], block)
+            self.rotated_min = min(self.rotated_min, np.float32(r.amin().item()))
+            self.rotated_max = max(self.rotated_max, np.float32(r.amax().item()))
         self.histogram += counts.cpu().numpy().astype(np.uint64)
         self._sample(x, n)
 
@@ -105,6 +128,8 @@ class LayerStepStatistics:
         self.channel_max = np.maximum(self.channel_max, other.channel_max)
         self.minimum = min(self.minimum, other.minimum)
         self.maximum = max(self.maximum, other.maximum)
+        self.rotated_min = min(self.rotated_min, other.rotated_min)
+        self.rotated_max = max(self.rotated_max, other.rotated_max)
         self.histogram = self.histogram + other.histogram
         pools = [list(rng.permutation(len(self.reservoir))), list(rng.permutation(len(other.reservoir)))]
         sources = [self.reservoir, other.reservoir]

@@ -45,7 +45,8 @@ def compare(a, b):
             scale = max(abs(float(t.minimum)), abs(float(t.maximum)), 1e-30)
             for x, y in ((s.channel_min, t.channel_min), (s.channel_max, t.channel_max), (s.reservoir, t.reservoir)):
                 worst = max(worst, float(np.abs(x - y).max()) / scale)
-            worst = max(worst, abs(float(s.minimum) - float(t.minimum)) / scale, abs(float(s.maximum) - float(t.maximum)) / scale)
+            worst = max(worst, abs(float(s.minimum) - float(t.minimum)) / scale, abs(float(s.maximum) - float(t.maximum)) / scale,
+                        abs(float(s.rotated_min) - float(t.rotated_min)) / scale, abs(float(s.rotated_max) - float(t.rotated_max)) / scale)
             floor = int(histogram_bins(torch.tensor([np.float32(scale * NOISE_FLOOR)]))[0])
             hs, ht = pooled(s.histogram, floor), pooled(t.histogram, floor)
             assert hs.sum() == ht.sum() == s.rows * s.width
