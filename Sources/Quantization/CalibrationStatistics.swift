@@ -132,18 +132,9 @@ public struct LayerStepStatistics: Sendable, Equatable {
     /// Adds `rows` rows of `x` `[rows, width]`.
     public mutating func observe(_ x: UnsafePointer<Float>, rows count: Int) {
         ownRows()
-        var rotated = [Float](repeating: 0, count: width)
-        let block = rotationBlock
+        observeRotated(x, rows: count)
         for r in 0..<count {
             let row = x + r * width
-            rotated.withUnsafeMutableBufferPointer { v in
-                v.baseAddress!.update(from: row, count: width)
-                HadamardRotation.rotate(v.baseAddress!, rows: 1, width: width, block: block)
-                for k in 0..<width {
-                    if v[k] < rotatedMinimum { rotatedMinimum = v[k] }
-                    if v[k] > rotatedMaximum { rotatedMaximum = v[k] }
-                }
-            }
             for k in 0..<width {
                 let v = row[k]
                 let a = abs(v)
@@ -164,6 +155,28 @@ public struct LayerStepStatistics: Sendable, Equatable {
                 }
             }
         }
+    }
+
+    /// The range of the rotated rows, rotated in pieces of rows.
+    private mutating func observeRotated(_ x: UnsafePointer<Float>, rows count: Int) {
+        guard count > 0, width > 0 else { return }
+        let piece = max(1, 65_536 / width), block = rotationBlock
+        var rotated = [Float](repeating: 0, count: min(piece, count) * width)
+        var lo = rotatedMinimum, hi = rotatedMaximum
+        rotated.withUnsafeMutableBufferPointer { v in
+            var start = 0
+            while start < count {
+                let n = min(piece, count - start)
+                v.baseAddress!.update(from: x + start * width, count: n * width)
+                HadamardRotation.rotate(v.baseAddress!, rows: n, width: width, block: block)
+                for i in 0..<(n * width) {
+                    lo = min(lo, v[i])
+                    hi = max(hi, v[i])
+                }
+                start += n
+            }
+        }
+        (rotatedMinimum, rotatedMaximum) = (lo, hi)
     }
 
     /// Merges another statistics object of the same width (histograms add, maxima take the max;

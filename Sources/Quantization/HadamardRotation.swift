@@ -18,20 +18,25 @@ public enum HadamardRotation {
     public static func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, block: Int) {
         precondition(block > 0 && block & (block - 1) == 0 && width % block == 0, "block \(block) must be a power of two dividing \(width)")
         let norm = 1 / Float(block).squareRoot()
-        for start in stride(from: 0, to: rows * width, by: block) {
+        var start = 0
+        while start < rows * width {
             let v = x + start
             var h = 1
             while h < block {
-                for i in stride(from: 0, to: block, by: 2 * h) {
-                    for j in i..<(i + h) {
-                        let a = v[j], b = v[j + h]
-                        v[j] = a + b
-                        v[j + h] = a - b
+                var i = 0
+                while i < block {
+                    let lo = v + i, hi = v + i + h
+                    for j in 0..<h {
+                        let a = lo[j], b = hi[j]
+                        lo[j] = a + b
+                        hi[j] = a - b
                     }
+                    i += 2 * h
                 }
                 h *= 2
             }
             for i in 0..<block { v[i] *= norm }
+            start += block
         }
     }
 

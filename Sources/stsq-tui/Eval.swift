@@ -62,7 +62,11 @@ struct Eval: ParsableCommand {
             }
             for (i, (path, plan)) in parsedPlans.enumerated() {
                 let stem = (path.split(separator: "/").last.map(String.init) ?? path).replacingOccurrences(of: ".json", with: "")
-                methods.append(.init(id: "plan\(i + 1)", title: "plan \(stem == "plan" ? path : stem)", plan: plan))
+                // A plan's row is named by its file (`auto-w8a8.json` → `auto_w8a8`) unless that
+                // name is generic or taken.
+                let named = stem.replacingOccurrences(of: "-", with: "_")
+                let id = stem == "plan" || methods.contains(where: { $0.id == named }) ? "plan\(i + 1)" : named
+                methods.append(.init(id: id, title: "plan \(stem == "plan" ? path : stem)", plan: plan))
             }
             let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
             let table = HeadlineTable(model: setup.model, encoder: try setup.textEncoder(), statistics: statistics,
@@ -76,7 +80,7 @@ struct Eval: ParsableCommand {
                 print(HeadlineTable.json(result).serialized())
                 return
             }
-            for (i, (path, _)) in parsedPlans.enumerated() { print("plan\(i + 1): \(path)") }
+            for (method, (path, _)) in zip(methods.suffix(parsedPlans.count), parsedPlans) { print("\(method.id): \(path)") }
             print("\(list.count) prompts × \(seedList.count) seeds, \(steps) steps, CFG \(setup.cfgScale); calibration \(setup.key.prompts.count) prompts × \(setup.key.seeds.count) seeds; α = \(alpha), \(kind.rawValue) activations, \(fakeQuant ? "fake-quant" : "int8") path")
             HeadlineTable.markdown(result).forEach { print($0) }
             for r in result where r.worstLayer != nil {

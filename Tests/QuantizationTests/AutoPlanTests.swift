@@ -86,6 +86,7 @@ func theAutoSearchImprovesTheFittedBlocksAndReportsHeldOut(smoothing: LayerSetti
     search.alphaGrid = [0, 1]
     search.blocks = ["spatial_blocks.1"]
     search.searchEstimators = smoothing == .aggregated   // once is enough (debug builds are slow)
+    search.searchRotation = smoothing == .timestep
     let start = f.plan({ $0.alpha = 0.5; $0.smoothing = smoothing })
     let (plan, reports) = try search.run(from: start)
     #expect(reports.map(\.block) == ["spatial_blocks.1"])
@@ -97,8 +98,10 @@ func theAutoSearchImprovesTheFittedBlocksAndReportsHeldOut(smoothing: LayerSetti
     // group time-step-wise) the current α and each other grid value, for the block and each of its
     // 7 layers (2 or 3 values each: 3 while the current α, 0.5 at the start, is off the grid);
     // then the all-step error and one code flip per layer (8), the same for weight clipping (8);
-    // then, with estimators, the all-step error and two other estimators per layer (15).
-    let passes = smoothing == .timestep ? 3 : 1, tail = 3 + 8 + 8 + (search.searchEstimators ? 15 : 0)
+    // then, with estimators, the all-step error and two other estimators per layer (15); with
+    // rotation, the all-step error and a rotation of each layer (8).
+    let passes = smoothing == .timestep ? 3 : 1
+    let tail = 3 + 8 + 8 + (search.searchEstimators ? 15 : 0) + (search.searchRotation ? 8 : 0)
     #expect((passes * 8 * 2 + tail...passes * 8 * 3 + tail).contains(r.candidates), "\(r.candidates) candidates")
     #expect(r.layerErrors.map(\.layer) == f.model.blockLinears.map(\.name).filter { $0.hasPrefix("spatial_blocks.1.") })
     #expect(r.layerErrors.allSatisfy { $0.error > 0 && $0.error < r.fitAfter * 1.5 })
@@ -107,6 +110,10 @@ func theAutoSearchImprovesTheFittedBlocksAndReportsHeldOut(smoothing: LayerSetti
     #expect(plan.layers.allSatisfy { $0.0.hasPrefix("spatial_blocks.1.") })
     if smoothing == .timestep {
         #expect(try plan.blockSettings("spatial_blocks.1").groupAlpha?.count == 3)
+        // A rotated layer's entry holds no α or shift of its own (the format refuses the mix).
+        for (layer, entry) in plan.layers where entry["rotation"]?.stringValue == "hadamard" {
+            #expect(entry["alpha"] == nil && entry["group_alpha"] == nil && entry["shift"] == nil, "\(layer)")
+        }
     }
     let reread = try QuantizationPlan(json: try JSONValue.parse(plan.json.serialized(pretty: true)), source: "auto.json")
     #expect(reread == plan)
