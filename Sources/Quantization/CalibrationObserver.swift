@@ -22,6 +22,8 @@ public final class CalibrationObserver: AttentionProductExecutor {
     public func observeAttentionOperands(_ attention: String, step: Int?, q: UnsafePointer<Float>, queryRows: Int,
                                          k: UnsafePointer<Float>, v: UnsafePointer<Float>, keyRows: Int, width: Int) {
         observe(AttentionOperand.q.name(of: attention), step: step, q, rows: queryRows, width: width)
+        // A batch without caption tokens has no keys: no statistics rather than an empty range.
+        guard keyRows > 0 else { return }
         observe(AttentionOperand.k.name(of: attention), step: step, k, rows: keyRows, width: width)
         observe(AttentionOperand.v.name(of: attention), step: step, v, rows: keyRows, width: width)
     }

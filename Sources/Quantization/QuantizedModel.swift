@@ -345,7 +345,8 @@ public final class QuantizedModel: @unchecked Sendable {
         var attentionPools = 0
         for a in QuantizationPlan.attentions(layerNames: linears.map(\.name)) {
             let s = try plan.settings(for: a, foldable: false)
-            guard s.attentionProducts == .int8 else { continue }
+            // A block kept in float keeps its products float too.
+            guard s.attentionProducts == .int8, !s.keepFloat else { continue }
             guard let projection = linears.first(where: { $0.name == a + ".proj" }) else {
                 throw PlanError("\(a): integer attention products need its output projection \(a).proj")
             }

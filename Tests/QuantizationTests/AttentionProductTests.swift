@@ -165,8 +165,15 @@ private func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
     let f = try sharedSmoothQuantFixture.get()
     let names = f.model.blockLinears.map(\.name)
     #expect(QuantizationPlan.attentions(layerNames: names).prefix(2) == ["spatial_blocks.0.attn", "spatial_blocks.0.cross_attn"])
-    let plan = f.plan({ $0.attentionProducts = .int8 }, layers: [("spatial_blocks.1.cross_attn", .object([("attention_products", .string("float"))]))])
+    var plan = f.plan({ $0.attentionProducts = .int8 }, layers: [("spatial_blocks.1.cross_attn", .object([("attention_products", .string("float"))]))])
     try plan.validate(layerNames: names)
+    // A block kept in float keeps its products float.
+    var kept = plan
+    kept.blocks = [("temporal_blocks.2", .object([("keep_fp", .bool(true))]))]
+    let model = try QuantizedModel(model: f.model, statistics: f.statistics, plan: kept)
+    #expect(model.attentionEncodings["temporal_blocks.2.attn"] == nil && model.attentionEncodings["temporal_blocks.1.attn"] != nil)
+    #expect(model.attentionEncodings.count == 13)
+    plan = try QuantizationPlan(json: plan.json, source: "plan.json")
     #expect(try plan.settings(for: "spatial_blocks.1.cross_attn", foldable: false).attentionProducts == .float)
     #expect(try plan.settings(for: "spatial_blocks.1.attn", foldable: false).attentionProducts == .int8)
     let reread = try QuantizationPlan(json: try JSONValue.parse(plan.json.serialized()), source: "plan.json")
@@ -325,4 +332,29 @@ private func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
     // Rotation refuses smoothing in the same layer entry; a block's α simply does not reach it.
     let refused = f.plan({ _ in }, layers: [("spatial_blocks.0.mlp.fc1", .object([("rotation", .string("hadamard")), ("alpha", .double(0.5))]))])
     #expect(throws: PlanError.self) { try refused.validate(layerNames: f.model.blockLinears.map(\.name)) }
+}
+
+/// The transform's unrolled first stages give the bits of plain radix-2 butterflies (so a
+/// calibration's rotated ranges do not depend on which is run).
+@Test func hadamardRotationsUnrolledStagesAreTheRadix2Butterflies() throws {
+    for block in [8, 16, 128] {
+        let x = randomValues(3 * block, seed: UInt64(block), scale: 7)
+        var expected = x
+        for start in stride(from: 0, to: x.count, by: block) {
+            var h = 1
+            while h < block {
+                for i in stride(from: 0, to: block, by: 2 * h) {
+                    for j in i..<(i + h) {
+                        let a = expected[start + j], b = expected[start + j + h]
+                        expected[start + j] = a + b
+                        expected[start + j + h] = a - b
+                    }
+                }
+                h *= 2
+            }
+            for i in 0..<block { expected[start + i] *= 1 / Float(block).squareRoot() }
+        }
+        let got = HadamardRotation.rotated(x, width: block, block: block)
+        #expect(firstDifference(got, expected) == nil, "block \(block)")
+    }
 }

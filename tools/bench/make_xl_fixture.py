@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stsq_collect"))
 from stsq_collect import cache  # noqa: E402
 from stsq_collect.collect import BLOCK_PREFIXES  # noqa: E402
 from stsq_collect.generators import fnv1a_file  # noqa: E402
-from stsq_collect.statistics import BIN_COUNT, LayerStepStatistics  # noqa: E402
+from stsq_collect.statistics import BIN_COUNT, LayerStepStatistics, hadamard_block, rotate  # noqa: E402
 
 XL = {"model_type": "STDiT3", "caption_channels": 4096, "depth": 28, "hidden_size": 1152, "in_channels": 4,
       "input_sq_size": 512, "mlp_ratio": 4.0, "model_max_length": 300, "num_heads": 16, "patch_size": [1, 2, 2],
@@ -65,6 +65,8 @@ def main():
             st.reservoir = rows
             st.channel_min, st.channel_max = rows.min(0) * 3, rows.max(0) * 3
             st.minimum, st.maximum = st.channel_min.min(), st.channel_max.max()
+            rotated = rotate(torch.from_numpy(rows), hadamard_block(k)).numpy()
+            st.rotated_min, st.rotated_max = np.float32(rotated.min() * 3), np.float32(rotated.max() * 3)
             st.rows = 4320 * 40
             st.histogram = np.zeros(BIN_COUNT, dtype=np.uint64)
             st.histogram[150:200] = st.rows * k // 50

@@ -83,7 +83,8 @@ class Recorder:
         def hook(q, k, v):
             if self.step is not None:
                 for operand, x in (("q", q), ("k", k), ("v", v)):
-                    self._observe(f"{attention}.{operand}", x)
+                    if x.shape[0] > 0:   # a batch without caption tokens has no keys (as the engine)
+                        self._observe(f"{attention}.{operand}", x)
         return hook
 
     def close(self):
