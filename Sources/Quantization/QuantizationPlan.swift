@@ -165,6 +165,12 @@ public struct QuantizationPlan: Sendable, Equatable {
         return parts.count >= 2 ? parts[0...1].joined(separator: ".") : layer
     }
 
+    /// The linears outside the blocks that a plan may quantize (`VideoModel.outerLinears`): kept
+    /// in float unless their own layer entry says `"keep_fp": false`; no block entry or default
+    /// reaches them, and they take no α, shift or attention setting.
+    public static let outerLayers: Set<String> = ["x_embedder.proj", "final_layer.linear"]
+    static let outerKeysRefused = ["alpha", "group_alpha", "smoothing", "shift", "attention_products"]
+
     /// The settings an attention's entry may hold (its products' encodings).
     static let attentionKeys = ["attention_products", "activation_granularity", "estimator", "percentile"]
 
@@ -177,6 +183,13 @@ public struct QuantizationPlan: Sendable, Equatable {
     /// (`cross_attn.q_linear`, `mlp.fc2`, v1.0 `attn_temp.qkv`) take α only from their own entry.
     public func settings(for layer: String, foldable: Bool) throws -> LayerSettings {
         var s = defaults
+        if Self.outerLayers.contains(layer) {
+            (s.keepFloat, s.alpha, s.groupAlpha, s.shift, s.attentionProducts) = (true, 0, nil, false, .float)
+            if let entry = layers.first(where: { $0.0 == layer })?.1 {
+                try Self.apply(entry, to: &s, path: "layers.\"\(layer)\"", alphaApplies: false)
+            }
+            return s
+        }
         if !foldable {
             s.alpha = 0
             s.groupAlpha = nil
@@ -221,6 +234,9 @@ public struct QuantizationPlan: Sendable, Equatable {
                 continue
             }
             guard known.contains(name) else { throw PlanError("layers.\"\(name)\": no such quantizable layer or attention in the checkpoint") }
+            if Self.outerLayers.contains(name), let key = entry.objectValue?.first(where: { Self.outerKeysRefused.contains($0.0) })?.0 {
+                throw PlanError("layers.\"\(name)\".\(key): a layer outside the blocks takes no smoothing, shift or attention setting")
+            }
             if entry.objectValue?.contains(where: { $0.0 == "attention_products" }) == true {
                 throw PlanError("layers.\"\(name)\".attention_products: set it on the attention (\(attentionName(of: name))), its block or the defaults")
             }

@@ -148,8 +148,10 @@ public final class QuantizedModel: @unchecked Sendable {
     /// are computed; such a model never leaves `activationEncodings`.
     private init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan,
                  encodingsOnly: Bool, reusing previous: QuantizedModel?) throws {
-        let linears = model.blockLinears
-        try plan.validate(layerNames: linears.map(\.name))
+        // The block linears, and the outer linears (patch embedding, final linear) the plan quantizes.
+        try plan.validate(layerNames: (model.blockLinears + model.outerLinears).map(\.name))
+        let linears = try model.blockLinears + model.outerLinears.filter { !(try plan.settings(for: $0.name, foldable: false)).keepFloat }
+        let blockNames = Set(model.blockLinears.map { QuantizationPlan.block(of: $0.name) })
         self.plan = plan
         let groups = plan.groupOfStep
         groupOfStep = groups
@@ -387,7 +389,7 @@ public final class QuantizedModel: @unchecked Sendable {
         let fc2 = model.captionProjectionOutput
         let fc2Weight = fc2.weight, fc2Bias = fc2.biasValues
         captionProjectionShape = (fc2.outputFeatures, fc2.inputFeatures)
-        for block in Set(linears.map { QuantizationPlan.block(of: $0.name) }) {
+        for block in blockNames {
             func inverse(_ suffix: String, _ g: Int) -> [Float]? {
                 smoothing[block + suffix]?[g].map { $0.map { 1 / $0 } }
             }
@@ -410,7 +412,7 @@ public final class QuantizedModel: @unchecked Sendable {
         modulationFolds = modulation
         captionProjections = captions
         var modulationShifts: [String: [(msa: [Float]?, mlp: [Float]?)]] = [:]
-        for block in Set(linears.map { QuantizationPlan.block(of: $0.name) }) {
+        for block in blockNames {
             let msa = shifts[block + ".attn.qkv"], mlp = shifts[block + ".mlp.fc1"]
             guard msa != nil || mlp != nil else { continue }
             modulationShifts[block] = (0..<S).map { (msa: msa?[$0], mlp: mlp?[$0]) }

@@ -71,15 +71,17 @@ public final class BlockLinear: @unchecked Sendable {
         return file.view(of: weightEntry).toFloat32().scalars
     }
 
+    /// `flattening`: a weight of more than two dimensions (a convolution's `[C, Cin, kt, kh, kw]`)
+    /// is the matrix `[C, Cin·kt·kh·kw]` of its row-major layout.
     /// - Throws: `ModelLoadError` when `weight` is not a matrix or the bias does not match it.
-    init(name: String, file: SafetensorsFile, weight: String, bias: String?) throws {
+    init(name: String, file: SafetensorsFile, weight: String, bias: String?, flattening: Bool = false) throws {
         guard let entry = file[weight] else { throw ModelLoadError("\(file.path): \(weight) is missing") }
-        guard entry.shape.count == 2, entry.dtype.isFloatingPoint else {
+        guard entry.shape.count == 2 || (flattening && entry.shape.count > 2), entry.dtype.isFloatingPoint else {
             throw ModelLoadError("\(file.path): \(weight) is \(entry.dtype.name) \(entry.shape), expected a float matrix")
         }
         self.name = name
         outputs = entry.shape[0]
-        inputs = entry.shape[1]
+        inputs = entry.shape.dropFirst().reduce(1, *)
         self.file = file
         weightEntry = entry
         let biasValues = try bias.map { try file.tensor($0) }

@@ -5,6 +5,10 @@ public protocol VideoModel: AnyObject, Sendable {
     var config: ModelConfig { get }
     /// Quantizable block linears in forward order.
     var blockLinears: [BlockLinear] { get }
+    /// The two linears outside the blocks that run on every token at every step, through the same
+    /// seam: `x_embedder.proj` (the patch embedding over flattened patches) and `final_layer.linear`.
+    /// Kept in float unless a plan's own entry for one of them quantizes it.
+    var outerLinears: [BlockLinear] { get }
     /// The learned null caption `[L, caption_channels]`.
     var nullCaption: [Float] { get }
     func forward(_ inputs: ModelInputs, executor: LinearExecutor, step: Int?) throws -> Tensor

@@ -31,7 +31,8 @@ final class STDiTBlockWeights {
 }
 
 final class STDiTWeights: OpenSoraSharedWeights {
-    let patchEmbed, tEmbed0, tEmbed2, tBlock, yProj1, yProj2, finalLinear: LinearFP32
+    let patchEmbed, finalLinear: BlockLinear
+    let tEmbed0, tEmbed2, tBlock, yProj1, yProj2: LinearFP32
     let nullCaption: [Float]
     let finalTable: [Float]
     let blocks: [STDiTBlockWeights]
@@ -55,15 +56,14 @@ final class STDiTWeights: OpenSoraSharedWeights {
         func linear(_ prefix: String) throws -> LinearFP32 {
             try LinearFP32(weight: try file.tensor(prefix + ".weight"), bias: try file.tensor(prefix + ".bias"))
         }
-        let conv = try file.tensor("x_embedder.proj.weight")
-        patchEmbed = try LinearFP32(weight: conv.scalars, outputs: C, inputs: conv.count / C,
-                                    bias: try file.tensor("x_embedder.proj.bias").scalars)
+        patchEmbed = try BlockLinear(name: "x_embedder.proj", file: file, weight: "x_embedder.proj.weight", bias: "x_embedder.proj.bias",
+                                     flattening: true)
         tEmbed0 = try linear("t_embedder.mlp.0")
         tEmbed2 = try linear("t_embedder.mlp.2")
         tBlock = try linear("t_block.1")
         yProj1 = try linear("y_embedder.y_proj.fc1")
         yProj2 = try linear("y_embedder.y_proj.fc2")
-        finalLinear = try linear("final_layer.linear")
+        finalLinear = try BlockLinear(name: "final_layer.linear", file: file, weight: "final_layer.linear.weight", bias: "final_layer.linear.bias")
         nullCaption = try file.tensor("y_embedder.y_embedding").scalars
         finalTable = try file.tensor("final_layer.scale_shift_table").scalars
         blocks = try (0..<c.depth).map { try STDiTBlockWeights(file, name: "blocks.\($0)") }
@@ -87,6 +87,7 @@ public final class STDiT: @unchecked Sendable {
     }
 
     public var blockLinears: [BlockLinear] { weights.blocks.flatMap(\.linears) }
+    public var outerLinears: [BlockLinear] { [weights.patchEmbed, weights.finalLinear] }
     public var nullCaption: [Float] { weights.nullCaption }
 
     /// v1.0 1-D sincos of width d at `positions`: `[sin | cos]`, ω_k = 10000^(−k/(d/2)), in Double.
@@ -142,7 +143,7 @@ public final class STDiT: @unchecked Sendable {
         // Each block's modulation rows table + t_block(SiLU(t_emb)), once per distinct timestep.
         let modulation = try modulationPerSample(timesteps: inputs.timestep, fps: [Float](repeating: 0, count: B))
         let captions = try stages.packCaptions(inputs, batch: B, length: L)
-        var h = try stages.patchEmbed(inputs.x, B: B, T: T, H: Hl, W: Wl, Tn: Tn, Hn: Hn, Wn: Wn)
+        var h = try stages.patchEmbed(inputs.x, B: B, T: T, H: Hl, W: Wl, Tn: Tn, Hn: Hn, Wn: Wn, executor: executor, step: step)
         for b in 0..<B { for t in 0..<Tn { for s in 0..<S { for i in 0..<C { h[((b * Tn + t) * S + s) * C + i] += pos[s * C + i] } } } }
 
         let g = Geometry(B: B, Tn: Tn, S: S, N: N, C: C, H: c.numHeads, D: c.headDim)
@@ -150,7 +151,7 @@ public final class STDiT: @unchecked Sendable {
             try runBlock(block, &h, modulation: modulation.map { $0[index].rows }, captions: captions, g: g,
                          temporalPositions: index == 0 ? temporalPositions : nil, executor: executor, step: step)
         }
-        return try stages.finalLayer(h, tEmb: tEmb, B: B, Tn: Tn, Hn: Hn, Wn: Wn, T: T, H: Hl, W: Wl)
+        return try stages.finalLayer(h, tEmb: tEmb, B: B, Tn: Tn, Hn: Hn, Wn: Wn, T: T, H: Hl, W: Wl, executor: executor, step: step)
     }
 
     /// `modulation[b]`: sample b's rows `[6, C]` of this block.

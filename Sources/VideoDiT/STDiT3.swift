@@ -29,6 +29,7 @@ public final class STDiT3: @unchecked Sendable {
 
     /// Block linears in forward order (spatial 0, temporal 0, spatial 1, …).
     public var blockLinears: [BlockLinear] { weights.blocks.flatMap(\.linears) }
+    public var outerLinears: [BlockLinear] { [weights.patchEmbed, weights.finalLinear] }
 
     /// The learned null caption `[L, caption_channels]` (CFG's unconditional input).
     public var nullCaption: [Float] { weights.nullCaption }
@@ -70,7 +71,7 @@ public final class STDiT3: @unchecked Sendable {
         let captions = try stages.packCaptions(inputs, batch: B, length: L)
 
         // §4.1 + positions: tokens [B, N, C] in (t, h, w) order.
-        var h = try stages.patchEmbed(inputs.x, B: B, T: T, H: Hl, W: Wl, Tn: Tn, Hn: Hn, Wn: Wn)
+        var h = try stages.patchEmbed(inputs.x, B: B, T: T, H: Hl, W: Wl, Tn: Tn, Hn: Hn, Wn: Wn, executor: executor, step: step)
         for b in 0..<B { for t in 0..<Tn { for s in 0..<S { for i in 0..<C { h[((b * Tn + t) * S + s) * C + i] += pos[s * C + i] } } } }
 
         let geometry = Geometry(B: B, Tn: Tn, S: S, N: N, C: C, H: H, D: D)
@@ -84,7 +85,7 @@ public final class STDiT3: @unchecked Sendable {
         }
 
         // §4.10: final layer on t_emb (not t6), unpatchify, crop.
-        return try stages.finalLayer(h, tEmb: tEmb, B: B, Tn: Tn, Hn: Hn, Wn: Wn, T: T, H: Hl, W: Wl)
+        return try stages.finalLayer(h, tEmb: tEmb, B: B, Tn: Tn, Hn: Hn, Wn: Wn, T: T, H: Hl, W: Wl, executor: executor, step: step)
     }
 
 

@@ -103,13 +103,15 @@ final class STDiT3BlockWeights {
     var linears: [BlockLinear] { [qkv, proj, qLinear, kvLinear, crossProj, fc1, fc2] }
 }
 
-/// All weights of an STDiT3 checkpoint as the forward pass uses them (float32; the floating-point
-/// layers outside the blocks run through `LinearFP32` directly, not the quantization seam).
+/// All weights of an STDiT3 checkpoint as the forward pass uses them (float32; of the layers
+/// outside the blocks, the patch embedding and the final linear run through the executor's seam,
+/// the per-step and per-prompt ones through `LinearFP32` directly).
 final class STDiT3Weights: OpenSoraSharedWeights {
     let config: ModelConfig
     /// Patch embedding as a linear over flattened patches: `[C, Cin·pt·ph·pw]`.
-    let patchEmbed: LinearFP32
-    let tEmbed0, tEmbed2, fpsEmbed0, fpsEmbed2, tBlock, yProj1, yProj2, finalLinear: LinearFP32
+    let patchEmbed: BlockLinear
+    let finalLinear: BlockLinear
+    let tEmbed0, tEmbed2, fpsEmbed0, fpsEmbed2, tBlock, yProj1, yProj2: LinearFP32
     /// `[L, caption_channels]`, the learned null caption.
     let nullCaption: [Float]
     let finalTable: [Float]
@@ -125,10 +127,8 @@ final class STDiT3Weights: OpenSoraSharedWeights {
         func linear(_ prefix: String) throws -> LinearFP32 {
             try LinearFP32(weight: try file.tensor(prefix + ".weight"), bias: try file.tensor(prefix + ".bias"))
         }
-        let C = config.hiddenSize
-        let conv = try file.tensor("x_embedder.proj.weight")
-        patchEmbed = try LinearFP32(weight: conv.scalars, outputs: C, inputs: conv.count / C,
-                                    bias: try file.tensor("x_embedder.proj.bias").scalars)
+        patchEmbed = try BlockLinear(name: "x_embedder.proj", file: file, weight: "x_embedder.proj.weight", bias: "x_embedder.proj.bias",
+                                     flattening: true)
         tEmbed0 = try linear("t_embedder.mlp.0")
         tEmbed2 = try linear("t_embedder.mlp.2")
         fpsEmbed0 = try linear("fps_embedder.mlp.0")
@@ -136,7 +136,7 @@ final class STDiT3Weights: OpenSoraSharedWeights {
         tBlock = try linear("t_block.1")
         yProj1 = try linear("y_embedder.y_proj.fc1")
         yProj2 = try linear("y_embedder.y_proj.fc2")
-        finalLinear = try linear("final_layer.linear")
+        finalLinear = try BlockLinear(name: "final_layer.linear", file: file, weight: "final_layer.linear.weight", bias: "final_layer.linear.bias")
         nullCaption = try file.tensor("y_embedder.y_embedding").scalars
         if file["rope.freqs"] != nil {
             let freqs = try file.tensor("rope.freqs")

@@ -4,15 +4,18 @@ import Tensors
 /// Token-grid sizes of one forward pass: batch, latent frames, tokens per frame, tokens, width, heads, head width.
 struct Geometry { let B, Tn, S, N, C, H, D: Int }
 
-/// The float32 layers outside the blocks that STDiT and STDiT3 share.
+/// The float32 layers outside the blocks that STDiT and STDiT3 share. The two that run on every
+/// token at every step go through the executor's seam like the block linears (a plan may
+/// quantize them); the others run per step or per prompt on their own.
 protocol OpenSoraSharedWeights: AnyObject {
-    var patchEmbed: LinearFP32 { get }
+    /// Patch embedding as a linear over flattened patches: `[C, Cin·pt·ph·pw]`.
+    var patchEmbed: BlockLinear { get }
     var tEmbed0: LinearFP32 { get }
     var tEmbed2: LinearFP32 { get }
     var tBlock: LinearFP32 { get }
     var yProj1: LinearFP32 { get }
     var yProj2: LinearFP32 { get }
-    var finalLinear: LinearFP32 { get }
+    var finalLinear: BlockLinear { get }
     var nullCaption: [Float] { get }
     var finalTable: [Float] { get }
 }
@@ -24,7 +27,8 @@ struct SharedStages {
     let weights: OpenSoraSharedWeights
 
     /// §4.10: LN, modulation by `table + t_emb` (not t6), linear, unpatchify and crop.
-    func finalLayer(_ h: [Float], tEmb: [Float], B: Int, Tn: Int, Hn: Int, Wn: Int, T: Int, H: Int, W: Int) throws -> Tensor {
+    func finalLayer(_ h: [Float], tEmb: [Float], B: Int, Tn: Int, Hn: Int, Wn: Int, T: Int, H: Int, W: Int,
+                    executor: LinearExecutor, step: Int?) throws -> Tensor {
         let C = config.hiddenSize, N = Tn * Hn * Wn
         var xn = [Float](repeating: 0, count: B * N * C)
         try h.withUnsafeBufferPointer { hp in try xn.withUnsafeMutableBufferPointer { try Ops.layerNorm(hp.baseAddress!, rows: B * N, width: C, into: $0.baseAddress!) } }
@@ -39,7 +43,10 @@ struct SharedStages {
                              shift: { sh.baseAddress! + $0 * C }, scale: { sc.baseAddress! + $0 * C })
             } }
         }
-        let patches = try weights.finalLinear(Tensor(shape: [B * N, C], scalars: xn)).scalars   // [B·N, P·Cout]
+        var patches = [Float](repeating: 0, count: B * N * weights.finalLinear.outputs)   // [B·N, P·Cout]
+        try xn.withUnsafeBufferPointer { x in
+            try patches.withUnsafeMutableBufferPointer { try executor.run(weights.finalLinear, step: step, input: x.baseAddress!, rows: B * N, output: $0.baseAddress!) }
+        }
         return unpatchify(patches, B: B, Tn: Tn, Hn: Hn, Wn: Wn, T: T, H: H, W: W)
     }
 
@@ -91,7 +98,8 @@ struct SharedStages {
 
     /// Conv3d with kernel = stride = patch, zero padding at the end: gathers each patch (c, kt, kh,
     /// kw order, as the conv weight is laid out) and runs one product. Returns `[B, N, C]`.
-    func patchEmbed(_ x: Tensor, B: Int, T: Int, H: Int, W: Int, Tn: Int, Hn: Int, Wn: Int) throws -> [Float] {
+    func patchEmbed(_ x: Tensor, B: Int, T: Int, H: Int, W: Int, Tn: Int, Hn: Int, Wn: Int,
+                    executor: LinearExecutor, step: Int?) throws -> [Float] {
         let cin = config.inChannels
         let (pt, ph, pw) = (config.patchSize[0], config.patchSize[1], config.patchSize[2])
         let patch = cin * pt * ph * pw
@@ -108,7 +116,11 @@ struct SharedStages {
                 } } } }
             } } }
         }
-        return try weights.patchEmbed(Tensor(shape: [B * N, patch], scalars: rows)).scalars
+        var out = [Float](repeating: 0, count: B * N * weights.patchEmbed.outputs)
+        try rows.withUnsafeBufferPointer { r in
+            try out.withUnsafeMutableBufferPointer { try executor.run(weights.patchEmbed, step: step, input: r.baseAddress!, rows: B * N, output: $0.baseAddress!) }
+        }
+        return out
     }
 
     /// `[B·N, pt·ph·pw·Cout]` (features ordered pt, ph, pw, c) → `[B, Cout, T, H, W]` cropped.

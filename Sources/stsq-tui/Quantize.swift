@@ -25,6 +25,8 @@ struct Plan: ParsableCommand {
     var attentionProducts = "float"
     @Option(help: "Rotation of every static layer's input: none, or hadamard (online, folded into the weights; replaces α and the shift).")
     var rotation = "none"
+    @Flag(help: "Also quantize the patch embedding and the final linear (x_embedder.proj, final_layer.linear), with the default settings less α and shift; they stay float otherwise.")
+    var quantizeOuter = false
     @Flag(help: "Channel shift per step on attn.qkv and mlp.fc1: centre each input channel on its calibrated range's midpoint (folded into the modulation rows and a per-step bias).")
     var shift = false
     @Flag(help: "GPTQ weight rounding from the calibration rows (per-channel grid kept; with --auto, applied after the search).")
@@ -59,6 +61,11 @@ struct Plan: ParsableCommand {
             var plan = setup.plan(defaults: defaults, groups: groups)
             guard !(auto && autoAlpha) else { throw ValidationError("--auto and --auto-alpha are two searches: choose one") }
             if auto { plan = try autoPlan(plan, setup: setup) }
+            if quantizeOuter {
+                for layer in setup.model.outerLinears.map(\.name) {
+                    plan.layers = QuantizationPlan.entries(plan.layers, setting: "keep_fp", to: .bool(false), of: layer, order: [])
+                }
+            }
             if autoAlpha {
                 let statistics = try setup.statistics(cacheDirectory: calibration.cacheDirectory)
                 let start = monotonicSeconds()

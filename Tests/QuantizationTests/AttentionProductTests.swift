@@ -358,3 +358,37 @@ private func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
         #expect(firstDifference(got, expected) == nil, "block \(block)")
     }
 }
+
+// MARK: The layers outside the blocks
+
+/// The patch embedding and the final linear stay float unless their own entry quantizes them (no
+/// default or block reaches them); quantized, they get per-step encodings from their calibrated
+/// inputs (flattened patches; the final layer's modulated rows) and a local SQNR like any layer.
+@Test func outerLinearsAreQuantizedOnlyByTheirOwnEntry() throws {
+    let f = try sharedSmoothQuantFixture.get()
+    let names = (f.model.blockLinears + f.model.outerLinears).map(\.name)
+    #expect(f.model.outerLinears.map(\.name) == ["x_embedder.proj", "final_layer.linear"])
+    #expect(f.model.outerLinears[0].inputs == 3 * 2 * 4 * 4 && f.model.outerLinears[1].inputs == 128)
+    let plain = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan({ $0.alpha = 0.5; $0.weightBits = 6 }))
+    #expect(plain["x_embedder.proj"] == nil && plain["final_layer.linear"] == nil && plain.layers.count == 56)
+    let outer: [(String, JSONValue)] = [("x_embedder.proj", .object([("keep_fp", .bool(false))])),
+                                        ("final_layer.linear", .object([("keep_fp", .bool(false)), ("activations", .string("uint8"))]))]
+    let plan = f.plan({ $0.alpha = 0.5; $0.weightBits = 6 }, layers: outer)
+    let quantized = try QuantizedModel(model: f.model, statistics: f.statistics, plan: plan)
+    let embed = try #require(quantized["x_embedder.proj"]), final = try #require(quantized["final_layer.linear"])
+    #expect(embed.settings.weightBits == 6 && embed.smoothing == [nil] && final.settings.activations == .uint8)
+    let st = f.statistics["x_embedder.proj"]![2]!
+    #expect(embed.encoding(step: 2) == .covering(min: st.minimum, max: st.maximum, kind: .symmetricInt8))
+    let sqnr = try LayerSQNR.local(quantized, model: f.model, statistics: f.statistics)
+    #expect(sqnr["x_embedder.proj"] != nil && sqnr["final_layer.linear"] != nil)
+    // A forward with them quantized differs from one without, by a quantization's error.
+    let a = try f.model.forward(f.inputs, executor: QuantizedModelExecutor(model: plain, mode: .int8), step: 1).scalars
+    let b = try f.model.forward(f.inputs, executor: QuantizedModelExecutor(model: quantized, mode: .int8), step: 1).scalars
+    let db = sqnrDB(reference: a, approximation: b)
+    #expect(a != b && db > 15, "\(db) dB")
+
+    var refused = f.plan({ _ in }, layers: [("final_layer.linear", .object([("keep_fp", .bool(false)), ("alpha", .double(0.5))]))])
+    #expect(throws: PlanError.self) { try refused.validate(layerNames: names) }
+    refused = f.plan({ _ in }, layers: [("x_embedder.proj", .object([("keep_fp", .bool(false))]))])
+    #expect(throws: PlanError.self) { try refused.validate(layerNames: f.model.blockLinears.map(\.name)) }
+}

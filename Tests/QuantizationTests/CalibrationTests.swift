@@ -13,10 +13,13 @@ import Testing
     let prompts = ["a red circle moving left on a blue background", "a green square growing on a black background"]
     let calibrator = Calibrator(model: model, steps: 2, cfgScale: 5, size: [8, 32, 32], transformRatio: nil)
     let statistics = try calibrator.run(conditions: try prompts.map { try encoder.encode([$0]) }, seeds: [3])
-    // Every block linear's input, and q, k and v of every attention (16 of them).
+    // Every block linear's input, the patch embedding's and the final linear's, and q, k and v
+    // of every attention (16 of them).
     let attentions = QuantizationPlan.attentions(layerNames: model.blockLinears.map(\.name))
     #expect(attentions.count == 16)
-    #expect(Set(statistics.keys) == Set(model.blockLinears.map(\.name) + attentions.flatMap { a in AttentionOperand.allCases.map { $0.name(of: a) } }))
+    #expect(Set(statistics.keys) == Set((model.blockLinears + model.outerLinears).map(\.name)
+                                         + attentions.flatMap { a in AttentionOperand.allCases.map { $0.name(of: a) } }))
+    #expect(statistics["x_embedder.proj"]?[0]?.width == model.outerLinears[0].inputs)
     let qkv = try #require(statistics["spatial_blocks.0.attn.qkv"])
     #expect(Set(qkv.keys) == [0, 1])
     // One CFG batch of 2 prompts × (cond, uncond) × all video tokens per step.

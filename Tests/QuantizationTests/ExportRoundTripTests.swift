@@ -71,7 +71,7 @@ private let sharedExportFixture = Result { try ExportFixture() }
 private func alpha(_ value: Double) -> (inout LayerSettings) -> Void { { $0.alpha = value } }
 
 @Test(arguments: ["ASQ", "TSQ 2 groups", "asymmetric W, uint8", "group scales, float and dynamic layers", "channel shift, TSQ 2 groups",
-                  "integer attention, TSQ 2 groups", "rotated fc1 and fc2"])
+                  "integer attention, TSQ 2 groups", "rotated fc1 and fc2", "patch embedding and final linear, W4"])
 func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws {
     let f = try sharedExportFixture.get()
     let explicit = explicitLayerOverrides(f.fixture.model, alpha: 0.5)
@@ -81,6 +81,9 @@ func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws 
     case "TSQ 2 groups": plan = f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep }, groups: 2, layers: explicit)
     case "asymmetric W, uint8": plan = f.plan({ $0.alpha = 0.5; $0.weightSymmetric = false; $0.activations = .uint8 }, layers: explicit)
     case "channel shift, TSQ 2 groups": plan = f.plan({ $0.alpha = 0.5; $0.smoothing = .timestep; $0.shift = true }, groups: 2, layers: explicit)
+    case "patch embedding and final linear, W4":
+        plan = f.plan({ $0.alpha = 0.5; $0.weightBits = 4 }, layers: explicit + [("x_embedder.proj", .object([("keep_fp", .bool(false))])),
+                                                                       ("final_layer.linear", .object([("keep_fp", .bool(false)), ("rotation", .string("hadamard"))]))])
     case "rotated fc1 and fc2":
         plan = f.plan(alpha(0.5), layers: f.fixture.model.blockLinears.filter { $0.name.hasSuffix(".mlp.fc1") || $0.name.hasSuffix(".mlp.fc2") }
             .map { ($0.name, .object([("rotation", .string("hadamard"))])) })
@@ -105,6 +108,9 @@ func exportedModelSamplesTheSameBitsAsTheQuantizedModel(variant: String) throws 
     }
     if variant.hasPrefix("channel shift") {
         #expect(file.layers["spatial_blocks.0.mlp.fc1"]?.shiftBias?.count == 3 * 512 && file.layers["spatial_blocks.0.mlp.fc2"]?.shiftBias == nil)
+    }
+    if variant.hasPrefix("patch embedding") {
+        #expect(file.layers["x_embedder.proj"]?.weightSets.first?.values?.count == 128 * 96 && file.layers["final_layer.linear"]?.rotationBlock == 128)
     }
     if variant.hasPrefix("rotated") {
         #expect(file.layers["temporal_blocks.2.mlp.fc2"]?.rotationBlock == 512 && file.layers["temporal_blocks.2.attn.qkv"]?.rotationBlock == nil)

@@ -39,6 +39,25 @@ def read_prompts(text):
     return [line for line in lines if line and not line.startswith("#")]
 
 
+# The linears outside the blocks that run on every token at every step (the engine's
+# `VideoModel.outerLinears`): the patch embedding's input is recorded as its flattened patches.
+OUTER_LINEARS = ("x_embedder.proj", "final_layer.linear")
+
+
+def outer_linears(model):
+    modules = dict(model.named_modules())
+    return [(n, modules[n]) for n in OUTER_LINEARS if n in modules]
+
+
+def patch_rows(x, kernel):
+    """A Conv3d's padded input [B, C, T, H, W] with kernel = stride → its patches as rows
+    [B·Tn·Hn·Wn, C·kt·kh·kw], tokens in (b, t, h, w) order, features in (c, kt, kh, kw) order."""
+    B, C, T, H, W = x.shape
+    pt, ph, pw = kernel
+    return (x.reshape(B, C, T // pt, pt, H // ph, ph, W // pw, pw).permute(0, 2, 4, 6, 1, 3, 5, 7)
+             .reshape(-1, C * pt * ph * pw))
+
+
 def block_linears(model):
     """(name, module) of every nn.Linear inside the transformer blocks, in module order."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.startswith(BLOCK_PREFIXES)]
@@ -58,6 +77,7 @@ class Recorder:
         self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in block_linears(model)]
         if not self.handles:
             raise ValueError("the model has no block linears (spatial_blocks.* / temporal_blocks.*)")
+        self.handles += [m.register_forward_pre_hook(self._hook(n, getattr(m, "kernel_size", None))) for n, m in outer_linears(model)]
         # q, k and v of every attention as its products see them (`<attention>.q/.k/.v`), where the
         # modules offer them (the reference modules; OpenSora's own do not, and a plan with integer
         # attention products then names the missing statistics).
@@ -73,10 +93,10 @@ class Recorder:
             s = steps[self.step] = LayerStepStatistics(x.shape[-1], self.capacity, seed=seed)
         s.observe(x)
 
-    def _hook(self, name):
+    def _hook(self, name, kernel=None):
         def hook(module, args):
             if self.step is not None:
-                self._observe(name, args[0])
+                self._observe(name, args[0] if kernel is None else patch_rows(args[0], kernel))
         return hook
 
     def _operands(self, attention):

@@ -181,6 +181,10 @@ def load_export(folder, widths, device="cpu"):
     weight_set = re.compile(r"^(.*)\.w0\.weight$")
     prefixes = sorted({m.group(1) for m in map(weight_set.match, names) if m and not m.group(1).endswith(".caption_projection")}
                       | {n[: -len(".act_range")] for n in names if n.endswith(".act_range")})
+    outer = [n for n in prefixes if n in ("x_embedder.proj", "final_layer.linear")]
+    if outer:
+        raise ExportError(f"{path}: {outer[0]} is quantized; this PyTorch reference quantizes block linears only — "
+                          "export a plan that keeps it in float")
     for name in prefixes:
         sets = []
         g = 0
