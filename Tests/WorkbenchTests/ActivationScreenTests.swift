@@ -103,7 +103,7 @@ private func demoSource() throws -> (String, CalibrationSource) {
     workbench.dispatch(.requestCalibration)
     #expect(workbench.state.calibration == .ready)
     let data = try #require(workbench.state.activations)
-    #expect(data.steps == 2 && data.statistics.count == 56 && data.samples == 2)
+    #expect(data.steps == 2 && data.statistics.count == 56 + 2 + 3 * 16 && data.samples == 2)
     #expect(workbench.state.qualityMap?.count == 56)
     #expect(workbench.state.qualityMap?.values.allSatisfy { $0.count == 2 && $0.allSatisfy { $0.isFinite && $0 > 10 } } == true)
     // The same key as `stsq-tui calibrate`: a second launch opens the cached entry without sampling.

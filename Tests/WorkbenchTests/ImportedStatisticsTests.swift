@@ -44,7 +44,7 @@ private func importStatistics(for path: String, options: CalibrationSetup.Option
     let workbench = Workbench(session: try CheckpointSession(path: path), calibration: source, backgroundJobs: false)
     workbench.dispatch(.requestCalibration)
     let data = try #require(workbench.state.activations)
-    #expect(data.statistics.count == 56)
+    #expect(data.statistics.count == 56 + 2 + 3 * 16, "block linears, patch embedding and final linear, q, k, v of 16 attentions")
     let initial = try #require(workbench.state.tuning)
     guard case .done = initial.requantize else { Issue.record("\(initial.requantize)"); return }
     #expect(initial.layerSQNR.count == 56 && initial.layerSQNR.values.allSatisfy { $0.isFinite && $0 > 10 })
