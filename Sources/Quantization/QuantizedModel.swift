@@ -179,7 +179,7 @@ public final class QuantizedModel: @unchecked Sendable {
         for l in linears where settings[l.name]!.rotation == .hadamard { rotationBlocks[l.name] = HadamardRotation.blockSize(width: l.inputs) }
         func stats(_ layer: String, _ step: Int) throws -> LayerStepStatistics {
             guard let s = statistics[layer]?[step] else {
-                throw PlanError("no calibration statistics for \(layer) at step \(step) (calibration key \(plan.calibration.digest))")
+                throw PlanError("no calibration statistics for \(layer) at step \(step) (calibration key \(plan.calibration.digest)); recalibrate (stsq-tui calibrate) to record every layer this build quantizes")
             }
             guard s.width == widths[layer] else {
                 throw PlanError("calibration statistics for \(layer) at step \(step) have width \(s.width), the layer has \(widths[layer] ?? 0) inputs")
