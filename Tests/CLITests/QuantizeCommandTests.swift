@@ -228,18 +228,23 @@ struct QuantizeWorkspace {
     #expect(unknown.status != 0 && unknown.stderr.contains("stsq, aimet or onnx-qdq"), "\(unknown.stderr)")
 }
 
-/// `plan --attention-products int8` → `quantize --explain`: the plan says it, the explanation names
-/// each integer attention, and the export holds its per-step scales.
+/// `plan --attention-products int8 --quantize-outer` → `quantize --explain`: the plan says it, the
+/// explanation names each integer attention, and the export holds its per-step scales and the
+/// two outer linears (the final one rotated).
 @Test func planWithIntegerAttentionProductsQuantizesAndExportsTheirScales() throws {
-    let w = try QuantizeWorkspace(arguments: ["--alpha", "0.5", "--attention-products", "int8"])
-    let defaults = try #require(try w.planJSON()["defaults"] as? [String: Any])
+    let w = try QuantizeWorkspace(arguments: ["--alpha", "0.5", "--attention-products", "int8", "--quantize-outer"])
+    let json = try w.planJSON()
+    let defaults = try #require(json["defaults"] as? [String: Any]), layers = try #require(json["layers"] as? [String: Any])
     #expect(defaults["attention_products"] as? String == "int8")
+    #expect((layers["x_embedder.proj"] as? [String: Any])?["keep_fp"] as? Bool == false)
+    #expect((layers["final_layer.linear"] as? [String: Any])?["rotation"] as? String == "hadamard")
     let result = try w.quantize(w.plan, out: w.directory + "/a", explain: true)
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout.contains("temporal_blocks.3.cross_attn: integer QKᵀ and P·V"))
     let file = try SafetensorsFile(path: w.directory + "/a/quantized.safetensors")
     let q = try file.tensor("spatial_blocks.0.attn.q_scale").scalars, p = try file.tensor("spatial_blocks.0.cross_attn.p_scale").scalars
     #expect(q.count == 2 && q.allSatisfy { $0 > 0 } && p == [1 / 255])
+    #expect(file["x_embedder.proj.w0.weight"] != nil && file["final_layer.linear.hadamard_block"] != nil)
     let bad = try runTool(["plan", "--steps", "2", "--cache-directory", w.cache, "--out", w.directory + "/x.json", "--attention-products", "int4"])
     #expect(bad.status != 0 && bad.stderr.contains("attention_products: must be one of \"float\", \"int8\""), "\(bad.stderr)")
 }
