@@ -186,7 +186,7 @@ public struct HeadlineTable {
             if let quantized {
                 // One pass over the calibration rows gives both: pooled over steps, and per step.
                 let energies = try LayerSQNR.energiesPerStep(quantized, model: model, statistics: statistics, mode: int8 ? .int8 : .fakeQuant)
-                for name in (model.blockLinears + model.outerLinears).map(\.name) {
+                for name in model.quantizableLinears.map(\.name) {
                     guard let steps = energies[name] else { continue }
                     let db = LayerSQNR.decibels(LayerSQNR.total(steps))
                     if db < worst { (worst, worstLayer) = (db, name) }

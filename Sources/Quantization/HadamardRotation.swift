@@ -56,6 +56,13 @@ public enum HadamardRotation {
         }
     }
 
+    /// Runs `body` on a rotated copy of `rows` rows of `width` values (an executor's online transform).
+    public static func withRotated<R>(_ x: UnsafePointer<Float>, rows: Int, width: Int, block: Int,
+                                      _ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        let copy = rotated(Array(UnsafeBufferPointer(start: x, count: rows * width)), width: width, block: block)
+        return try copy.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+
     /// `rows` rows of `width` values rotated (a copy).
     public static func rotated(_ x: [Float], width: Int, block: Int) -> [Float] {
         var out = x

@@ -47,7 +47,7 @@ public enum LayerSQNR {
         let reference = QuantizedModelExecutor(model: q, mode: .float)
         let quantized = QuantizedModelExecutor(model: q, mode: mode)
         var result: [String: [(signal: Double, noise: Double)]] = [:]
-        for linear in model.blockLinears + model.outerLinears where layers?.contains(linear.name) ?? true {
+        for linear in model.quantizableLinears where layers?.contains(linear.name) ?? true {
             guard let layer = q[linear.name], layer.isQuantized else { continue }
             var perStep = [(signal: Double, noise: Double)](repeating: (0, 0), count: q.plan.steps)
             for step in 0..<q.plan.steps {

@@ -43,8 +43,9 @@ public final class QuantizedFileExecutor: FoldingExecutor, AttentionProductExecu
     private func product(_ q: QuantizedModelFile.Layer, step: Int?, input: UnsafePointer<Float>, rows: Int,
                          output: UnsafeMutablePointer<Float>) throws {
         if let block = q.rotationBlock {
-            let rotated = HadamardRotation.rotated(Array(UnsafeBufferPointer(start: input, count: rows * q.inputs)), width: q.inputs, block: block)
-            return try rotated.withUnsafeBufferPointer { try unrotatedProduct(q, step: step, input: $0.baseAddress!, rows: rows, output: output) }
+            return try HadamardRotation.withRotated(input, rows: rows, width: q.inputs, block: block) {
+                try unrotatedProduct(q, step: step, input: $0, rows: rows, output: output)
+            }
         }
         try unrotatedProduct(q, step: step, input: input, rows: rows, output: output)
     }

@@ -149,7 +149,7 @@ public final class QuantizedModel: @unchecked Sendable {
     private init(model: VideoModel & ModulatedBlocks, statistics: [String: [Int: LayerStepStatistics]], plan: QuantizationPlan,
                  encodingsOnly: Bool, reusing previous: QuantizedModel?) throws {
         // The block linears, and the outer linears (patch embedding, final linear) the plan quantizes.
-        try plan.validate(layerNames: (model.blockLinears + model.outerLinears).map(\.name))
+        try plan.validate(layerNames: model.quantizableLinears.map(\.name))
         let linears = try model.blockLinears + model.outerLinears.filter { !(try plan.settings(for: $0.name, foldable: false)).keepFloat }
         let blockNames = Set(model.blockLinears.map { QuantizationPlan.block(of: $0.name) })
         self.plan = plan
@@ -174,7 +174,12 @@ public final class QuantizedModel: @unchecked Sendable {
             settings[l.name] = s
         }
 
-        let widths = Dictionary(uniqueKeysWithValues: linears.map { ($0.name, $0.inputs) })
+        // Inputs per layer, and per attention operand the width of its projection's input.
+        var widths = Dictionary(uniqueKeysWithValues: linears.map { ($0.name, $0.inputs) })
+        for a in QuantizationPlan.attentions(layerNames: linears.map(\.name)) {
+            guard let projection = linears.first(where: { $0.name == a + ".proj" }) else { continue }
+            for operand in AttentionOperand.allCases { widths[operand.name(of: a)] = projection.inputs }
+        }
         var rotationBlocks: [String: Int] = [:]
         for l in linears where settings[l.name]!.rotation == .hadamard { rotationBlocks[l.name] = HadamardRotation.blockSize(width: l.inputs) }
         func stats(_ layer: String, _ step: Int) throws -> LayerStepStatistics {
@@ -352,26 +357,13 @@ public final class QuantizedModel: @unchecked Sendable {
             guard let projection = linears.first(where: { $0.name == a + ".proj" }) else {
                 throw PlanError("\(a): integer attention products need its output projection \(a).proj")
             }
-            let width = projection.inputs
-            func operandStats(_ name: String, _ step: Int) throws -> LayerStepStatistics {
-                guard let st = statistics[name]?[step] else {
-                    throw PlanError("no calibration statistics for \(name) at step \(step) (calibration key \(plan.calibration.digest)): attention operands are recorded by calibrations of format \(CalibrationCache.format); recalibrate")
-                }
-                guard st.width == width else {
-                    throw PlanError("calibration statistics for \(name) at step \(step) have width \(st.width), the attention has \(width) channels")
-                }
-                guard st.minimum.isFinite, st.maximum.isFinite else {
-                    throw PlanError("calibration statistics for \(name) at step \(step) hold NaN or ±Inf; recalibrate")
-                }
-                return st
-            }
             let valueSmoothing = smoothing[projection.name] ?? Array(repeating: nil, count: G)
             var byPool: [ClosedRange<Int>: AttentionEncodings] = [:]
             attention[a] = try (0..<S).map { step in
                 let range = pool(s, step: step)
                 if let e = byPool[range] { return e }
                 func encoding(_ operand: AttentionOperand, _ sv: @escaping (Int) -> [Float]?) throws -> ActivationEncoding {
-                    try Self.encoding(layer: operand.name(of: a), steps: range, stats: operandStats, smoothing: sv, settings: s, kind: .symmetricInt8)
+                    try Self.encoding(layer: operand.name(of: a), steps: range, stats: stats, smoothing: sv, settings: s, kind: .symmetricInt8)
                 }
                 let e = AttentionEncodings(q: try encoding(.q, { _ in nil }), k: try encoding(.k, { _ in nil }),
                                            v: try encoding(.v, { valueSmoothing[groups[$0]] }))

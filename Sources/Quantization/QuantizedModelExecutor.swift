@@ -96,9 +96,9 @@ public final class QuantizedModelExecutor: FoldingExecutor, AttentionProductExec
                          output: UnsafeMutablePointer<Float>) throws {
         if let block = q.rotationBlock {
             // The online rotation H·x, before quantization in every mode (the weights hold W·Hᵀ).
-            var rotated = Array(UnsafeBufferPointer(start: input, count: rows * q.inputs))
-            rotated.withUnsafeMutableBufferPointer { HadamardRotation.rotate($0.baseAddress!, rows: rows, width: q.inputs, block: block) }
-            return try rotated.withUnsafeBufferPointer { try unrotatedProduct(q, step: step, input: $0.baseAddress!, rows: rows, output: output) }
+            return try HadamardRotation.withRotated(input, rows: rows, width: q.inputs, block: block) {
+                try unrotatedProduct(q, step: step, input: $0, rows: rows, output: output)
+            }
         }
         try unrotatedProduct(q, step: step, input: input, rows: rows, output: output)
     }

@@ -108,7 +108,7 @@ public struct QuantizedModelFile: Sendable {
         let G = (groups.last ?? 0) + 1
 
         var layers: [String: Layer] = [:]
-        for linear in model.blockLinears + model.outerLinears where file["\(linear.name).w0.weight"] != nil {
+        for linear in model.quantizableLinears where file["\(linear.name).w0.weight"] != nil {
             let (C, K) = (linear.outputs, linear.inputs)
             var sets: [WeightSet] = []
             while file["\(linear.name).w\(sets.count).weight"] != nil {

@@ -14,6 +14,11 @@ public protocol VideoModel: AnyObject, Sendable {
     func forward(_ inputs: ModelInputs, executor: LinearExecutor, step: Int?) throws -> Tensor
 }
 
+extension VideoModel {
+    /// Every linear a plan can quantize: the block linears, then the outer ones.
+    public var quantizableLinears: [BlockLinear] { blockLinears + outerLinears }
+}
+
 extension STDiT3: VideoModel {}
 extension STDiT: VideoModel {}
 

@@ -366,7 +366,7 @@ private func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
 /// inputs (flattened patches; the final layer's modulated rows) and a local SQNR like any layer.
 @Test func outerLinearsAreQuantizedOnlyByTheirOwnEntry() throws {
     let f = try sharedSmoothQuantFixture.get()
-    let names = (f.model.blockLinears + f.model.outerLinears).map(\.name)
+    let names = f.model.quantizableLinears.map(\.name)
     #expect(f.model.outerLinears.map(\.name) == ["x_embedder.proj", "final_layer.linear"])
     #expect(f.model.outerLinears[0].inputs == 3 * 2 * 4 * 4 && f.model.outerLinears[1].inputs == 128)
     let plain = try QuantizedModel(model: f.model, statistics: f.statistics, plan: f.plan({ $0.alpha = 0.5; $0.weightBits = 6 }))

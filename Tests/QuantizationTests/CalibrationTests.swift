@@ -17,7 +17,7 @@ import Testing
     // of every attention (16 of them).
     let attentions = QuantizationPlan.attentions(layerNames: model.blockLinears.map(\.name))
     #expect(attentions.count == 16)
-    #expect(Set(statistics.keys) == Set((model.blockLinears + model.outerLinears).map(\.name)
+    #expect(Set(statistics.keys) == Set(model.quantizableLinears.map(\.name)
                                          + attentions.flatMap { a in AttentionOperand.allCases.map { $0.name(of: a) } }))
     #expect(statistics["x_embedder.proj"]?[0]?.width == model.outerLinears[0].inputs)
     let qkv = try #require(statistics["spatial_blocks.0.attn.qkv"])
